@@ -1,0 +1,31 @@
+# The two commands a newcomer needs (see README.md):
+#   make demo   install into .venv and run the example experiments end to end
+#   make test   install into .venv (with test tools), start the services if down, run every test
+VENV ?= .venv
+PYTHON ?= python3
+BIN = $(VENV)/bin
+
+.PHONY: demo test lint services clean
+
+$(BIN)/dbdict: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(BIN)/dbdict
+	bash scripts/demo.sh $(BIN)
+
+services:
+	bash scripts/services-up.sh
+
+lint: $(BIN)/dbdict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: $(BIN)/dbdict services lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

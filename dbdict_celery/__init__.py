@@ -1,0 +1,46 @@
+"""dbdict-celery: run thousands of experiments on a pool of machines, and trust the table.
+
+An experiment is a function `experiment(state, channel)`; parameters are
+`key=value` and `key::builder`; `channel.save()` checkpoints and
+`channel.switch() == 'stop'` asks the experiment to stop cleanly.
+"""
+
+from dbdict_celery.channel import Channel, RSyncChannel, SingleChannel, StandardChannel
+from dbdict_celery.errors import DbdictError, JobRefused, ResolveError, SyncError, UsageError
+from dbdict_celery.params import (
+    DD,
+    expand,
+    flatten,
+    format_d,
+    format_help,
+    make,
+    parse,
+    realize,
+    resolve,
+)
+from dbdict_celery.runner import RunOptions, RunResult, run_cmdline, run_filemerge
+
+__all__ = [
+    "DD",
+    "Channel",
+    "DbdictError",
+    "JobRefused",
+    "RSyncChannel",
+    "ResolveError",
+    "RunOptions",
+    "RunResult",
+    "SingleChannel",
+    "StandardChannel",
+    "SyncError",
+    "UsageError",
+    "expand",
+    "flatten",
+    "format_d",
+    "format_help",
+    "make",
+    "parse",
+    "realize",
+    "resolve",
+    "run_cmdline",
+    "run_filemerge",
+]

@@ -1,0 +1,233 @@
+"""Channels: how an experiment talks to whatever runs it.
+
+An experiment is `experiment(state, channel)`. It calls `channel.save()` to
+checkpoint its state and `channel.switch()` at safe points; when `switch()`
+returns `'stop'` (SIGTERM, SIGINT, a cancel) it should save and return
+`channel.INCOMPLETE`, and a later run resumes from the saved state.
+
+The state carries its bookkeeping under the `dbdict` key, as in the original:
+`dbdict.experiment`, `dbdict.status` and, after a failure, `dbdict.error`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any, TextIO
+
+from dbdict_celery import sync
+from dbdict_celery.errors import JobRefused
+from dbdict_celery.params import DD, expand, format_d, parse_lines
+
+Experiment = Callable[[DD, "Channel"], Any]
+
+STOP = "stop"
+ORIG_CONF = "orig.conf"
+CURRENT_CONF = "current.conf"
+
+
+class Channel:
+    """The protocol an experiment sees. Subclasses decide what save and stop mean."""
+
+    COMPLETE = None
+    INCOMPLETE = True
+
+    START = 0
+    RUNNING = 1
+    DONE = 2
+    FAILED = 3
+    CANCELLED = 4
+
+    def save(self) -> None:
+        """Save the experiment's state wherever this channel keeps it."""
+        raise NotImplementedError
+
+    def switch(self, message: Any = None) -> str | None:
+        """Give control back to the channel; `'stop'` means save and return INCOMPLETE soon."""
+        return None
+
+    def __call__(self, message: Any = None) -> str | None:
+        return self.switch(message)
+
+    def save_and_switch(self) -> str | None:
+        """Save, then switch; returns what `switch()` returns (`'stop'` or None)."""
+        self.save()
+        return self.switch()
+
+
+class SingleChannel(Channel):
+    """Runs one experiment in this process; SIGTERM and SIGINT become `'stop'`.
+
+    A stop request is sticky: once asked to stop, every later `switch()` says
+    `'stop'`, so an experiment cannot miss it by calling `switch()` twice.
+    """
+
+    def __init__(self, experiment: Experiment, state: DD) -> None:
+        self.experiment = experiment
+        self.state = DD(state)
+        self._stop = threading.Event()
+
+    def switch(self, message: Any = None) -> str | None:
+        return STOP if self._stop.is_set() else None
+
+    def request_stop(self) -> None:
+        """Ask the experiment to stop at its next `switch()`; safe from a signal handler."""
+        self._stop.set()
+
+    def setup(self) -> None:
+        """Prepare the state before the run (load a checkpoint, fetch files)."""
+
+    def save(self) -> None:
+        """A single channel keeps its state only in memory."""
+
+    def run(self, force: bool = False) -> Any:
+        """Run the experiment once and set `dbdict.status` from its outcome.
+
+        Returns what the experiment returned. An exception is recorded in the
+        state (status FAILED, `dbdict.error` holds the traceback), saved, and
+        re-raised to the caller.
+        """
+        self.setup()
+        book = self.state.setdefault("dbdict", DD())
+        status = book.get("status", self.START)
+        if status in (self.DONE, self.RUNNING) and not force:
+            word = "DONE" if status == self.DONE else "RUNNING"
+            raise JobRefused(f"this job is already {word}; use --force to run it anyway")
+        book.status = self.RUNNING
+        book.pop("error", None)
+        self._stop.clear()
+        with self.running():
+            try:
+                outcome = self.experiment(self.state, self)
+            except BaseException:
+                self.state.dbdict.status = self.FAILED
+                self.state.dbdict.error = traceback.format_exc()
+                self.save()
+                raise
+            self.state.dbdict.status = self.START if outcome is self.INCOMPLETE else self.DONE
+            self.save()
+        return outcome
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """The context the experiment runs in: here, the stop signal handlers."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers can only be installed from the main thread
+            return
+        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+        for signum in previous:
+            signal.signal(signum, self._on_signal)
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.request_stop()
+
+
+class StandardChannel(SingleChannel):
+    """Runs an experiment inside its own working directory, checkpointing to files.
+
+    `orig.conf` keeps the parameters it started with, `current.conf` the state
+    at the last save; a run finding `current.conf` resumes from it.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        experiment: Experiment,
+        state: DD,
+        redirect_stdout: bool = False,
+        redirect_stderr: bool = False,
+    ) -> None:
+        super().__init__(experiment, state)
+        self.path = os.path.realpath(path)
+        self.redirect_stdout = redirect_stdout
+        self.redirect_stderr = redirect_stderr
+
+    def setup(self) -> None:
+        os.makedirs(self.path, exist_ok=True)
+        orig = os.path.join(self.path, ORIG_CONF)
+        if not os.path.isfile(orig):
+            _write_conf(orig, self.state)
+        current = os.path.join(self.path, CURRENT_CONF)
+        if os.path.isfile(current):
+            with open(current, encoding="utf-8") as lines:
+                self.state = expand(parse_lines(lines))
+
+    def save(self) -> None:
+        _write_conf(os.path.join(self.path, CURRENT_CONF), self.state)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(_working_directory(self.path))
+            if self.redirect_stdout:
+                stack.enter_context(contextlib.redirect_stdout(self._open_log(stack, "stdout")))
+            if self.redirect_stderr:
+                stack.enter_context(contextlib.redirect_stderr(self._open_log(stack, "stderr")))
+            stack.enter_context(super().running())
+            yield
+
+    def _open_log(self, stack: contextlib.ExitStack, name: str) -> TextIO:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        path = os.path.join(self.path, name)
+        return stack.enter_context(open(path, "a", buffering=1, encoding="utf-8"))
+
+
+class RSyncChannel(StandardChannel):
+    """A StandardChannel whose working directory is mirrored to a remote exproot.
+
+    Setup pulls the remote copy (so a job resumes on any machine), every save
+    pushes the working directory back.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        remote: str | sync.Remote,
+        experiment: Experiment,
+        state: DD,
+        redirect_stdout: bool = False,
+        redirect_stderr: bool = False,
+    ) -> None:
+        super().__init__(path, experiment, state, redirect_stdout, redirect_stderr)
+        self.remote = remote if isinstance(remote, sync.Remote) else sync.Remote.parse(remote)
+
+    def setup(self) -> None:
+        os.makedirs(self.path, exist_ok=True)
+        sync.ensure_dir(self.remote)
+        sync.pull(self.remote, self.path)
+        super().setup()
+
+    def save(self) -> None:
+        super().save()
+        sync.push(self.path, self.remote)
+
+
+@contextlib.contextmanager
+def _working_directory(path: str) -> Iterator[None]:
+    """`contextlib.chdir` for Python 3.10: run in `path`, come back afterwards."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
+def _write_conf(path: str, state: DD) -> None:
+    """Write a conf file atomically, so a kill mid-write never leaves half a state."""
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="utf-8") as conf:
+        conf.write(format_d(state) + "\n")
+    os.replace(partial, path)

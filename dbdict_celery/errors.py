@@ -1,0 +1,33 @@
+"""Every error dbdict raises on purpose derives from `DbdictError`.
+
+The command line turns these into one clear line and an exit code
+(`exit_code`): 2 for a mistake in what the user typed, 1 for something that
+went wrong while doing it. Anything else that escapes is a bug or an error
+of the experiment itself, and is shown with its traceback.
+"""
+
+from __future__ import annotations
+
+
+class DbdictError(Exception):
+    """Base class of the errors dbdict reports to its user."""
+
+    exit_code = 1
+
+
+class UsageError(DbdictError):
+    """The user asked for something malformed: a bad parameter, name or option."""
+
+    exit_code = 2
+
+
+class ResolveError(UsageError):
+    """A dotted name (an experiment or a builder) could not be imported."""
+
+
+class JobRefused(DbdictError):
+    """A job cannot run in its current status (already DONE or RUNNING) without force."""
+
+
+class SyncError(DbdictError):
+    """Moving a working directory to or from its exproot failed."""

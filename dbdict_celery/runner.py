@@ -1,0 +1,131 @@
+"""Running one experiment on this machine: the `run` (cmdline) and `filemerge` runners.
+
+Both build a state from parameters, pick a working directory and run the
+experiment there through a `StandardChannel`. They are the Python API behind
+`dbdict run` and `dbdict filemerge`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dbdict_celery.channel import StandardChannel
+from dbdict_celery.errors import UsageError
+from dbdict_celery.params import DD, convert, expand, flatten, parse, parse_lines, resolve
+
+_UNSAFE = re.compile(r"[^\w.,=+-]")
+_MAX_NAME = 200
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The options every local runner takes (the original's flags)."""
+
+    force: bool = False
+    redirect_stdout: bool = False
+    redirect_stderr: bool = False
+    workdir: str | None = None
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a local run did: the experiment's return value, final state and directory."""
+
+    outcome: Any
+    state: DD
+    workdir: str
+
+    @property
+    def status(self) -> int:
+        """The `dbdict.status` the run ended with."""
+        return int(self.state.dbdict.status)
+
+
+def run_cmdline(
+    experiment: str, params: Sequence[str], options: RunOptions = RunOptions()
+) -> RunResult:
+    """Run `experiment` with `key=value` / `key::builder` parameters."""
+    return run_state(experiment, parse(*params), options)
+
+
+def run_filemerge(
+    experiment: str, sources: Sequence[str], options: RunOptions = RunOptions()
+) -> RunResult:
+    """Run `experiment` with the union of parameter files and `key=value` arguments.
+
+    Later sources override earlier ones, key by key.
+    """
+    if not sources:
+        raise UsageError("filemerge needs at least one parameter file")
+    flat: dict[str, Any] = {}
+    for source in sources:
+        flat.update(_read_source(source))
+    return run_state(experiment, flat, options)
+
+
+def _read_source(source: str) -> dict[str, Any]:
+    if ("=" in source or "::" in source) and not os.path.isfile(source):
+        return parse(source)
+    try:
+        with open(source, encoding="utf-8") as lines:
+            return parse_lines(lines)
+    except FileNotFoundError:
+        raise UsageError(f"parameter file {source!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read parameter file {source!r}: {error}") from None
+
+
+def run_state(experiment: str, flat: dict[str, Any], options: RunOptions) -> RunResult:
+    """Run `experiment` on a flat parameter dict in the directory the options choose."""
+    if options.workdir and options.dry_run:
+        raise UsageError("use only one of --workdir and --dry-run")
+    function = resolve(experiment)
+    if not callable(function):
+        raise UsageError(
+            f"experiment {experiment!r} is a {type(function).__name__}, not a function"
+        )
+    state = expand(flat)
+    state.setdefault("dbdict", DD()).experiment = experiment
+    if options.dry_run:
+        workdir = tempfile.mkdtemp(prefix="dbdict-dry-run-")
+    else:
+        workdir = options.workdir or default_workdir(experiment, flat)
+    channel = StandardChannel(
+        workdir, function, state, options.redirect_stdout, options.redirect_stderr
+    )
+    try:
+        outcome = channel.run(force=options.force)
+    finally:
+        if options.dry_run:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return RunResult(outcome, channel.state, channel.path)
+
+
+def _word(value: Any) -> str:
+    """A value as typed on the command line: bare when it reads back as the same string."""
+    if isinstance(value, str) and convert(value) == value:
+        return value
+    return repr(value)
+
+
+def default_workdir(experiment: str, flat: dict[str, Any]) -> str:
+    """A directory name made of the parameters, `key=value` joined with commas.
+
+    Characters unsafe in a file name become `_`; when that changed anything or
+    the name is too long, a short hash of the full text keeps names distinct.
+    """
+    words = (f"{key}={_word(value)}" for key, value in sorted(flatten(flat).items()))
+    text = ",".join(words) or experiment
+    safe = _UNSAFE.sub("_", text)
+    if safe == text and len(safe) <= _MAX_NAME:
+        return safe
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    return f"{safe[:_MAX_NAME]}-{digest}"

@@ -1,0 +1,110 @@
+"""Moving a job's working directory to and from its exproot with rsync.
+
+An exproot is a local path or `ssh://host:path` (`ssh://host:/abs/path` is
+absolute, `ssh://host:rel/path` is relative to the remote home). Commands run
+as argument lists, never through a local shell. Over ssh the remote side
+always goes through the remote user's shell, so the one path we send there is
+quoted with `shlex.quote`.
+
+`DBDICT_SSH_COMMAND` (like git's `GIT_SSH_COMMAND`) sets the ssh program and
+its options, e.g. `ssh -p 2222 -i ~/.ssh/cluster`; it is split with
+`shlex.split`, not given to a shell. BatchMode is always on: a worker must
+fail, not wait forever at a password prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+from dataclasses import dataclass
+
+from dbdict_celery.errors import SyncError, UsageError
+
+SSH_PREFIX = "ssh://"
+RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Remote:
+    """Where a working directory is kept: a local path, or a path on an ssh host."""
+
+    path: str
+    host: str | None = None
+
+    @classmethod
+    def parse(cls, location: str) -> Remote:
+        """Read `ssh://host:path` or a local path (made absolute)."""
+        if not location.startswith(SSH_PREFIX):
+            return cls(os.path.abspath(os.path.expanduser(location)))
+        host, colon, path = location[len(SSH_PREFIX) :].partition(":")
+        if not host or not colon or not path or host.startswith("-"):
+            raise UsageError(f"malformed remote {location!r}: expected ssh://host:path")
+        return cls(path, host)
+
+    def join(self, *parts: str) -> Remote:
+        """The remote location of a subdirectory."""
+        return Remote(os.path.join(self.path, *parts), self.host)
+
+    @property
+    def rsync_spec(self) -> str:
+        """The location as rsync names it, with a trailing slash: copy contents, not the folder."""
+        where = f"{self.host}:{self.path}" if self.host else self.path
+        return where.rstrip("/") + "/"
+
+    def __str__(self) -> str:
+        return f"{SSH_PREFIX}{self.host}:{self.path}" if self.host else self.path
+
+
+def ssh_command() -> list[str]:
+    """The ssh program and options to use, from DBDICT_SSH_COMMAND."""
+    command = shlex.split(os.environ.get("DBDICT_SSH_COMMAND", "ssh"))
+    return [*command, "-o", "BatchMode=yes"]
+
+
+def ensure_dir(remote: Remote) -> None:
+    """Create the remote directory and its parents (`mkdir -p`)."""
+    if remote.host is None:
+        try:
+            os.makedirs(remote.path, exist_ok=True)
+        except OSError as error:
+            raise SyncError(f"cannot create {remote}: {error.strerror}") from None
+        return
+    remote_command = f"mkdir -p -- {shlex.quote(remote.path)}"
+    _run([*ssh_command(), remote.host, remote_command], f"creating {remote}")
+
+
+def pull(remote: Remote, local: str) -> None:
+    """Copy the remote directory's contents into `local`."""
+    _rsync(remote.rsync_spec, Remote(local).rsync_spec, f"pulling from {remote} to {local}")
+
+
+def push(local: str, remote: Remote) -> None:
+    """Copy `local`'s contents to the remote directory."""
+    _rsync(Remote(local).rsync_spec, remote.rsync_spec, f"pushing from {local} to {remote}")
+
+
+def _rsync(source: str, target: str, what: str) -> None:
+    command = ["rsync", "-ac", "-e", shlex.join(ssh_command()), "--", source, target]
+    _run(command, what)
+
+
+def _run(command: list[str], what: str) -> None:
+    """Run a transfer, retrying a few times: networks and NFS hiccup."""
+    detail = ""
+    for attempt in range(RETRIES):
+        if attempt:
+            time.sleep(attempt)
+        try:
+            done = subprocess.run(
+                command, capture_output=True, text=True, check=False, timeout=3600
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            detail = str(error)
+            continue
+        if done.returncode == 0:
+            return
+        lines = done.stderr.strip().splitlines()
+        detail = f"exit {done.returncode}" + (f": {lines[-1]}" if lines else "")
+    raise SyncError(f"{what} failed after {RETRIES} tries ({detail})")

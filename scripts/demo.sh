@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the examples end to end on the embedded default: no servers needed.
+# Usage: scripts/demo.sh VENV_BIN
+set -euo pipefail
+bin=$1
+work=$(mktemp -d "${TMPDIR:-/tmp}/dbdict-demo.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+echo "== the original's builder example (expect: hello blahblah there)"
+"$bin/dbdict" run --dry-run examples.regexp.experiment regexp::re.compile "regexp.pattern='a.*c'"
+
+echo "== a resumable job: stopped by SIGTERM after a few steps, then resumed"
+"$bin/dbdict" run -w "$work/count" examples.count.experiment target=20 interval=0.05 &
+job=$!
+for _ in $(seq 1 200); do grep -qs "count = 5" "$work/count/current.conf" && break; sleep 0.05; done
+kill -TERM "$job"
+wait "$job"
+echo "-- saved checkpoint:"
+cat "$work/count/current.conf"
+"$bin/dbdict" run -w "$work/count" examples.count.experiment target=20 interval=0.05 | tail -n 3
+echo "-- final state:"
+cat "$work/count/current.conf"
