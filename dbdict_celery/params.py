@@ -92,26 +92,32 @@ def resolve(name: str) -> Any:
     if not parts or not all(part.isidentifier() for part in parts):
         raise ResolveError(f"cannot resolve {name!r}: not a dotted Python name")
     found: Any = _import(parts[0], name)
+    if found is None:
+        raise ResolveError(f"cannot resolve {name!r}: no module named {parts[0]!r}")
     path = parts[0]
     for part in parts[1:]:
-        path = f"{path}.{part}"
+        parent, path = path, f"{path}.{part}"
         try:
             found = getattr(found, part)
+            continue
         except AttributeError:
-            if not isinstance(found, ModuleType):
-                raise ResolveError(
-                    f"cannot resolve {name!r}: {type(found).__name__} has no attribute {part!r}"
-                ) from None
-            found = _import(path, name)
+            submodule = _import(path, name) if isinstance(found, ModuleType) else None
+        if submodule is None:
+            kind = "module" if isinstance(found, ModuleType) else type(found).__name__
+            raise ResolveError(
+                f"cannot resolve {name!r}: {kind} {parent!r} has no attribute {part!r}"
+            )
+        found = submodule
     return found
 
 
-def _import(module: str, wanted: str) -> ModuleType:
+def _import(module: str, wanted: str) -> ModuleType | None:
+    """Import `module`; None if it does not exist, a ResolveError if importing it fails."""
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as error:
         if error.name == module:
-            raise ResolveError(f"cannot resolve {wanted!r}: no module named {module!r}") from None
+            return None
         raise ResolveError(
             f"cannot resolve {wanted!r}: importing {module!r} failed: {error}"
         ) from None
@@ -151,9 +157,11 @@ def flatten(obj: Any) -> dict[str, Any]:
         if not items and prefix:
             flat[prefix] = {}
         for key, item in items.items():
-            if not isinstance(key, str):
+            if not isinstance(key, str) or not all(key.split(".")):
                 where = prefix or "the state"
-                raise UsageError(f"cannot store key {key!r} in {where}: keys must be strings")
+                raise UsageError(
+                    f"cannot store key {key!r} in {where}: keys are names, dotted paths at most"
+                )
             visit(f"{prefix}.{key}" if prefix else key, item)
 
     visit("", obj)

@@ -1,0 +1,144 @@
+"""Shared test helpers: the real `dbdict` script as a subprocess, and waiting with a deadline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DBDICT = str(Path(sys.executable).with_name("dbdict"))
+
+
+def dbdict_env(**extra: str) -> dict[str, str]:
+    """The environment for a dbdict subprocess: examples and test experiments importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def dbdict(
+    *args: str, cwd: Path, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed `dbdict` command to completion and capture its output."""
+    return subprocess.run(
+        [DBDICT, *args],
+        cwd=cwd,
+        env=dbdict_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_dbdict(*args: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
+    """Start the installed `dbdict` command in the background."""
+    return subprocess.Popen(
+        [DBDICT, *args],
+        cwd=cwd,
+        env=dbdict_env(**env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    """Poll `condition` until it returns something truthy; fail naming `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def read_conf(path: Path) -> dict[str, Any]:
+    """A conf file as a flat dict, read with the project's own parser."""
+    from dbdict_celery.params import parse_lines
+
+    with open(path, encoding="utf-8") as lines:
+        return parse_lines(lines)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _find_or_install_sshd() -> str | None:
+    """The sshd binary; installs Debian's openssh-server when root and it is missing."""
+    import shutil
+
+    for candidate in (shutil.which("sshd"), "/usr/sbin/sshd"):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return None
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "-q", "openssh-server"]
+    for command in (install, ["apt-get", "update", "-q"], install):
+        subprocess.run(command, env=env, capture_output=True, timeout=600, check=False)
+        if os.path.exists("/usr/sbin/sshd"):
+            return "/usr/sbin/sshd"
+    return None
+
+
+@pytest.fixture(scope="session")
+def ssh_command(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A private sshd on a loopback port; yields the DBDICT_SSH_COMMAND that reaches it."""
+    import shutil
+
+    sshd = _find_or_install_sshd()
+    if sshd is None or not shutil.which("ssh-keygen"):
+        pytest.skip("no ssh server available: openssh-server is not installed and cannot be")
+    home = tmp_path_factory.mktemp("sshd")
+    for key in ("host_key", "client_key"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)], check=True
+        )
+    shutil.copy(home / "client_key.pub", home / "authorized_keys")
+    port = free_port()
+    (home / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
+        f"AuthorizedKeysFile {home / 'authorized_keys'}\nPidFile {home / 'sshd.pid'}\n"
+        "StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PermitRootLogin prohibit-password\nUsePAM no\n"
+    )
+    os.makedirs("/run/sshd", exist_ok=True)
+    server = subprocess.Popen(
+        [sshd, "-D", "-e", "-f", str(home / "sshd_config")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    command = (
+        f"ssh -p {port} -i {home / 'client_key'} -o StrictHostKeyChecking=no "
+        "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+    )
+
+    def answers() -> bool:
+        if server.poll() is not None:
+            pytest.skip(f"sshd could not start: {server.stderr.read() if server.stderr else ''}")
+        probe = [*command.split(), "-o", "BatchMode=yes", "127.0.0.1", "true"]
+        return subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode == 0
+
+    try:
+        wait_until(answers, "the test sshd to accept logins", timeout=30)
+        yield command
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -1,0 +1,37 @@
+"""Experiments used by the tests: each shows one behaviour of the runners."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from dbdict_celery import DD, Channel
+
+
+def fail(state: DD, channel: Channel) -> None:
+    """Checkpoints some progress, then raises."""
+    state.progress = 1
+    channel.save()
+    raise ValueError("the experiment broke on purpose")
+
+
+def noisy(state: DD, channel: Channel) -> None:
+    """Writes to stdout and stderr, and records where it ran."""
+    print("to stdout")
+    print("to stderr", file=sys.stderr)
+    state.ran_in = os.getcwd()
+
+
+def noisy_fail(state: DD, channel: Channel) -> None:
+    """Writes to stdout, then raises."""
+    print("before failing")
+    raise RuntimeError("after printing")
+
+
+def write_files(state: DD, channel: Channel) -> None:
+    """Leaves a file in its working directory, counting its runs there."""
+    runs = int(state.get("runs", 0)) + 1
+    state.runs = runs
+    with open("artifact.txt", "a", encoding="utf-8") as artifact:
+        artifact.write(f"run {runs}\n")
+    channel.save()

@@ -1,0 +1,222 @@
+"""The `dbdict` command as a user runs it: examples, stop and resume, errors, help."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dbdict_celery import Channel
+from tests.conftest import dbdict, read_conf, start_dbdict, wait_until
+
+REGEXP = ("examples.regexp.experiment", "regexp::re.compile", "regexp.pattern='a.*c'")
+COUNT = "examples.count.experiment"
+
+
+def test_the_regexp_builder_example_prints_as_documented(tmp_path: Path) -> None:
+    done = dbdict("run", *REGEXP, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "hello blahblah there\n"
+
+
+def test_cmdline_is_an_alias_of_run(tmp_path: Path) -> None:
+    done = dbdict("cmdline", "--dry-run", *REGEXP, cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (0, "hello blahblah there\n")
+
+
+def test_the_default_workdir_is_named_after_the_parameters(tmp_path: Path) -> None:
+    done = dbdict("run", COUNT, "target=2", "interval=0", "name=first try", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (workdir,) = tmp_path.iterdir()
+    assert workdir.name.startswith("interval=0,name=first_try,target=2-")
+    assert read_conf(workdir / "current.conf")["count"] == 2
+
+
+def test_filemerge_gives_the_same_state_as_the_equivalent_run(tmp_path: Path) -> None:
+    (tmp_path / "blah1.txt").write_text(
+        "# the model\ntext.first = 'hello'\ntext.second = 'world'\n\ntarget = 2\n"
+    )
+    (tmp_path / "blah2.txt").write_text("text.tagline = 'THE GREATEST LANGUAGE EVER'\n")
+    merged = dbdict(
+        "filemerge", "-w", "merged", COUNT, "blah1.txt", "blah2.txt", "interval=0", cwd=tmp_path
+    )
+    assert merged.returncode == 0, merged.stderr
+    run = dbdict(
+        "run", "-w", "run", COUNT,
+        "text.first=hello", "text.second=world", "text.tagline='THE GREATEST LANGUAGE EVER'",
+        "target=2", "interval=0",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    for conf in ("orig.conf", "current.conf"):
+        assert read_conf(tmp_path / "merged" / conf) == read_conf(tmp_path / "run" / conf)
+    assert read_conf(tmp_path / "run" / "current.conf")["text.tagline"] == (
+        "THE GREATEST LANGUAGE EVER"
+    )
+
+
+def test_sigterm_saves_then_the_same_command_resumes_then_refuses(tmp_path: Path) -> None:
+    command = ("run", "-w", "job", COUNT, "target=30", "interval=0.05")
+    current = tmp_path / "job" / "current.conf"
+
+    def saved_count() -> int:
+        try:
+            return int(read_conf(current).get("count", 0))
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    first = start_dbdict(*command, cwd=tmp_path)
+    wait_until(lambda: saved_count() >= 3, "the first run to checkpoint 3 steps")
+    first.send_signal(signal.SIGTERM)
+    _, err = first.communicate(timeout=30)
+    assert first.returncode == 0, err
+    stopped = read_conf(current)
+    assert stopped["dbdict.status"] == Channel.START
+    assert 3 <= stopped["count"] < 30
+    assert "INCOMPLETE" in err
+
+    second = dbdict(*command, cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    first_step = second.stdout.splitlines()[0]
+    assert first_step == f"step {stopped['count'] + 1}", "the second run resumes, not restarts"
+    finished = read_conf(current)
+    assert (finished["count"], finished["runs"]) == (30, 2)
+    assert finished["dbdict.status"] == Channel.DONE
+
+    third = dbdict(*command, cwd=tmp_path)
+    assert third.returncode == 1
+    assert third.stderr.strip() == "dbdict: this job is already DONE; use --force to run it anyway"
+    assert read_conf(current) == finished
+
+    forced = dbdict(*command[:1], "-f", *command[1:], cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert read_conf(current)["runs"] == 3
+
+
+def test_parse_never_executes_code_given_on_the_command_line(tmp_path: Path) -> None:
+    marker = tmp_path / "X"
+    done = dbdict(
+        "run", "-w", "job", COUNT, "target=0", f"a=__import__('os').system('touch {marker}')",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists()
+    assert read_conf(tmp_path / "job" / "current.conf")["a"].startswith("__import__(")
+
+
+def test_an_experiment_exception_shows_its_traceback_and_saves_the_state(tmp_path: Path) -> None:
+    done = dbdict("run", "-w", "job", "tests.experiments.fail", "a=1", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "Traceback (most recent call last)" in done.stderr
+    assert "ValueError: the experiment broke on purpose" in done.stderr
+    saved = read_conf(tmp_path / "job" / "current.conf")
+    assert saved["dbdict.status"] == Channel.FAILED
+    assert saved["progress"] == 1
+    assert "ValueError: the experiment broke on purpose" in saved["dbdict.error"]
+
+
+def test_redirect_sends_output_to_the_workdir(tmp_path: Path) -> None:
+    done = dbdict("run", "-r", "-w", "job", "tests.experiments.noisy", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert "to stderr" not in done.stderr
+    assert (tmp_path / "job" / "stdout").read_text() == "to stdout\n"
+    assert (tmp_path / "job" / "stderr").read_text() == "to stderr\n"
+
+
+def test_redirected_failure_still_shows_the_traceback_on_the_terminal(tmp_path: Path) -> None:
+    done = dbdict(
+        "run", "--redirect-stdout", "-w", "job", "tests.experiments.noisy_fail", cwd=tmp_path
+    )
+    assert done.returncode == 1
+    assert "RuntimeError: after printing" in done.stderr
+    assert (tmp_path / "job" / "stdout").read_text() == "before failing\n"
+
+
+def test_dry_run_removes_its_temporary_workdir(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    for experiment in ("tests.experiments.noisy", "tests.experiments.fail"):
+        dbdict("run", "-n", experiment, cwd=tmp_path, TMPDIR=str(scratch))
+        assert list(scratch.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["tmp"]
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["frobnicate"], 2, "No such command 'frobnicate'"),
+        (["run"], 2, "Missing argument 'EXPERIMENT'"),
+        (["run", "examples.nope.experiment"], 2, "module 'examples' has no attribute 'nope'"),
+        (
+            ["run", "examples.count.nothing"],
+            2,
+            "module 'examples.count' has no attribute 'nothing'",
+        ),
+        (["run", "nosuchpackage.experiment"], 2, "no module named 'nosuchpackage'"),
+        (["run", COUNT, "foo"], 2, "malformed parameter 'foo'"),
+        (["run", COUNT, "a=1", "a.b=2"], 2, "conflicts"),
+        (["run", "-n", "-w", "x", COUNT], 2, "use only one of --workdir and --dry-run"),
+        (["run", "--bogus", COUNT], 2, "--bogus"),
+        (["filemerge", COUNT, "missing.conf"], 2, "parameter file 'missing.conf' does not exist"),
+        (["filemerge", COUNT], 2, "at least one parameter file"),
+        (["help", "nothing"], 2, "no help topic or command named 'nothing'"),
+    ],
+)
+def test_bad_input_is_one_clear_line(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    done = dbdict(*args, cwd=tmp_path)
+    assert done.returncode == code
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == [], "nothing is created by a refused command"
+
+
+@pytest.mark.parametrize(
+    ("topic", "expected"),
+    [
+        ("experiment", "channel.save_and_switch() saves the state, then calls switch()"),
+        ("parameters", "regexp.pattern='a.*c'"),
+        ("example", "dbdict run my_experiments.experiment"),
+        ("run", "--redirect-stdout"),
+        ("cmdline", "--dry-run"),
+        ("filemerge", "THE GREATEST LANGUAGE EVER"),
+    ],
+)
+def test_help_topics_and_commands(tmp_path: Path, topic: str, expected: str) -> None:
+    done = dbdict("help", topic, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert expected in done.stdout
+
+
+def test_help_lists_topics_and_commands(tmp_path: Path) -> None:
+    done = dbdict("help", cwd=tmp_path)
+    assert done.returncode == 0
+    for word in ("example", "experiment", "parameters", "run", "filemerge", "help"):
+        assert f"  {word} " in done.stdout
+    for args in (["--help"], ["run", "--help"], ["filemerge", "-h"]):
+        shown = dbdict(*args, cwd=tmp_path)
+        assert shown.returncode == 0
+        assert shown.stdout.startswith("Usage: dbdict")
+
+
+def test_the_readme_demo_runs_end_to_end() -> None:
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    assert "make demo" in readme
+    assert "make test" in readme
+    bin_dir = Path(__import__("sys").executable).parent
+    done = subprocess.run(
+        ["bash", "scripts/demo.sh", str(bin_dir)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "hello blahblah there" in done.stdout
+    assert "dbdict.status = 0" in done.stdout, "the checkpoint after SIGTERM is START"
+    assert done.stdout.rstrip().endswith("target = 20")
+    assert "dbdict.status = 2" in done.stdout.split("final state:")[1]
