@@ -22,14 +22,22 @@ from types import FrameType
 from typing import Any, TextIO
 
 from dbdict_celery import sync
-from dbdict_celery.errors import JobRefused
-from dbdict_celery.params import DD, expand, format_d, parse_lines
+from dbdict_celery.errors import JobRefused, UsageError
+from dbdict_celery.params import DD, expand, format_d, parse_lines, resolve
 
 Experiment = Callable[[DD, "Channel"], Any]
 
 STOP = "stop"
 ORIG_CONF = "orig.conf"
 CURRENT_CONF = "current.conf"
+
+
+def resolve_experiment(name: str) -> Experiment:
+    """The experiment function a dotted name designates; a UsageError if it is not callable."""
+    function = resolve(name)
+    if not callable(function):
+        raise UsageError(f"experiment {name!r} is a {type(function).__name__}, not a function")
+    return function  # type: ignore[no-any-return]
 
 
 class Channel:
@@ -75,6 +83,11 @@ class SingleChannel(Channel):
 
     def switch(self, message: Any = None) -> str | None:
         return STOP if self._stop.is_set() else None
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether the experiment has been asked to stop during this run."""
+        return self._stop.is_set()
 
     def request_stop(self) -> None:
         """Ask the experiment to stop at its next `switch()`; safe from a signal handler."""

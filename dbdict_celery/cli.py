@@ -8,6 +8,7 @@ experiment itself is shown with its traceback and exits 1.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -17,10 +18,14 @@ import click
 
 from dbdict_celery import help_topics, runner
 from dbdict_celery.channel import Channel
+from dbdict_celery.dbrunner import run_sql
 from dbdict_celery.errors import DbdictError, UsageError
+from dbdict_celery.job import DEFAULT_PRIORITY
 from dbdict_celery.params import format_help
+from dbdict_celery.schedule import schedule
+from dbdict_celery.store import JobStore
 
-ALIASES = {"cmdline": "run"}
+ALIASES = {"cmdline": "run", "sqlschedule": "schedule"}
 
 
 class DbdictGroup(click.Group):
@@ -136,6 +141,78 @@ def _report(result: runner.RunResult) -> None:
         )
 
 
+def db_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--db and --table: which job table a command works on."""
+    command = click.option(
+        "--table", metavar="NAME", help="The table, when the path does not name one (default jobs)."
+    )(command)
+    return click.option(
+        "--db",
+        metavar="TABLEPATH",
+        help="postgresql://user@host/db/table or sqlite:///path/jobs.db/table "
+        "(default: $DBDICT_DB, else the embedded database in $DBDICT_HOME).",
+    )(command)
+
+
+@cli.command("schedule")
+@click.argument("experiment")
+@click.argument("params", nargs=-1)
+@db_options
+@click.option(
+    "--priority", type=float, default=DEFAULT_PRIORITY, show_default=True, help="Higher runs first."
+)
+@click.option(
+    "--exproot", metavar="PATH", help="Where the job keeps its files: a path or ssh://host:path."
+)
+def schedule_command(
+    experiment: str,
+    params: tuple[str, ...],
+    db: str | None,
+    table: str | None,
+    priority: float,
+    exproot: str | None,
+) -> None:
+    """Add a job to the table (alias: sqlschedule).
+
+    The experiment must be importable here: nothing is inserted otherwise.
+    Scheduling the same experiment and parameters twice makes one job.
+    """
+    store = JobStore.open(db, table)
+    inserted = schedule(store, experiment, params, priority, exproot)
+    if inserted.created:
+        click.echo(f"scheduled job {inserted.id} in {store.path}")
+    else:
+        click.echo(f"job {inserted.id} is already in {store.path}: not scheduled again")
+
+
+@cli.command("sql")
+@click.argument("exproot")
+@db_options
+@click.option(
+    "-n",
+    "count",
+    type=int,
+    default=1,
+    show_default=True,
+    help="How many jobs to run; 0 or less: until none is left.",
+)
+def sql_command(exproot: str, db: str | None, table: str | None, count: int) -> None:
+    """Run jobs from the table on this machine, without a broker.
+
+    Books the highest-priority START job, runs it with its files in
+    EXPROOT/dbname/tablename/ID (a path or ssh://host:path; a job scheduled
+    with --exproot keeps its own), and repeats. Any number of these may run
+    in parallel on one table: no job runs twice.
+    """
+    report = run_sql(JobStore.open(db, table), exproot, count)
+    if report.drained:
+        click.echo(f"No more jobs to run (ran {report.ran} jobs)")
+    elif report.stopped:
+        click.echo(f"Stopped on request (ran {report.ran} jobs)")
+    else:
+        click.echo(f"Ran {report.ran} jobs")
+
+
 @cli.command("help")
 @click.argument("topic", required=False)
 @click.pass_context
@@ -164,6 +241,7 @@ def help_command(ctx: click.Context, topic: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the `dbdict` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     sys.path.insert(0, os.getcwd())  # experiments are importable from where dbdict runs
     try:
         code = cli.main(args=argv, prog_name="dbdict", standalone_mode=False)

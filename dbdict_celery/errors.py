@@ -31,3 +31,15 @@ class JobRefused(DbdictError):
 
 class SyncError(DbdictError):
     """Moving a working directory to or from its exproot failed."""
+
+
+class StoreError(DbdictError):
+    """The job database cannot be reached or refused an operation."""
+
+
+class JobNotFound(UsageError):
+    """No job has the id the user gave."""
+
+
+class ExprootUnreachable(SyncError):
+    """A job's files could not be fetched before it ran: a fault of this machine, not the job."""

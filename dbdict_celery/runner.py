@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dbdict_celery.channel import StandardChannel
+from dbdict_celery.channel import StandardChannel, resolve_experiment
 from dbdict_celery.errors import UsageError
-from dbdict_celery.params import DD, convert, expand, flatten, parse, parse_lines, resolve
+from dbdict_celery.params import DD, convert, expand, flatten, parse, parse_lines
 
 _UNSAFE = re.compile(r"[^\w.,=+-]")
 _MAX_NAME = 200
@@ -87,11 +87,7 @@ def run_state(experiment: str, flat: dict[str, Any], options: RunOptions) -> Run
     """Run `experiment` on a flat parameter dict in the directory the options choose."""
     if options.workdir and options.dry_run:
         raise UsageError("use only one of --workdir and --dry-run")
-    function = resolve(experiment)
-    if not callable(function):
-        raise UsageError(
-            f"experiment {experiment!r} is a {type(function).__name__}, not a function"
-        )
+    function = resolve_experiment(experiment)
     state = expand(flat)
     state.setdefault("dbdict", DD()).experiment = experiment
     if options.dry_run:

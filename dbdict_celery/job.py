@@ -1,0 +1,89 @@
+"""A job as the table records it: its status, and the small dataclasses the store returns."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dbdict_celery.params import format_d
+
+DEFAULT_PRIORITY = 1.0
+RESTART_PRIORITY = 2.0
+
+
+class Status(enum.IntEnum):
+    """A job's status; 0, 1 and 2 keep the original dbdict's meaning."""
+
+    START = 0
+    RUNNING = 1
+    DONE = 2
+    FAILED = 3
+    CANCELLED = 4
+
+
+def param_hash(experiment: str, params: dict[str, Any]) -> str:
+    """A stable identity for (experiment, flattened params): key order does not matter.
+
+    Built on `format_d` (sorted `key = repr(value)` lines), so `1`, `1.0`,
+    `'1'` and `(1,)` vs `[1]` stay different parameters.
+    """
+    text = f"{experiment}\n{format_d(params)}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job to insert: an experiment and its flattened parameters."""
+
+    experiment: str
+    params: dict[str, Any]
+    priority: float = DEFAULT_PRIORITY
+    exproot: str | None = None
+
+    @property
+    def param_hash(self) -> str:
+        return param_hash(self.experiment, self.params)
+
+
+@dataclass(frozen=True)
+class Inserted:
+    """The outcome of inserting one NewJob: its row id, and whether it was already there."""
+
+    id: int
+    job: NewJob
+    created: bool
+
+
+@dataclass(frozen=True)
+class Job:
+    """One row of the job table."""
+
+    id: int
+    status: Status
+    priority: float
+    experiment: str
+    params: dict[str, Any]
+    state: dict[str, Any]
+    param_hash: str
+    attempts: int = 0
+    run_id: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    workdir: str | None = None
+    exproot: str | None = None
+    task_id: str | None = None
+    heartbeat_at: datetime | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Job:
+        """Build a Job from a result row of the job table."""
+        values = dict(row._mapping)
+        values["status"] = Status(values["status"])
+        return cls(**values)

@@ -1,0 +1,69 @@
+"""The job table's schema, for Postgres (JSONB) and SQLite (JSON).
+
+The column names are part of the public interface: users query the table
+with psql and pandas. `SCHEMA_VERSION` is recorded per table in
+`dbdict_schema`, so that a later release can tell which tables to migrate.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+SCHEMA_VERSION = 1
+VERSIONS_TABLE = "dbdict_schema"
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
+
+
+def job_table(name: str, metadata: MetaData) -> Table:
+    """The job table called `name` (already validated as an identifier)."""
+    return Table(
+        name,
+        metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("status", SmallInteger, nullable=False, server_default="0"),
+        Column("priority", Float, nullable=False, server_default="1.0"),
+        Column("experiment", Text, nullable=False),
+        Column("params", Json, nullable=False),
+        Column("state", Json, nullable=False),
+        Column("param_hash", String(64), nullable=False, unique=True),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("run_id", String(32)),
+        Column("host", Text),
+        Column("pid", Integer),
+        Column("workdir", Text),
+        Column("exproot", Text),
+        Column("task_id", Text),
+        Column("heartbeat_at", DateTime(timezone=True)),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("started_at", DateTime(timezone=True)),
+        Column("finished_at", DateTime(timezone=True)),
+        Column("error", Text),
+        Index(f"{name}_booking", "status", Column("priority").desc(), "id"),
+    )
+
+
+def versions_table(metadata: MetaData) -> Table:
+    """One row per job table: the schema version it was created with."""
+    return Table(
+        VERSIONS_TABLE,
+        metadata,
+        Column("table_name", String(63), primary_key=True),
+        Column("version", Integer, nullable=False),
+    )
