@@ -80,16 +80,18 @@ class LoopReport:
 def run_sql(store: JobStore, exproot: str, n: int = 1) -> LoopReport:
     """Book and run jobs one after another: `n` of them, or until none is left if n <= 0.
 
-    Ends early when a run was asked to stop (SIGTERM, Ctrl-C): that job is
+    A loop runs each job at most once: a job that returns INCOMPLETE waits at
+    START (priority 2.0) for another runner, so `-n 0` always ends. The loop
+    also ends when a run was asked to stop (SIGTERM, Ctrl-C): that job is
     saved and back to START, and this process should exit.
     """
-    ran = 0
-    while n <= 0 or ran < n:
-        job = store.book()
+    ran: list[int] = []
+    while n <= 0 or len(ran) < n:
+        job = store.book(exclude=ran)
         if job is None:
-            return LoopReport(ran, drained=True, stopped=False)
+            return LoopReport(len(ran), drained=True, stopped=False)
         outcome = run_booked(store, job, exproot)
-        ran += 1
+        ran.append(job.id)
         if outcome.stopped:
-            return LoopReport(ran, drained=False, stopped=True)
-    return LoopReport(ran, drained=False, stopped=False)
+            return LoopReport(len(ran), drained=False, stopped=True)
+    return LoopReport(len(ran), drained=False, stopped=False)

@@ -16,7 +16,7 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -193,19 +193,23 @@ class JobStore:
     # -- one run of a job ------------------------------------------------------------------
 
     def book(
-        self, job_id: int | None = None, host: str | None = None, pid: int | None = None
+        self,
+        job_id: int | None = None,
+        host: str | None = None,
+        pid: int | None = None,
+        exclude: Collection[int] = (),
     ) -> Job | None:
         """Mark a START job RUNNING for this run and return it, or None if there is none.
 
-        Without `job_id`: the highest-priority START job, oldest first among
-        equals. With `job_id`: that job, only if it is START (a duplicate
-        message for a job already running or finished books nothing).
+        Without `job_id`: the highest-priority START job not in `exclude`,
+        oldest first among equals. With `job_id`: that job, only if it is START
+        (a duplicate message for a job already running or finished books nothing).
         """
         t = self.table
         if job_id is None:
             pick = (
                 select(t.c.id)
-                .where(t.c.status == Status.START)
+                .where(t.c.status == Status.START, t.c.id.not_in(list(exclude)))
                 .order_by(t.c.priority.desc(), t.c.id)
                 .limit(1)
             )
