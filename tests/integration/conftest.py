@@ -1,0 +1,37 @@
+"""Job tables on the real Postgres (127.0.0.1:5432, database test) and on SQLite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from dbdict_celery.store import JobStore
+
+POSTGRES = "postgresql://root@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A table path to a fresh, empty job table on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/jobs.db/jobs"
+        return
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield f"{POSTGRES}/{name}"
+    engine = create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP TABLE IF EXISTS {name}"))  # name made above, not user text
+        if engine.dialect.has_table(connection, "dbdict_schema"):
+            connection.execute(
+                text("DELETE FROM dbdict_schema WHERE table_name = :name"), {"name": name}
+            )
+    engine.dispose()
+
+
+@pytest.fixture
+def store(location: str) -> JobStore:
+    return JobStore.open(location)

@@ -1,0 +1,162 @@
+"""`dbdict schedule` and `dbdict sql`: the broker-less runner, on Postgres and SQLite."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from dbdict_celery.job import RESTART_PRIORITY, Status
+from dbdict_celery.store import JobStore
+from tests.conftest import DBDICT, dbdict, dbdict_env, read_conf
+
+
+def test_schedule_validates_inserts_once_and_keeps_the_exproot(
+    location: str, tmp_path: Path
+) -> None:
+    first = dbdict("schedule", "--db", location, "--priority", "3", "--exproot", "roots",
+                   "examples.count.experiment", "target=2", "lr = 0.1", cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("scheduled job ")
+    again = dbdict("sqlschedule", "--db", location, "examples.count.experiment", "lr=0.1",
+                   "target=2", cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "already in" in again.stdout
+    (job,) = JobStore.open(location).jobs()
+    assert (job.status, job.priority, job.exproot) == (Status.START, 3.0, str(tmp_path / "roots"))
+    assert job.params == job.state == {"lr": 0.1, "target": 2}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["examples.nope.experiment", "a=1"], "module 'examples' has no attribute 'nope'"),
+        (["examples.count.experiment", "a"], "malformed parameter 'a'"),
+        (["examples.count.experiment", "a=1", "a.b=2"], "conflicts"),
+    ],
+)
+def test_schedule_inserts_nothing_for_bad_input(
+    location: str, tmp_path: Path, args: list[str], message: str
+) -> None:
+    done = dbdict("schedule", "--db", location, *args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert JobStore.open(location).jobs() == []
+
+
+def test_three_parallel_sql_runners_drain_a_mixed_table(location: str, tmp_path: Path) -> None:
+    store = JobStore.open(location)
+    kinds = {
+        "tests.experiments.write_files": Status.DONE,
+        "tests.experiments.always_incomplete": Status.START,
+        "tests.experiments.fail": Status.FAILED,
+    }
+    for i in range(8):
+        for experiment in kinds:
+            done = dbdict("schedule", "--db", location, experiment, f"i={i}", cwd=tmp_path)
+            assert done.returncode == 0, done.stderr
+    exproot = tmp_path / "exproot"
+    runners = [
+        subprocess.Popen(
+            [DBDICT, "sql", "--db", location, "-n", "0", str(exproot)],
+            cwd=tmp_path,
+            env=dbdict_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(3)
+    ]
+    outputs = [runner.communicate(timeout=240) for runner in runners]
+    for runner, (out, err) in zip(runners, outputs, strict=True):
+        assert runner.returncode == 0, err
+        assert out.startswith("No more jobs to run (ran ")
+    ran = sum(int(out.split("(ran ")[1].split()[0]) for out, _ in outputs)
+
+    jobs = store.jobs()
+    assert len(jobs) == 24
+    assert ran == sum(job.attempts for job in jobs)
+    for job in jobs:
+        assert job.status == kinds[job.experiment], job
+        files = exproot / store.path.dbname / store.path.table / str(job.id)
+        assert (files / "orig.conf").is_file()
+        current = read_conf(files / "current.conf")
+        assert current["i"] == job.state["i"]
+        if job.status == Status.DONE:
+            assert job.attempts == 1
+            assert (files / "artifact.txt").read_text() == "run 1\n", "ran exactly once"
+            assert job.finished_at is not None and job.state["runs"] == 1
+        elif job.status == Status.START:
+            assert job.priority == RESTART_PRIORITY
+            assert 1 <= job.attempts <= 3, "each loop runs a job at most once"
+            assert job.state["count"] == current["count"] == job.attempts, "each run resumed"
+        else:
+            assert "ValueError: the experiment broke on purpose" in job.error
+            assert job.state["progress"] == 1
+            assert current["dbdict.status"] == Status.FAILED
+        assert job.host and job.workdir
+
+
+def test_sql_runs_n_jobs_then_stops(location: str, tmp_path: Path) -> None:
+    for i in range(3):
+        dbdict(
+            "schedule", "--db", location, "tests.experiments.write_files", f"i={i}", cwd=tmp_path
+        )
+    done = dbdict("sql", "--db", location, "-n", "2", str(tmp_path / "root"), cwd=tmp_path)
+    assert (done.returncode, done.stdout.strip()) == (0, "Ran 2 jobs")
+    assert JobStore.open(location).counts()[Status.DONE] == 2
+
+
+def test_sigterm_to_a_sql_runner_saves_the_job_for_later(location: str, tmp_path: Path) -> None:
+    dbdict("schedule", "--db", location, "examples.count.experiment", "target=400",
+           "interval=0.05", cwd=tmp_path)  # fmt: skip
+    store = JobStore.open(location)
+    runner = subprocess.Popen(
+        [DBDICT, "sql", "--db", location, "-n", "0", str(tmp_path / "root")],
+        cwd=tmp_path, env=dbdict_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while store.jobs()[0].state.get("count", 0) < 3:
+        assert time.monotonic() < deadline, "the job never saved 3 steps"
+        time.sleep(0.1)
+    runner.terminate()
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 0, err
+    assert out.startswith("Stopped on request (ran 1 jobs)")
+    (job,) = store.jobs()
+    assert (job.status, job.priority) == (Status.START, RESTART_PRIORITY)
+    assert 3 <= job.state["count"] < 400
+
+
+@pytest.mark.parametrize("command", ["schedule", "sql"])
+def test_an_unreachable_database_is_one_line_quickly_with_the_password_masked(
+    tmp_path: Path, command: str
+) -> None:
+    location = "postgresql://root:s3cret-pw@127.0.0.1:1/test/jobs"
+    args = ["examples.count.experiment"] if command == "schedule" else [str(tmp_path)]
+    started = time.monotonic()
+    done = dbdict(command, "--db", location, *args, cwd=tmp_path)
+    assert time.monotonic() - started < 15
+    assert done.returncode == 1
+    assert "s3cret-pw" not in done.stdout + done.stderr
+    assert "postgresql://root:***@127.0.0.1:1/test/jobs" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("postgresql://root@127.0.0.1/test/jobs;DROP TABLE x", "invalid table name"),
+        ("ftp://host/db/t", "malformed table path"),
+    ],
+)
+def test_bad_table_paths_on_the_command_line(tmp_path: Path, location: str, message: str) -> None:
+    for args in (["schedule", "--db", location, "examples.count.experiment"],
+                 ["sql", "--db", location, str(tmp_path)]):  # fmt: skip
+        done = dbdict(*args, cwd=tmp_path)
+        assert done.returncode == 2
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr

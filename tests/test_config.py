@@ -1,0 +1,77 @@
+"""Table paths: the original's forms, the embedded default, validation and masking."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dbdict_celery import UsageError
+from dbdict_celery.config import heartbeat_interval, mask, table_path
+
+
+@pytest.mark.parametrize(
+    ("location", "url", "table"),
+    [
+        (
+            "postgresql://u:pw@db.lab:6432/exps/sweep1",
+            "postgresql://u:***@db.lab:6432/exps",
+            "sweep1",
+        ),
+        ("postgres://u@db.lab/exps/sweep1", "postgresql://u@db.lab/exps", "sweep1"),
+        ("postgresql://u@db.lab/exps", "postgresql://u@db.lab/exps", "jobs"),
+        ("postgresql://u@h/exps/t?sslmode=require", "postgresql://u@h/exps?sslmode=require", "t"),
+        ("sqlite:////data/jobs.db/sweep1", "sqlite:////data/jobs.db", "sweep1"),
+        ("sqlite:////data/jobs.db", "sqlite:////data/jobs.db", "jobs"),
+        ("sqlite:///rel/jobs.db/t2", "sqlite:///rel/jobs.db", "t2"),
+    ],
+)
+def test_table_paths_in_the_original_form(location: str, url: str, table: str) -> None:
+    path = table_path(location)
+    assert (mask(path.url), path.table) == (url, table)
+    assert str(path) == f"{url}/{table}"
+
+
+def test_the_table_option_names_the_table() -> None:
+    assert table_path("postgresql://u@h/exps", table="other").table == "other"
+    with pytest.raises(UsageError, match="given twice"):
+        table_path("postgresql://u@h/exps/one", table="two")
+
+
+def test_dbdict_db_then_the_embedded_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DBDICT_DB", "postgresql://u@h/exps/from_env")
+    assert table_path().table == "from_env"
+    monkeypatch.delenv("DBDICT_DB")
+    monkeypatch.setenv("DBDICT_HOME", str(tmp_path))
+    embedded = table_path()
+    assert embedded.url.database == str(tmp_path / "jobs.db")
+    assert (embedded.table, embedded.dbname) == ("jobs", "jobs")
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("postgresql://u@h/exps/jobs;DROP TABLE x", "invalid table name 'jobs;DROP TABLE x'"),
+        ("postgresql://u@h/exps/1jobs", "invalid table name '1jobs'"),
+        ("postgresql://u@h/exps/a/b", "expected /dbname/tablename"),
+        ("postgresql://u@h", "names no database"),
+        ("mysql://u:hunter2@h/db/t", "malformed table path 'mysql://u:***@h/db/t'"),
+        ("jobs.db", "malformed table path"),
+    ],
+)
+def test_bad_table_paths_are_usage_errors(location: str, message: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(message)) as caught:
+        table_path(location)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_heartbeat_interval_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBDICT_HEARTBEAT", "0.5")
+    assert heartbeat_interval() == 0.5
+    for bad in ("soon", "0", "-1"):
+        monkeypatch.setenv("DBDICT_HEARTBEAT", bad)
+        with pytest.raises(UsageError, match="DBDICT_HEARTBEAT"):
+            heartbeat_interval()
