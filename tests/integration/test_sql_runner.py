@@ -67,7 +67,7 @@ def test_three_parallel_sql_runners_drain_a_mixed_table(location: str, tmp_path:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(3)
     ]
     outputs = [runner.communicate(timeout=240) for runner in runners]
@@ -88,7 +88,8 @@ def test_three_parallel_sql_runners_drain_a_mixed_table(location: str, tmp_path:
         if job.status == Status.DONE:
             assert job.attempts == 1
             assert (files / "artifact.txt").read_text() == "run 1\n", "ran exactly once"
-            assert job.finished_at is not None and job.state["runs"] == 1
+            assert job.finished_at is not None
+            assert job.state["runs"] == 1
         elif job.status == Status.START:
             assert job.priority == RESTART_PRIORITY
             assert 1 <= job.attempts <= 3, "each loop runs a job at most once"
@@ -97,7 +98,8 @@ def test_three_parallel_sql_runners_drain_a_mixed_table(location: str, tmp_path:
             assert "ValueError: the experiment broke on purpose" in job.error
             assert job.state["progress"] == 1
             assert current["dbdict.status"] == Status.FAILED
-        assert job.host and job.workdir
+        assert job.host
+        assert job.workdir
 
 
 def test_sql_runs_n_jobs_then_stops(location: str, tmp_path: Path) -> None:

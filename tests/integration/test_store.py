@@ -49,7 +49,8 @@ def test_scheduling_the_same_parameters_twice_leaves_one_row(store: JobStore) ->
     first = store.insert([NewJob(EXPERIMENT, {"lr": 0.1, "model.kind": "cnn"})])
     again = store.insert([NewJob(EXPERIMENT, {"model.kind": "cnn", "lr": 0.1})])
     (created,), (repeated,) = next(first), next(again)
-    assert created.created and not repeated.created
+    assert created.created
+    assert not repeated.created
     assert created.id == repeated.id
     assert len(store.jobs()) == 1
 
@@ -106,13 +107,16 @@ def test_booking_records_the_run(store: JobStore) -> None:
     assert job is not None
     assert (job.id, job.status, job.attempts) == (job_id, Status.RUNNING, 1)
     assert (job.host, job.pid) == ("node7", 4242)
-    assert job.run_id and job.started_at and job.heartbeat_at
+    assert job.run_id
+    assert job.started_at
+    assert job.heartbeat_at
 
 
 def test_booking_one_given_job_only_if_it_is_start(store: JobStore) -> None:
     first, second = insert_all(store, new_jobs(2))
     job = store.book(second)
-    assert job is not None and job.id == second
+    assert job is not None
+    assert job.id == second
     assert store.book(second) is None, "a duplicate delivery books nothing"
     assert store.finish(job, Status.DONE, {"i": 1})
     assert store.book(second) is None
@@ -145,7 +149,9 @@ def test_a_rebooked_job_ignores_its_stale_run(store: JobStore) -> None:
     assert stale is not None
     assert store.requeue([stale.id], from_statuses=[Status.RUNNING]) == [stale.id]
     fresh = store.book(host="live-node")
-    assert fresh is not None and fresh.id == stale.id and fresh.attempts == 2
+    assert fresh is not None
+    assert fresh.id == stale.id
+    assert fresh.attempts == 2
     assert not store.save(stale, {"from": "stale"})
     assert not store.finish(stale, Status.FAILED, error="stale traceback")
     assert store.save(fresh, {"from": "fresh"})
@@ -172,7 +178,8 @@ def test_finishing_records_each_outcome(store: JobStore) -> None:
     )
     assert (failed.status, failed.error) == (Status.FAILED, "Traceback: boom")
     assert (paused.status, paused.priority, paused.run_id) == (Status.START, 2.0, None)
-    assert store.book() is not None and store.get(paused_id).attempts == 2
+    assert store.book() is not None
+    assert store.get(paused_id).attempts == 2
 
 
 def test_requeue_brings_failed_and_cancelled_jobs_back(store: JobStore) -> None:
