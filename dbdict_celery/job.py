@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from dbdict_celery.params import format_d
 
 DEFAULT_PRIORITY = 1.0
 RESTART_PRIORITY = 2.0
@@ -27,24 +26,25 @@ class Status(enum.IntEnum):
 def param_hash(experiment: str, params: dict[str, Any]) -> str:
     """A stable identity for (experiment, flattened params): key order does not matter.
 
-    Built on `format_d` (sorted `key = repr(value)` lines), so `1`, `1.0`,
-    `'1'` and `(1,)` vs `[1]` stay different parameters.
+    Hashes the `repr` of the sorted items, so `1`, `1.0`, `'1'`, `(1,)` and
+    `[1]` stay different parameters, as they are in the text form.
     """
-    text = f"{experiment}\n{format_d(params)}"
+    text = repr((experiment, sorted(params.items())))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
 class NewJob:
-    """A job to insert: an experiment and its flattened parameters."""
+    """A job to insert: an experiment and its parameters, flattened (see `params.flatten`)."""
 
     experiment: str
     params: dict[str, Any]
     priority: float = DEFAULT_PRIORITY
     exproot: str | None = None
 
-    @property
+    @functools.cached_property
     def param_hash(self) -> str:
+        """The job's identity in the table (computed once: it is hashed on every insert)."""
         return param_hash(self.experiment, self.params)
 
 

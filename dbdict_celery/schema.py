@@ -59,6 +59,21 @@ def job_table(name: str, metadata: MetaData) -> Table:
     )
 
 
+def staging_table(metadata: MetaData) -> Table:
+    """Where a batch of new jobs lands by COPY on Postgres, before one INSERT ... SELECT."""
+    return Table(
+        "dbdict_incoming",
+        metadata,
+        Column("experiment", Text),
+        Column("params", JSONB),
+        Column("param_hash", String(64)),
+        Column("priority", Float),
+        Column("exproot", Text),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DELETE ROWS",
+    )
+
+
 def versions_table(metadata: MetaData) -> Table:
     """One row per job table: the schema version it was created with."""
     return Table(

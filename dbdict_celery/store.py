@@ -11,6 +11,7 @@ cancelled or re-booked changes nothing, and learns so from the False it gets.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -34,21 +35,23 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.schema import CreateTable
 
 from dbdict_celery.config import TablePath, table_path
 from dbdict_celery.errors import JobNotFound, StoreError
 from dbdict_celery.filters import Filter
 from dbdict_celery.job import Inserted, Job, NewJob, Status
-from dbdict_celery.schema import SCHEMA_VERSION, job_table, versions_table
+from dbdict_celery.schema import SCHEMA_VERSION, job_table, staging_table, versions_table
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 10_000
 CONNECT_TIMEOUT = 5
 _ENGINES: dict[tuple[str, int], Engine] = {}
 _READY: set[tuple[str, str, int]] = set()
 _LOCK = threading.Lock()
 _RUN_COLUMNS = frozenset({"workdir", "exproot", "task_id"})
+_STAGING = staging_table(MetaData())
 
 
 def engine_for(path: TablePath) -> Engine:
@@ -165,6 +168,20 @@ class JobStore:
     def _insert_batch(self, batch: Sequence[NewJob]) -> list[Inserted]:
         t = self.table
         unique = {job.param_hash: job for job in batch}
+        with self._transaction() as connection:
+            if self.dialect == "postgresql":
+                created = self._copy_insert(connection, unique)
+            else:
+                created = self._values_insert(connection, unique)
+            missing = [digest for digest in unique if digest not in created]
+            known = select(t.c.param_hash, t.c.id).where(t.c.param_hash.in_(missing))
+            existing = {digest: id_ for digest, id_ in connection.execute(known)} if missing else {}
+        ids = {**existing, **created}
+        return [Inserted(ids[job.param_hash], job, job.param_hash in created) for job in batch]
+
+    def _values_insert(self, connection: Connection, jobs: dict[str, NewJob]) -> dict[str, int]:
+        """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING (SQLite)."""
+        t = self.table
         rows = [
             {
                 "experiment": job.experiment,
@@ -174,21 +191,47 @@ class JobStore:
                 "priority": job.priority,
                 "exproot": job.exproot,
             }
-            for digest, job in unique.items()
+            for digest, job in jobs.items()
         ]
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         statement = (
-            dialect_insert(t)
+            sqlite.insert(t)
             .on_conflict_do_nothing(index_elements=["param_hash"])
             .returning(t.c.id, t.c.param_hash)
         )
-        with self._transaction() as connection:
-            created = {digest: id_ for id_, digest in connection.execute(statement, rows)}
-            missing = [digest for digest in unique if digest not in created]
-            known = select(t.c.param_hash, t.c.id).where(t.c.param_hash.in_(missing))
-            existing = {digest: id_ for digest, id_ in connection.execute(known)} if missing else {}
-        ids = {**existing, **created}
-        return [Inserted(ids[job.param_hash], job, job.param_hash in created) for job in batch]
+        return {digest: id_ for id_, digest in connection.execute(statement, rows)}
+
+    def _copy_insert(self, connection: Connection, jobs: dict[str, NewJob]) -> dict[str, int]:
+        """COPY into a session-temporary staging table, then one INSERT ... SELECT (Postgres).
+
+        COPY is several times faster than multi-row INSERT; the INSERT ... SELECT
+        keeps ON CONFLICT deduplication and returns the new ids.
+        """
+        connection.execute(CreateTable(_STAGING, if_not_exists=True))
+        columns = ", ".join(column.name for column in _STAGING.c)
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {_STAGING.name} ({columns}) FROM STDIN") as copy:
+            for digest, job in jobs.items():
+                copy.write_row(
+                    (job.experiment, json.dumps(job.params), digest, job.priority, job.exproot)
+                )
+        t, staged = self.table, _STAGING.c
+        statement = (
+            postgresql.insert(t)
+            .from_select(
+                ["experiment", "params", "state", "param_hash", "priority", "exproot"],
+                select(
+                    staged.experiment,
+                    staged.params,
+                    staged.params,
+                    staged.param_hash,
+                    staged.priority,
+                    staged.exproot,
+                ),
+            )
+            .on_conflict_do_nothing(index_elements=["param_hash"])
+            .returning(t.c.id, t.c.param_hash)
+        )
+        return {digest: id_ for id_, digest in connection.execute(statement)}
 
     # -- one run of a job ------------------------------------------------------------------
 
