@@ -9,6 +9,17 @@ trap 'rm -rf "$work"' EXIT
 echo "== the original's builder example (expect: hello blahblah there)"
 "$bin/dbdict" run --dry-run examples.regexp.experiment regexp::re.compile "regexp.pattern='a.*c'"
 
+echo "== the job table (embedded SQLite): schedule three jobs, once each, then drain them"
+export DBDICT_HOME="$work/home"
+for target in 3 5 8; do
+    "$bin/dbdict" schedule examples.count.experiment target=$target interval=0.01
+done
+"$bin/dbdict" schedule examples.count.experiment target=3 interval=0.01
+"$bin/dbdict" sql -n 0 "$work/exproot"
+echo "-- job 3's files and final checkpoint:"
+ls "$work/exproot/jobs/jobs/3"
+grep -E "^(count|result) =" "$work/exproot/jobs/jobs/3/current.conf"
+
 echo "== a resumable job: stopped by SIGTERM after a few steps, then resumed"
 "$bin/dbdict" run -w "$work/count" examples.count.experiment target=20 interval=0.05 &
 job=$!

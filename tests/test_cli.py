@@ -217,6 +217,9 @@ def test_the_readme_demo_runs_end_to_end() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "hello blahblah there" in done.stdout
+    assert "job 1 is already in" in done.stdout
+    assert "No more jobs to run (ran 3 jobs)" in done.stdout
+    assert "result = 8" in done.stdout
     assert "dbdict.status = 0" in done.stdout, "the checkpoint after SIGTERM is START"
     assert done.stdout.rstrip().endswith("target = 20")
     assert "dbdict.status = 2" in done.stdout.split("final state:")[1]
