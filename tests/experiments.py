@@ -42,3 +42,15 @@ def always_incomplete(state: DD, channel: Channel) -> bool:
     state.count = int(state.get("count", 0)) + 1
     channel.save()
     return channel.INCOMPLETE
+
+
+def quiet(state: DD, channel: Channel) -> bool | None:
+    """Runs for `seconds` without ever saving, listening for a stop."""
+    import time
+
+    deadline = time.monotonic() + float(state.seconds)
+    while time.monotonic() < deadline:
+        if channel.switch() == "stop":
+            return channel.INCOMPLETE
+        time.sleep(0.02)
+    return channel.COMPLETE

@@ -162,3 +162,49 @@ def test_bad_table_paths_on_the_command_line(tmp_path: Path, location: str, mess
         assert done.returncode == 2
         assert message in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def wait_for_row(store: JobStore, condition: object, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition(store.jobs()[0]):  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_the_heartbeat_advances_while_the_experiment_never_saves(
+    location: str, tmp_path: Path
+) -> None:
+    dbdict("schedule", "--db", location, "tests.experiments.quiet", "seconds=3", cwd=tmp_path)
+    store = JobStore.open(location)
+    runner = subprocess.Popen(
+        [DBDICT, "sql", "--db", location, str(tmp_path / "root")],
+        cwd=tmp_path, env=dbdict_env(DBDICT_HEARTBEAT="0.2"), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for_row(store, lambda job: job.status == Status.RUNNING, "the job to start")
+    first = store.jobs()[0].heartbeat_at
+    wait_for_row(store, lambda job: job.heartbeat_at > first, "a heartbeat", timeout=10)
+    _, err = runner.communicate(timeout=60)
+    assert runner.returncode == 0, err
+    assert store.jobs()[0].status == Status.DONE
+
+
+def test_cancelling_a_running_job_stops_it_and_keeps_the_row_cancelled(
+    location: str, tmp_path: Path
+) -> None:
+    dbdict("schedule", "--db", location, "examples.count.experiment", "target=1000",
+           "interval=0.05", cwd=tmp_path)  # fmt: skip
+    store = JobStore.open(location)
+    runner = subprocess.Popen(
+        [DBDICT, "sql", "--db", location, "-n", "0", str(tmp_path / "root")],
+        cwd=tmp_path, env=dbdict_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    wait_for_row(store, lambda job: job.state.get("count", 0) >= 3, "3 saved steps")
+    (job_id,) = store.cancel([store.jobs()[0].id])
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == 0, err
+    assert out.startswith("Stopped on request (ran 1 jobs)")
+    assert f"job {job_id} is no longer this run's (it is CANCELLED)" in err
+    job = store.get(job_id)
+    assert job.status == Status.CANCELLED
+    assert job.state["count"] < 1000
