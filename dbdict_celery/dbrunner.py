@@ -13,6 +13,7 @@ from dbdict_celery.dbchannel import DBRSyncChannel, row_state
 from dbdict_celery.errors import ExprootUnreachable, UsageError
 from dbdict_celery.job import RESTART_PRIORITY, Job, Status
 from dbdict_celery.store import JobStore
+from dbdict_celery.sync import Remote
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def run_booked(store: JobStore, job: Job, exproot: str | None = None) -> Outcome
     job goes back to START untouched and the SyncError propagates: the
     problem is this machine's, not the job's.
     """
-    root = job.exproot or exproot
+    root = job.exproot or (str(Remote.parse(exproot)) if exproot else None)
     if root is None:
         raise UsageError(f"job {job.id} has no exproot: give one to schedule or to the runner")
     try:

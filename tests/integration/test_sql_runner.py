@@ -107,9 +107,12 @@ def test_sql_runs_n_jobs_then_stops(location: str, tmp_path: Path) -> None:
         dbdict(
             "schedule", "--db", location, "tests.experiments.write_files", f"i={i}", cwd=tmp_path
         )
-    done = dbdict("sql", "--db", location, "-n", "2", str(tmp_path / "root"), cwd=tmp_path)
+    done = dbdict("sql", "--db", location, "-n", "2", "root", cwd=tmp_path)
     assert (done.returncode, done.stdout.strip()) == (0, "Ran 2 jobs")
-    assert JobStore.open(location).counts()[Status.DONE] == 2
+    store = JobStore.open(location)
+    assert store.counts()[Status.DONE] == 2
+    ran = store.jobs(status=Status.DONE)
+    assert {job.exproot for job in ran} == {str(tmp_path / "root")}, "recorded absolute"
 
 
 def test_sigterm_to_a_sql_runner_saves_the_job_for_later(location: str, tmp_path: Path) -> None:
