@@ -100,20 +100,18 @@ EXAMPLE = """
     progress so that it can be stopped and resumed:
 
         # in my_experiments.py
-        import os, pickle
+        import os
 
         def experiment(state, channel):
             if os.path.exists('model'):
-                with open('model', 'rb') as f:
-                    model = pickle.load(f)
+                model = load_model('model')     # your own checkpoint format
             else:
                 model = my_model(state.some_param, state.other_param)
             state.setdefault('iteration', 0)
 
             def save():
-                with open('model.tmp', 'wb') as f:
-                    pickle.dump(model, f)
-                os.replace('model.tmp', 'model')
+                model.save('model.tmp')
+                os.replace('model.tmp', 'model')  # never a half-written checkpoint
                 channel.save()
 
             while state.iteration < 100000:
