@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from dbdict_celery.job import RESTART_PRIORITY, Status
 from dbdict_celery.store import JobStore
-from tests.conftest import DBDICT, dbdict, dbdict_env, read_conf
+from tests.conftest import dbdict, read_conf, start_dbdict
 
 
 def test_schedule_validates_inserts_once_and_keeps_the_exproot(
@@ -60,14 +59,7 @@ def test_three_parallel_sql_runners_drain_a_mixed_table(location: str, tmp_path:
             assert done.returncode == 0, done.stderr
     exproot = tmp_path / "exproot"
     runners = [
-        subprocess.Popen(
-            [DBDICT, "sql", "--db", location, "-n", "0", str(exproot)],
-            cwd=tmp_path,
-            env=dbdict_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        start_dbdict("sql", "--db", location, "-n", "0", str(exproot), cwd=tmp_path)
         for _ in range(3)
     ]
     outputs = [runner.communicate(timeout=240) for runner in runners]
@@ -119,10 +111,7 @@ def test_sigterm_to_a_sql_runner_saves_the_job_for_later(location: str, tmp_path
     dbdict("schedule", "--db", location, "examples.count.experiment", "target=400",
            "interval=0.05", cwd=tmp_path)  # fmt: skip
     store = JobStore.open(location)
-    runner = subprocess.Popen(
-        [DBDICT, "sql", "--db", location, "-n", "0", str(tmp_path / "root")],
-        cwd=tmp_path, env=dbdict_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    runner = start_dbdict("sql", "--db", location, "-n", "0", str(tmp_path / "root"), cwd=tmp_path)
     deadline = time.monotonic() + 60
     while store.jobs()[0].state.get("count", 0) < 3:
         assert time.monotonic() < deadline, "the job never saved 3 steps"
@@ -179,11 +168,9 @@ def test_the_heartbeat_advances_while_the_experiment_never_saves(
 ) -> None:
     dbdict("schedule", "--db", location, "tests.experiments.quiet", "seconds=3", cwd=tmp_path)
     store = JobStore.open(location)
-    runner = subprocess.Popen(
-        [DBDICT, "sql", "--db", location, str(tmp_path / "root")],
-        cwd=tmp_path, env=dbdict_env(DBDICT_HEARTBEAT="0.2"), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    runner = start_dbdict(
+        "sql", "--db", location, str(tmp_path / "root"), cwd=tmp_path, DBDICT_HEARTBEAT="0.2"
+    )
     wait_for_row(store, lambda job: job.status == Status.RUNNING, "the job to start")
     first = store.jobs()[0].heartbeat_at
     wait_for_row(store, lambda job: job.heartbeat_at > first, "a heartbeat", timeout=10)
@@ -198,10 +185,7 @@ def test_cancelling_a_running_job_stops_it_and_keeps_the_row_cancelled(
     dbdict("schedule", "--db", location, "examples.count.experiment", "target=1000",
            "interval=0.05", cwd=tmp_path)  # fmt: skip
     store = JobStore.open(location)
-    runner = subprocess.Popen(
-        [DBDICT, "sql", "--db", location, "-n", "0", str(tmp_path / "root")],
-        cwd=tmp_path, env=dbdict_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    runner = start_dbdict("sql", "--db", location, "-n", "0", str(tmp_path / "root"), cwd=tmp_path)
     wait_for_row(store, lambda job: job.state.get("count", 0) >= 3, "3 saved steps")
     (job_id,) = store.cancel([store.jobs()[0].id])
     out, err = runner.communicate(timeout=60)
