@@ -30,13 +30,15 @@ def run_booked(store: JobStore, job: Job, exproot: str | None = None) -> Outcome
     """Run a job this process has booked, and record its outcome in the row.
 
     COMPLETE -> DONE; INCOMPLETE -> START with RESTART_PRIORITY (resumable);
-    an exception -> FAILED with its traceback. The job's own exproot (given
+    an exception -> FAILED with its traceback (a SystemExit or the like is
+    recorded too, then goes on up). The job's own exproot (given
     at scheduling) wins over `exproot`. If the exproot cannot be reached, the
     job goes back to START untouched and the SyncError propagates: the
     problem is this machine's, not the job's.
     """
     root = job.exproot or (str(Remote.parse(exproot)) if exproot else None)
     if root is None:
+        store.finish(job, Status.START)
         raise UsageError(f"job {job.id} has no exproot: give one to schedule or to the runner")
     try:
         experiment = resolve_experiment(job.experiment)
@@ -50,8 +52,11 @@ def run_booked(store: JobStore, job: Job, exproot: str | None = None) -> Outcome
     except ExprootUnreachable:
         store.finish(job, Status.START)
         raise
-    except Exception:
-        return _failed(store, channel)
+    except BaseException as error:  # SystemExit too: the row must not stay RUNNING
+        failed = _failed(store, channel)
+        if not isinstance(error, Exception):
+            raise
+        return failed
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     state = row_state(channel.state)

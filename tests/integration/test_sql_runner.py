@@ -195,3 +195,28 @@ def test_cancelling_a_running_job_stops_it_and_keeps_the_row_cancelled(
     job = store.get(job_id)
     assert job.status == Status.CANCELLED
     assert job.state["count"] < 1000
+
+
+def test_an_experiment_calling_sys_exit_is_recorded_failed_and_the_runner_exits(
+    location: str, tmp_path: Path
+) -> None:
+    dbdict("schedule", "--db", location, "tests.experiments.exits", cwd=tmp_path)
+    done = dbdict("sql", "--db", location, "-n", "0", str(tmp_path / "root"), cwd=tmp_path)
+    assert done.returncode == 3
+    (job,) = JobStore.open(location).jobs()
+    assert job.status == Status.FAILED
+    assert "SystemExit: 3" in job.error
+    assert job.state["progress"] == 1
+
+
+def test_a_runner_without_an_exproot_leaves_the_job_to_start(location: str, tmp_path: Path) -> None:
+    from dbdict_celery.dbrunner import run_booked
+    from dbdict_celery.errors import UsageError
+
+    dbdict("schedule", "--db", location, "tests.experiments.write_files", cwd=tmp_path)
+    store = JobStore.open(location)
+    job = store.book()
+    assert job is not None
+    with pytest.raises(UsageError, match="has no exproot"):
+        run_booked(store, job)
+    assert store.get(job.id).status == Status.START
