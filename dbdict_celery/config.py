@@ -117,10 +117,8 @@ def _split_sqlite(location: str) -> tuple[str, str | None]:
     return location, None
 
 
-def mask(url: URL | str) -> str:
+def mask(url: URL) -> str:
     """A database URL as text with its password replaced by ***."""
-    if isinstance(url, str):
-        return _masked_text(url)
     return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
 
 

@@ -151,7 +151,8 @@ class JobStore:
     def insert(
         self, jobs: Iterable[NewJob], batch_size: int = BATCH_SIZE
     ) -> Iterator[list[Inserted]]:
-        """Insert jobs in batches (one round trip each), yielding each committed batch.
+        """Insert jobs in batches (a few statements per batch, none per job), yielding
+        each committed batch.
 
         A job whose (experiment, params) is already in the table is not inserted
         again: it comes back with `created=False` and the existing row's id.
