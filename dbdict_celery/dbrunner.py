@@ -20,21 +20,24 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one run ended: the status it left the row in, and whether it was told to stop."""
+    """How one run ended: the status it left the row in, and whether it was told to stop.
 
-    status: Status
+    `status` is None when the row was no longer this run's, so nothing was recorded.
+    """
+
+    status: Status | None
     stopped: bool = False
 
 
 def run_booked(store: JobStore, job: Job, exproot: str | None = None) -> Outcome:
     """Run a job this process has booked, and record its outcome in the row.
 
-    COMPLETE -> DONE; INCOMPLETE -> START with RESTART_PRIORITY (resumable);
-    an exception -> FAILED with its traceback (a SystemExit or the like is
-    recorded too, then goes on up). The job's own exproot (given
-    at scheduling) wins over `exproot`. If the exproot cannot be reached, the
-    job goes back to START untouched and the SyncError propagates: the
-    problem is this machine's, not the job's.
+    COMPLETE -> DONE; INCOMPLETE -> START with RESTART_PRIORITY (resumable),
+    or CANCELLED if a cancel was asked meanwhile; an exception -> FAILED with
+    its traceback (a SystemExit or the like is recorded too, then goes on up).
+    The job's own exproot (given at scheduling) wins over `exproot`. If the
+    exproot cannot be reached, the job goes back to START untouched and the
+    SyncError propagates: the problem is this machine's, not the job's.
     """
     root = job.exproot or (str(Remote.parse(exproot)) if exproot else None)
     if root is None:
@@ -61,17 +64,17 @@ def run_booked(store: JobStore, job: Job, exproot: str | None = None) -> Outcome
         shutil.rmtree(workdir, ignore_errors=True)
     state = row_state(channel.state)
     if outcome is Channel.INCOMPLETE:
-        store.finish(job, Status.START, state, priority=RESTART_PRIORITY)
-        return Outcome(Status.START, channel.stop_requested)
-    store.finish(job, Status.DONE, state)
-    return Outcome(Status.DONE, channel.stop_requested)
+        status = store.finish(job, Status.START, state, priority=RESTART_PRIORITY)
+    else:
+        status = store.finish(job, Status.DONE, state)
+    return Outcome(status, channel.stop_requested)
 
 
 def _failed(store: JobStore, channel: DBRSyncChannel) -> Outcome:
     error = channel.state.dbdict.get("error")
-    store.finish(channel.job, Status.FAILED, row_state(channel.state), error=error)
+    status = store.finish(channel.job, Status.FAILED, row_state(channel.state), error=error)
     log.error("job %s failed:\n%s", channel.job.id, error)
-    return Outcome(Status.FAILED, channel.stop_requested)
+    return Outcome(status, channel.stop_requested)
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ class Job:
     workdir: str | None = None
     exproot: str | None = None
     task_id: str | None = None
+    cancel_requested: bool = False
     heartbeat_at: datetime | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None

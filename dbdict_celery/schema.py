@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -50,6 +52,7 @@ def job_table(name: str, metadata: MetaData) -> Table:
         Column("workdir", Text),
         Column("exproot", Text),
         Column("task_id", Text),
+        Column("cancel_requested", Boolean, nullable=False, server_default=false()),
         Column("heartbeat_at", DateTime(timezone=True)),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("started_at", DateTime(timezone=True)),

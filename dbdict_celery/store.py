@@ -11,79 +11,65 @@ cancelled or re-booked changes nothing, and learns so from the False it gets.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
-import threading
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Engine,
     MetaData,
+    Row,
+    Table,
     and_,
-    create_engine,
-    event,
+    bindparam,
+    case,
     func,
     insert,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.schema import CreateTable
 
+from dbdict_celery.bulk_insert import insert_batch
 from dbdict_celery.config import TablePath, table_path
+from dbdict_celery.engine import engine_for
 from dbdict_celery.errors import JobNotFound, StoreError
 from dbdict_celery.filters import Filter
 from dbdict_celery.job import Inserted, Job, NewJob, Status
-from dbdict_celery.schema import SCHEMA_VERSION, job_table, staging_table, versions_table
+from dbdict_celery.schema import SCHEMA_VERSION, job_table, versions_table
 
 log = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class Cancellation:
+    """What a cancel did: START jobs now CANCELLED, and RUNNING jobs asked to stop."""
+
+    cancelled: list[int]
+    stopping: list[Job]
+
+
+def _back_to_start(t: Table, priority: float | None) -> dict[str, Any]:
+    """The values that end a run resumable: START, or CANCELLED if a cancel was asked."""
+    cancelled = t.c.cancel_requested
+    values: dict[str, Any] = {
+        "status": case((cancelled, Status.CANCELLED), else_=Status.START),
+        "finished_at": case((cancelled, func.now()), else_=None),
+        "run_id": None,
+    }
+    if priority is not None:
+        values["priority"] = case((cancelled, t.c.priority), else_=priority)
+    return values
+
+
 BATCH_SIZE = 10_000
-CONNECT_TIMEOUT = 5
-_ENGINES: dict[tuple[str, int], Engine] = {}
 _READY: set[tuple[str, str, int]] = set()
-_LOCK = threading.Lock()
 _RUN_COLUMNS = frozenset({"workdir", "exproot", "task_id"})
-_STAGING = staging_table(MetaData())
-
-
-def engine_for(path: TablePath) -> Engine:
-    """One engine (and connection pool) per database and process: pools do not survive fork."""
-    key = (path.url.render_as_string(hide_password=False), os.getpid())
-    with _LOCK:
-        if key not in _ENGINES:
-            _ENGINES[key] = _create_engine(path)
-        return _ENGINES[key]
-
-
-def _create_engine(path: TablePath) -> Engine:
-    if not path.is_sqlite:
-        return create_engine(
-            path.url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT}
-        )
-    database = path.url.database or ""
-    if database and database != ":memory:":
-        os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
-    engine = create_engine(path.url, connect_args={"timeout": 60})
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, record: Any) -> None:
-        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-        dbapi_connection.execute("PRAGMA busy_timeout=60000")
-
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
 
 
 class JobStore:
@@ -167,72 +153,8 @@ class JobStore:
             yield self._insert_batch(batch)
 
     def _insert_batch(self, batch: Sequence[NewJob]) -> list[Inserted]:
-        t = self.table
-        unique = {job.param_hash: job for job in batch}
         with self._transaction() as connection:
-            if self.dialect == "postgresql":
-                created = self._copy_insert(connection, unique)
-            else:
-                created = self._values_insert(connection, unique)
-            missing = [digest for digest in unique if digest not in created]
-            known = select(t.c.param_hash, t.c.id).where(t.c.param_hash.in_(missing))
-            existing = {digest: id_ for digest, id_ in connection.execute(known)} if missing else {}
-        ids = {**existing, **created}
-        return [Inserted(ids[job.param_hash], job, job.param_hash in created) for job in batch]
-
-    def _values_insert(self, connection: Connection, jobs: dict[str, NewJob]) -> dict[str, int]:
-        """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING (SQLite)."""
-        t = self.table
-        rows = [
-            {
-                "experiment": job.experiment,
-                "params": job.params,
-                "state": job.params,
-                "param_hash": digest,
-                "priority": job.priority,
-                "exproot": job.exproot,
-            }
-            for digest, job in jobs.items()
-        ]
-        statement = (
-            sqlite.insert(t)
-            .on_conflict_do_nothing(index_elements=["param_hash"])
-            .returning(t.c.id, t.c.param_hash)
-        )
-        return {digest: id_ for id_, digest in connection.execute(statement, rows)}
-
-    def _copy_insert(self, connection: Connection, jobs: dict[str, NewJob]) -> dict[str, int]:
-        """COPY into a session-temporary staging table, then one INSERT ... SELECT (Postgres).
-
-        COPY is several times faster than multi-row INSERT; the INSERT ... SELECT
-        keeps ON CONFLICT deduplication and returns the new ids.
-        """
-        connection.execute(CreateTable(_STAGING, if_not_exists=True))
-        columns = ", ".join(column.name for column in _STAGING.c)
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {_STAGING.name} ({columns}) FROM STDIN") as copy:
-            for digest, job in jobs.items():
-                copy.write_row(
-                    (job.experiment, json.dumps(job.params), digest, job.priority, job.exproot)
-                )
-        t, staged = self.table, _STAGING.c
-        statement = (
-            postgresql.insert(t)
-            .from_select(
-                ["experiment", "params", "state", "param_hash", "priority", "exproot"],
-                select(
-                    staged.experiment,
-                    staged.params,
-                    staged.params,
-                    staged.param_hash,
-                    staged.priority,
-                    staged.exproot,
-                ),
-            )
-            .on_conflict_do_nothing(index_elements=["param_hash"])
-            .returning(t.c.id, t.c.param_hash)
-        )
-        return {digest: id_ for id_, digest in connection.execute(statement)}
+            return insert_batch(connection, self.table, batch)
 
     # -- one run of a job ------------------------------------------------------------------
 
@@ -242,12 +164,14 @@ class JobStore:
         host: str | None = None,
         pid: int | None = None,
         exclude: Collection[int] = (),
+        task_id: str | None = None,
     ) -> Job | None:
         """Mark a START job RUNNING for this run and return it, or None if there is none.
 
         Without `job_id`: the highest-priority START job not in `exclude`,
         oldest first among equals. With `job_id`: that job, only if it is START
         (a duplicate message for a job already running or finished books nothing).
+        `task_id` records the Celery task that runs it.
         """
         t = self.table
         if job_id is None:
@@ -262,6 +186,7 @@ class JobStore:
             which: ColumnElement[bool] = t.c.id == pick.scalar_subquery()
         else:
             which = t.c.id == job_id
+        values: dict[str, Any] = {"task_id": task_id} if task_id is not None else {}
         statement = (
             update(t)
             .where(which, t.c.status == Status.START)
@@ -271,9 +196,11 @@ class JobStore:
                 host=host or socket.gethostname(),
                 pid=os.getpid() if pid is None else pid,
                 attempts=t.c.attempts + 1,
+                cancel_requested=False,
                 started_at=func.now(),
                 heartbeat_at=func.now(),
                 finished_at=None,
+                **values,
             )
             .returning(*t.c)
         )
@@ -281,35 +208,38 @@ class JobStore:
             row = connection.execute(statement).first()
         return Job.from_row(row) if row is not None else None
 
-    def _owned_by(self, job: Job) -> ColumnElement[bool]:
+    def _update_owned(self, job: Job, what: str, **values: Any) -> Row[Any] | None:
+        """Update the row if it is still this run's; the updated row, or None (and a warning)."""
         t = self.table
-        return and_(t.c.id == job.id, t.c.run_id == job.run_id, t.c.status == Status.RUNNING)
-
-    def _update_owned(self, job: Job, what: str, **values: Any) -> bool:
+        owned = and_(t.c.id == job.id, t.c.run_id == job.run_id, t.c.status == Status.RUNNING)
         with self._transaction() as connection:
-            done = connection.execute(
-                update(self.table).where(self._owned_by(job)).values(**values)
-            )
-            if done.rowcount == 1:
-                return True
-            status = connection.scalar(select(self.table.c.status).where(self.table.c.id == job.id))
+            row = connection.execute(
+                update(t).where(owned).values(**values).returning(t.c.status, t.c.cancel_requested)
+            ).first()
+            if row is not None:
+                return row
+            status = connection.scalar(select(t.c.status).where(t.c.id == job.id))
         now = "gone" if status is None else Status(status).name
         log.warning("job %s is no longer this run's (it is %s): %s not recorded", job.id, now, what)
-        return False
+        return None
 
     def save(self, job: Job, state: dict[str, Any], **columns: Any) -> bool:
-        """Record a run's current (flattened) state; False if the job is no longer this run's.
+        """Record a run's current (flattened) state; False if the run should stop.
 
+        The run should stop when the job is no longer its own (nothing was
+        recorded) or when a cancel was asked (the state was recorded).
         `columns` may also set where the run keeps its files: workdir, exproot, task_id.
         """
         unknown = set(columns) - _RUN_COLUMNS
         if unknown:
             raise ValueError(f"cannot set {sorted(unknown)} from a run")
-        return self._update_owned(job, "state", state=state, heartbeat_at=func.now(), **columns)
+        row = self._update_owned(job, "state", state=state, heartbeat_at=func.now(), **columns)
+        return row is not None and not row.cancel_requested
 
     def heartbeat(self, job: Job) -> bool:
-        """Tell the table the run is alive; False if the job is no longer this run's."""
-        return self._update_owned(job, "heartbeat", heartbeat_at=func.now())
+        """Tell the table the run is alive; False if the run should stop (as for `save`)."""
+        row = self._update_owned(job, "heartbeat", heartbeat_at=func.now())
+        return row is not None and not row.cancel_requested
 
     def finish(
         self,
@@ -318,53 +248,110 @@ class JobStore:
         state: dict[str, Any] | None = None,
         error: str | None = None,
         priority: float | None = None,
-    ) -> bool:
-        """End a run: DONE, FAILED (with its traceback), CANCELLED, or back to START.
+    ) -> Status | None:
+        """End a run: DONE, FAILED (with its traceback), or back to START to resume later.
 
-        False (and nothing changed) if the job is no longer this run's.
+        A run that goes back to START while a cancel was asked ends CANCELLED
+        instead (its state kept). Returns the status the row now has, or None
+        (nothing changed) if the job is no longer this run's.
         """
+        t = self.table
         values: dict[str, Any] = {"status": status, "heartbeat_at": func.now()}
-        values["finished_at"] = None if status == Status.START else func.now()
         if status == Status.START:
-            values["run_id"] = None
+            values.update(_back_to_start(t, priority))
+        else:
+            values["finished_at"] = func.now()
+            if priority is not None:
+                values["priority"] = priority
         if state is not None:
             values["state"] = state
         if error is not None:
             values["error"] = error
-        if priority is not None:
-            values["priority"] = priority
-        return self._update_owned(job, f"outcome {status.name}", **values)
+        row = self._update_owned(job, f"outcome {status.name}", **values)
+        return None if row is None else Status(row.status)
+
+    def release(self, job_id: int, task_id: str, priority: float | None = None) -> Status | None:
+        """Put back a RUNNING job whose run was killed, from its last save.
+
+        For the worker that killed the run (it cannot finish by itself): the
+        row changes only if it is still RUNNING for `task_id`. Like `finish`
+        to START, it ends CANCELLED if a cancel was asked. Returns the new
+        status, or None if nothing changed.
+        """
+        t = self.table
+        statement = (
+            update(t)
+            .where(t.c.id == job_id, t.c.task_id == task_id, t.c.status == Status.RUNNING)
+            .values(heartbeat_at=func.now(), **_back_to_start(t, priority))
+            .returning(t.c.status)
+        )
+        with self._transaction() as connection:
+            status = connection.scalar(statement)
+        return None if status is None else Status(status)
 
     # -- changing jobs from outside a run ---------------------------------------------------
 
-    def cancel(self, job_ids: Sequence[int]) -> list[int]:
-        """Make START and RUNNING jobs CANCELLED; returns the ids that changed."""
-        return self._set_status(
-            job_ids, (Status.START, Status.RUNNING), Status.CANCELLED, finished_at=func.now()
+    def cancel(self, job_ids: Sequence[int], task_id: str | None = None) -> Cancellation:
+        """Cancel jobs: START ones at once; RUNNING ones are asked to stop.
+
+        A running job learns of the request at its next heartbeat or save (or
+        sooner, from a Celery revoke), saves, and ends CANCELLED with its state.
+        With `task_id`, only jobs whose row names that Celery task change
+        (for a revoke of that task).
+        """
+        t = self.table
+        chosen: list[ColumnElement[bool]] = [t.c.id.in_(list(job_ids))]
+        if task_id is not None:
+            chosen.append(t.c.task_id == task_id)
+        cancel_waiting = (
+            update(t)
+            .where(*chosen, t.c.status == Status.START)
+            .values(status=Status.CANCELLED, finished_at=func.now())
+            .returning(t.c.id)
         )
+        stop_running = (
+            update(t)
+            .where(*chosen, t.c.status == Status.RUNNING)
+            .values(cancel_requested=True)
+            .returning(*t.c)
+        )
+        with self._transaction() as connection:
+            cancelled = sorted(connection.scalars(cancel_waiting))
+            stopping = [Job.from_row(row) for row in connection.execute(stop_running)]
+        return Cancellation(cancelled, sorted(stopping, key=lambda job: job.id))
 
     def requeue(
         self,
         job_ids: Sequence[int],
         from_statuses: Sequence[Status] = (Status.FAILED, Status.CANCELLED),
         priority: float | None = None,
-    ) -> list[int]:
-        """Put jobs back to START (their state kept, to resume from); returns the ids changed."""
-        extra = {} if priority is None else {"priority": priority}
-        return self._set_status(job_ids, from_statuses, Status.START, run_id=None, **extra)
-
-    def _set_status(
-        self, job_ids: Sequence[int], from_statuses: Sequence[Status], to: Status, **values: Any
-    ) -> list[int]:
+    ) -> list[Job]:
+        """Put jobs back to START (their state kept, to resume from); returns the jobs changed."""
         t = self.table
+        values: dict[str, Any] = {} if priority is None else {"priority": priority}
         statement = (
             update(t)
             .where(t.c.id.in_(list(job_ids)), t.c.status.in_(list(from_statuses)))
-            .values(status=to, **values)
-            .returning(t.c.id)
+            .values(status=Status.START, run_id=None, cancel_requested=False, **values)
+            .returning(*t.c)
         )
         with self._transaction() as connection:
-            return sorted(connection.scalars(statement))
+            rows = connection.execute(statement).all()
+        return sorted((Job.from_row(row) for row in rows), key=lambda job: job.id)
+
+    def set_task_ids(self, task_ids: Mapping[int, str]) -> None:
+        """Record which Celery task (message) was sent for each job."""
+        if not task_ids:
+            return
+        t = self.table
+        statement = (
+            update(t)
+            .where(t.c.id == bindparam("job_id"), t.c.status == Status.START)
+            .values(task_id=bindparam("new_task_id"))
+        )
+        rows = [{"job_id": job_id, "new_task_id": task} for job_id, task in task_ids.items()]
+        with self._transaction() as connection:
+            connection.execute(statement, rows)
 
     # -- queries ---------------------------------------------------------------------------
 

@@ -179,7 +179,7 @@ def test_the_heartbeat_advances_while_the_experiment_never_saves(
     assert store.jobs()[0].status == Status.DONE
 
 
-def test_cancelling_a_running_job_stops_it_and_keeps_the_row_cancelled(
+def test_cancelling_a_running_job_stops_it_with_its_state_saved(
     location: str, tmp_path: Path
 ) -> None:
     dbdict("schedule", "--db", location, "examples.count.experiment", "target=1000",
@@ -187,14 +187,16 @@ def test_cancelling_a_running_job_stops_it_and_keeps_the_row_cancelled(
     store = JobStore.open(location)
     runner = start_dbdict("sql", "--db", location, "-n", "0", str(tmp_path / "root"), cwd=tmp_path)
     wait_for_row(store, lambda job: job.state.get("count", 0) >= 3, "3 saved steps")
-    (job_id,) = store.cancel([store.jobs()[0].id])
+    (stopping,) = store.cancel([store.jobs()[0].id]).stopping
     out, err = runner.communicate(timeout=60)
     assert runner.returncode == 0, err
     assert out.startswith("Stopped on request (ran 1 jobs)")
-    assert f"job {job_id} is no longer this run's (it is CANCELLED)" in err
-    job = store.get(job_id)
+    job = store.get(stopping.id)
     assert job.status == Status.CANCELLED
-    assert job.state["count"] < 1000
+    assert 3 <= job.state["count"] < 1000
+    saved = read_conf(tmp_path / "root" / store.path.dbname / store.path.table / str(job.id)
+                      / "current.conf")  # fmt: skip
+    assert saved["count"] == job.state["count"], "the exproot holds the same checkpoint"
 
 
 def test_an_experiment_calling_sys_exit_is_recorded_failed_and_the_runner_exits(

@@ -125,35 +125,88 @@ def test_booking_one_given_job_only_if_it_is_start(store: JobStore) -> None:
     assert store.book(10**9) is None
 
 
-def test_a_cancelled_run_cannot_write_and_says_so(
+def test_cancelling_a_running_job_asks_it_to_stop_and_keeps_what_it_saves(
     store: JobStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     insert_all(store, new_jobs(1))
-    run = store.book()
+    run = store.book(task_id="task-1")
     assert run is not None
     assert store.save(run, {"i": 0, "progress": 1})
-    assert store.cancel([run.id]) == [run.id]
-    with caplog.at_level(logging.WARNING):
-        assert not store.save(run, {"i": 0, "progress": 2})
-        assert not store.heartbeat(run)
-        assert not store.finish(run, Status.DONE, {"i": 0, "progress": 3})
-    assert f"job {run.id} is no longer this run's (it is CANCELLED)" in caplog.text
+    cancellation = store.cancel([run.id])
+    assert cancellation.cancelled == []
+    assert [(job.id, job.task_id) for job in cancellation.stopping] == [(run.id, "task-1")]
+    assert not store.save(run, {"i": 0, "progress": 2}), "the run is told to stop"
+    assert not store.heartbeat(run)
+    assert store.get(run.id).state == {"i": 0, "progress": 2}, "but its save landed"
+    assert store.finish(run, Status.START, {"i": 0, "progress": 3}, priority=2.0) == (
+        Status.CANCELLED
+    )
     row = store.get(run.id)
-    assert row.status == Status.CANCELLED
-    assert row.state == {"i": 0, "progress": 1}
+    assert (row.status, row.state, row.priority) == (
+        Status.CANCELLED,
+        {"i": 0, "progress": 3},
+        1.0,
+    )
+    assert row.finished_at is not None
+    with caplog.at_level(logging.WARNING):
+        assert not store.save(run, {"i": 0, "progress": 4})
+    assert f"job {run.id} is no longer this run's (it is CANCELLED)" in caplog.text
+    assert store.get(run.id).state == {"i": 0, "progress": 3}
+
+
+def test_a_run_that_completes_despite_a_cancel_request_is_done(store: JobStore) -> None:
+    insert_all(store, new_jobs(1))
+    run = store.book()
+    assert run is not None
+    store.cancel([run.id])
+    assert store.finish(run, Status.DONE, {"result": 1}) == Status.DONE
+
+
+def test_cancel_for_a_revoked_task_touches_only_that_tasks_job(store: JobStore) -> None:
+    first, second = insert_all(store, new_jobs(2))
+    store.set_task_ids({first: "task-a", second: "task-b"})
+    assert store.cancel([first, second], task_id="task-c").cancelled == []
+    assert store.cancel([first, second], task_id="task-b").cancelled == [second]
+    assert (store.get(first).status, store.get(second).status) == (
+        Status.START,
+        Status.CANCELLED,
+    )
+
+
+def test_release_puts_a_killed_run_back_from_its_last_save(store: JobStore) -> None:
+    first, second = insert_all(store, new_jobs(2))
+    runs = {job.id: job for job in iter(lambda: store.book(task_id="t"), None)}
+    store.set_task_ids({first: "task-a"})  # only START rows take a scheduled task id
+    assert store.get(first).task_id == "t"
+    store.save(runs[first], {"progress": 5})
+    assert store.release(first, "other-task", priority=2.0) is None
+    assert store.release(first, "t", priority=2.0) == Status.START
+    released = store.get(first)
+    assert (released.status, released.state, released.priority, released.run_id) == (
+        Status.START,
+        {"progress": 5},
+        2.0,
+        None,
+    )
+    assert store.release(first, "t") is None, "only a RUNNING job is released"
+    store.cancel([second])
+    assert store.release(second, "t", priority=2.0) == Status.CANCELLED
+    assert store.get(second).priority == 1.0
 
 
 def test_a_rebooked_job_ignores_its_stale_run(store: JobStore) -> None:
     insert_all(store, new_jobs(1))
     stale = store.book(host="dead-node")
     assert stale is not None
-    assert store.requeue([stale.id], from_statuses=[Status.RUNNING]) == [stale.id]
+    assert [job.id for job in store.requeue([stale.id], from_statuses=[Status.RUNNING])] == [
+        stale.id
+    ]
     fresh = store.book(host="live-node")
     assert fresh is not None
     assert fresh.id == stale.id
     assert fresh.attempts == 2
     assert not store.save(stale, {"from": "stale"})
-    assert not store.finish(stale, Status.FAILED, error="stale traceback")
+    assert store.finish(stale, Status.FAILED, error="stale traceback") is None
     assert store.save(fresh, {"from": "fresh"})
     row = store.get(fresh.id)
     assert (row.status, row.host, row.state, row.error) == (
@@ -167,9 +220,11 @@ def test_a_rebooked_job_ignores_its_stale_run(store: JobStore) -> None:
 def test_finishing_records_each_outcome(store: JobStore) -> None:
     done_id, failed_id, paused_id = insert_all(store, new_jobs(3))
     runs = {job.id: job for job in iter(store.book, None)}
-    assert store.finish(runs[done_id], Status.DONE, {"result": 1.5})
-    assert store.finish(runs[failed_id], Status.FAILED, {"i": 1}, error="Traceback: boom")
-    assert store.finish(runs[paused_id], Status.START, {"count": 3}, priority=2.0)
+    assert store.finish(runs[done_id], Status.DONE, {"result": 1.5}) == Status.DONE
+    assert store.finish(runs[failed_id], Status.FAILED, {"i": 1}, error="Traceback: boom") == (
+        Status.FAILED
+    )
+    assert store.finish(runs[paused_id], Status.START, {"count": 3}, priority=2.0) == (Status.START)
     done, failed, paused = (store.get(i) for i in (done_id, failed_id, paused_id))
     assert (done.status, done.state, done.finished_at is not None) == (
         Status.DONE,
@@ -188,9 +243,9 @@ def test_requeue_brings_failed_and_cancelled_jobs_back(store: JobStore) -> None:
     store.finish(runs[failed_id], Status.FAILED, error="x")
     store.finish(runs[done_id], Status.DONE)
     store.cancel([cancelled_id])
-    assert store.requeue([failed_id, cancelled_id, done_id], priority=5.0) == sorted(
-        [failed_id, cancelled_id]
-    )
+    assert store.finish(runs[cancelled_id], Status.START) == Status.CANCELLED
+    requeued = store.requeue([failed_id, cancelled_id, done_id], priority=5.0)
+    assert [job.id for job in requeued] == sorted([failed_id, cancelled_id])
     assert store.get(done_id).status == Status.DONE
     assert {store.get(i).priority for i in (failed_id, cancelled_id)} == {5.0}
 

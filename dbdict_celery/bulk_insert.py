@@ -1,0 +1,90 @@
+"""Inserting a batch of new jobs with few statements, whatever the batch size.
+
+Postgres: COPY into a temporary staging table, then one INSERT ... SELECT
+... ON CONFLICT DO NOTHING RETURNING (COPY is several times faster than a
+multi-row INSERT). SQLite: one multi-row INSERT ... ON CONFLICT DO NOTHING.
+A job already in the table keeps its row and comes back with `created=False`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, MetaData, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateTable
+
+from dbdict_celery.job import Inserted, NewJob
+from dbdict_celery.schema import staging_table
+
+_STAGING = staging_table(MetaData())
+
+
+def insert_batch(connection: Connection, t: Table, batch: Sequence[NewJob]) -> list[Inserted]:
+    """Insert one batch of jobs in the caller's transaction; each comes back with its row id."""
+    unique = {job.param_hash: job for job in batch}
+    if connection.dialect.name == "postgresql":
+        created = _copy_insert(connection, t, unique)
+    else:
+        created = _values_insert(connection, t, unique)
+    missing = [digest for digest in unique if digest not in created]
+    known = select(t.c.param_hash, t.c.id).where(t.c.param_hash.in_(missing))
+    existing = {digest: id_ for digest, id_ in connection.execute(known)} if missing else {}
+    ids = {**existing, **created}
+    return [Inserted(ids[job.param_hash], job, job.param_hash in created) for job in batch]
+
+
+def _values_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) -> dict[str, int]:
+    """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING (SQLite)."""
+    rows = [
+        {
+            "experiment": job.experiment,
+            "params": job.params,
+            "state": job.params,
+            "param_hash": digest,
+            "priority": job.priority,
+            "exproot": job.exproot,
+        }
+        for digest, job in jobs.items()
+    ]
+    statement = (
+        sqlite.insert(t)
+        .on_conflict_do_nothing(index_elements=["param_hash"])
+        .returning(t.c.id, t.c.param_hash)
+    )
+    return {digest: id_ for id_, digest in connection.execute(statement, rows)}
+
+
+def _copy_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) -> dict[str, int]:
+    """COPY into a session-temporary staging table, then one INSERT ... SELECT (Postgres).
+
+    COPY is several times faster than multi-row INSERT; the INSERT ... SELECT
+    keeps ON CONFLICT deduplication and returns the new ids.
+    """
+    connection.execute(CreateTable(_STAGING, if_not_exists=True))
+    columns = ", ".join(column.name for column in _STAGING.c)
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {_STAGING.name} ({columns}) FROM STDIN") as copy:
+        for digest, job in jobs.items():
+            copy.write_row(
+                (job.experiment, json.dumps(job.params), digest, job.priority, job.exproot)
+            )
+    staged = _STAGING.c
+    statement = (
+        postgresql.insert(t)
+        .from_select(
+            ["experiment", "params", "state", "param_hash", "priority", "exproot"],
+            select(
+                staged.experiment,
+                staged.params,
+                staged.params,
+                staged.param_hash,
+                staged.priority,
+                staged.exproot,
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=["param_hash"])
+        .returning(t.c.id, t.c.param_hash)
+    )
+    return {digest: id_ for id_, digest in connection.execute(statement)}
