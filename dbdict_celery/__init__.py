@@ -44,3 +44,12 @@ __all__ = [
     "run_cmdline",
     "run_filemerge",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`dbdict_celery.app`, the Celery app, imported on first use (Celery is not light)."""
+    if name == "app":
+        from dbdict_celery.celery_app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -66,7 +66,13 @@ def validate_table(name: str) -> str:
 
 
 def table_path(location: str | None = None, table: str | None = None) -> TablePath:
-    """Read a table path; None means DBDICT_DB, else the embedded SQLite database."""
+    """Read a table path; None means DBDICT_DB, else the embedded SQLite database.
+
+    `table` may not contradict a table named in `location`, but it overrides
+    the one DBDICT_DB names (that is only a default; a worker takes the
+    table from each message).
+    """
+    from_environment = not location
     location = location or os.environ.get("DBDICT_DB")
     if not location:
         database = os.path.join(home(), "jobs.db")
@@ -83,6 +89,8 @@ def table_path(location: str | None = None, table: str | None = None) -> TablePa
         url_text, named = _split_sqlite(location)
     else:
         url_text, named = _split_server(location)
+    if from_environment and table:
+        named = None
     if named and table and named != table:
         raise UsageError(f"the table is given twice: {named!r} in the path and {table!r}")
     try:
@@ -126,13 +134,49 @@ def _masked_text(text: str) -> str:
     return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", text)
 
 
+def broker_url() -> str:
+    """The Celery broker: `DBDICT_BROKER`, else the embedded SQLite broker in DBDICT_HOME."""
+    url = os.environ.get("DBDICT_BROKER")
+    if url:
+        return url
+    return "sqla+sqlite:///" + os.path.join(home(), "broker.db")
+
+
+def default_exproot() -> str:
+    """Where jobs scheduled without an exproot keep their files: `DBDICT_EXPROOT`, else
+    `DBDICT_HOME/exproot`."""
+    return os.environ.get("DBDICT_EXPROOT") or os.path.join(home(), "exproot")
+
+
 def heartbeat_interval() -> float:
     """Seconds between a running job's heartbeats (`DBDICT_HEARTBEAT`, default 30)."""
-    text = os.environ.get("DBDICT_HEARTBEAT", "30")
+    return _seconds("DBDICT_HEARTBEAT", 30.0)
+
+
+def grace_period() -> float:
+    """Seconds a stopped job gets to save before its worker kills it (`DBDICT_GRACE`, default 25).
+
+    Below the 30 s that Slurm, Kubernetes and many others wait between SIGTERM and SIGKILL.
+    """
+    return _seconds("DBDICT_GRACE", 25.0)
+
+
+def max_attempts() -> int:
+    """Runs a failing job gets before it stays FAILED (`DBDICT_MAX_ATTEMPTS`, default 1)."""
+    text = os.environ.get("DBDICT_MAX_ATTEMPTS", "1")
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"DBDICT_MAX_ATTEMPTS must be a whole number >= 1, not {text!r}")
+    return int(text)
+
+
+def _seconds(variable: str, default: float) -> float:
+    text = os.environ.get(variable)
+    if text is None:
+        return default
     try:
         seconds = float(text)
     except ValueError:
-        raise UsageError(f"DBDICT_HEARTBEAT must be a number of seconds, not {text!r}") from None
-    if seconds <= 0:
-        raise UsageError(f"DBDICT_HEARTBEAT must be positive, not {text!r}")
+        raise UsageError(f"{variable} must be a number of seconds, not {text!r}") from None
+    if not seconds > 0:
+        raise UsageError(f"{variable} must be positive, not {text!r}")
     return seconds

@@ -43,3 +43,7 @@ class JobNotFound(UsageError):
 
 class ExprootUnreachable(SyncError):
     """A job's files could not be fetched before it ran: a fault of this machine, not the job."""
+
+
+class BrokerError(DbdictError):
+    """The Celery broker cannot be reached: messages were not sent."""

@@ -233,17 +233,22 @@ def parse(*strings: str) -> dict[str, Any]:
     """
     flat: dict[str, Any] = {}
     for string in strings:
-        match = _SEPARATOR.search(string)
-        if match is None:
-            raise UsageError(f"malformed parameter {string!r}: expected key=value or key::builder")
-        key = string[: match.start()].strip()
-        raw = string[match.end() :]
-        _split_key(key)
-        if match.group(1) == "::":
+        key, separator, raw = split(string)
+        if separator == "::":
             flat[f"{key}.{BUILDER}"] = raw.strip()
         else:
             flat[key] = convert(raw)
     return flat
+
+
+def split(string: str) -> tuple[str, str, str]:
+    """`key=value` -> (key, '=', value text); `key::builder` -> (key, '::', builder text)."""
+    match = _SEPARATOR.search(string)
+    if match is None:
+        raise UsageError(f"malformed parameter {string!r}: expected key=value or key::builder")
+    key = string[: match.start()].strip()
+    _split_key(key)
+    return key, match.group(1), string[match.end() :]
 
 
 def convert(text: str) -> Any:

@@ -1,30 +1,71 @@
-"""Scheduling: validated jobs into the table (the Python API behind `dbdict schedule`)."""
+"""Scheduling: validated jobs into the table (the Python API behind `dbdict schedule`).
+
+A `Plan` is what `dbdict schedule` is asked for: one experiment, its
+parameters (sweeps included, see `sweep.py`), a priority and an exproot.
+Everything that can be checked is checked when the plan is made, before
+anything is written: a typo never becomes a row, and a sweep is never
+half-inserted because of a bad value in its middle.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from dbdict_celery.channel import resolve_experiment
 from dbdict_celery.job import DEFAULT_PRIORITY, Inserted, NewJob
-from dbdict_celery.params import expand, flatten, parse
-from dbdict_celery.store import JobStore
+from dbdict_celery.params import expand, flatten
+from dbdict_celery.store import BATCH_SIZE, JobStore
+from dbdict_celery.sweep import Sweep
 from dbdict_celery.sync import Remote
 
 
-def schedule(
-    store: JobStore,
+@dataclass(frozen=True)
+class Plan:
+    """The jobs one `dbdict schedule` asks for, produced one at a time."""
+
+    experiment: str
+    sweep: Sweep
+    priority: float = DEFAULT_PRIORITY
+    exproot: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.sweep)
+
+    def jobs(self) -> Iterator[NewJob]:
+        for params in self.sweep:
+            yield NewJob(self.experiment, flatten(expand(params)), self.priority, self.exproot)
+
+
+def plan(
     experiment: str,
     params: Sequence[str],
     priority: float = DEFAULT_PRIORITY,
     exproot: str | None = None,
-) -> Inserted:
-    """Insert one job, unless the same experiment and parameters are already in the table.
+    samples: int | None = None,
+    seed: int | None = None,
+) -> Plan:
+    """Check an experiment and its parameters, and plan their jobs.
 
-    The experiment must be importable here and now, and the parameters must
-    parse, before anything is written: a typo never becomes a row.
+    The experiment must be importable here and now; every swept value must
+    make a valid job together with the fixed parameters.
     """
     resolve_experiment(experiment)
-    flat = flatten(expand(parse(*params)))
+    sweep = Sweep.parse(params, samples, seed)
+    for key, values in sweep.grid:
+        for value in values:
+            flatten(expand({**sweep.fixed, key: value}))
+    flatten(expand(sweep.fixed))
     root = str(Remote.parse(exproot)) if exproot else None
-    (batch,) = store.insert([NewJob(experiment, flat, priority, root)])
-    return batch[0]
+    return Plan(experiment, sweep, priority, root)
+
+
+def schedule(
+    store: JobStore, planned: Plan, batch_size: int = BATCH_SIZE
+) -> Iterator[list[Inserted]]:
+    """Insert a plan's jobs in batches, yielding each committed batch.
+
+    A job whose experiment and parameters are already in the table is not
+    inserted again (it comes back with `created=False` and its row's id).
+    """
+    return store.insert(planned.jobs(), batch_size)

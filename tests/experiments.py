@@ -61,3 +61,21 @@ def exits(state: DD, channel: Channel) -> None:
     state.progress = 1
     channel.save()
     sys.exit(3)
+
+
+def mark(state: DD, channel: Channel) -> None:
+    """Appends its `n` to the file `marks` (one small O_APPEND write): counts every run."""
+    with open(state.marks, "a", encoding="utf-8") as marks:
+        marks.write(f"{state.n}\n")
+
+
+def ignores_stop(state: DD, channel: Channel) -> None:
+    """Counts to `target`, saving each step, and never listens for a stop."""
+    import time
+
+    state.runs = int(state.get("runs", 0)) + 1
+    state.i = int(state.get("i", 0))
+    while state.i < int(state.target):
+        time.sleep(float(state.interval))
+        state.i += 1
+        channel.save()

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from dbdict_celery.store import JobStore
+from tests.integration.deployments import Deployment, embedded, postgres_redis
 
 POSTGRES = "postgresql://root@127.0.0.1:5432/test"
 
@@ -20,6 +21,39 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/jobs.db/jobs"
         return
+    yield from _postgres_table()
+
+
+@pytest.fixture
+def postgres_location() -> Iterator[str]:
+    """A fresh Postgres job table's path, dropped afterwards."""
+    yield from _postgres_table()
+
+
+@pytest.fixture(params=["postgres-redis", "embedded"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    """Each deployment in turn: Postgres and Redis, then the embedded default."""
+    if request.param == "embedded":
+        chosen = embedded(tmp_path)
+    else:
+        chosen = postgres_redis(tmp_path, request.getfixturevalue("postgres_location"))
+    yield from _closing(chosen)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, postgres_location: str) -> Iterator[Deployment]:
+    """Postgres and Redis: for what needs a broker that broadcasts (revoke) or many workers."""
+    yield from _closing(postgres_redis(tmp_path, postgres_location))
+
+
+def _closing(deployment: Deployment) -> Iterator[Deployment]:
+    try:
+        yield deployment
+    finally:
+        deployment.close()
+
+
+def _postgres_table() -> Iterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     yield f"{POSTGRES}/{name}"
     engine = create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://"))

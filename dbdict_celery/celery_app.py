@@ -1,0 +1,85 @@
+"""The Celery app: `celery -A dbdict_celery worker` finds it as `dbdict_celery.app`.
+
+The settings are those the job table's guarantees depend on (see DESIGN.md):
+JSON only, a message acknowledged only once its job has ended, one message
+prefetched at a time (so priorities hold), and broker priorities that follow
+the row's priority. The broker is `DBDICT_BROKER`, else an embedded SQLite
+broker in DBDICT_HOME, so a laptop needs no server. A module named by
+`DBDICT_CELERY_CONFIG` may override any setting, as Celery's
+`config_from_envvar` does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from celery import Celery
+from sqlalchemy.pool import NullPool
+
+from dbdict_celery.config import broker_url
+
+QUEUE = "dbdict"
+LEVELS = 10  # broker priority levels, 0..9
+DAY = 24 * 3600
+
+
+def transport_options(url: str) -> dict[str, Any]:
+    """Broker settings for the transport that `url` names."""
+    scheme = url.partition("://")[0]
+    if scheme.startswith("sqla+"):
+        # handed to SQLAlchemy's create_engine: no pooled connection may cross a fork
+        return {"poolclass": NullPool, "connect_args": {"timeout": 60}}
+    if scheme.startswith(("redis", "rediss", "sentinel")):
+        return {
+            # a job running longer than this gets its message delivered again;
+            # the copy finds the row RUNNING and does nothing
+            "visibility_timeout": DAY,
+            "priority_steps": list(range(LEVELS)),
+            "queue_order_strategy": "priority",
+        }
+    return {}
+
+
+def broker_priority(priority: float, transport: str) -> int:
+    """The broker priority of a row priority: higher rows run first on every broker.
+
+    Rows map onto 10 levels, 3 per unit (1.0 -> 3, RESTART_PRIORITY 2.0 -> 6,
+    3.0 and above -> 9, 0 and below -> 0). RabbitMQ runs high numbers
+    first; Redis runs 0 first, so its number is reversed.
+    """
+    level = min(LEVELS - 1, max(0, math.floor(3 * priority)))
+    return LEVELS - 1 - level if transport == "redis" else level
+
+
+def create_app() -> Celery:
+    """A configured app; the broker URL is read now, from the environment.
+
+    `celery --broker URL` sets CELERY_BROKER_URL before the app is imported,
+    and that wins, as it does in Celery's own settings.
+    """
+    url = os.environ.get("CELERY_BROKER_URL") or broker_url()
+    celery = Celery("dbdict_celery", include=["dbdict_celery.tasks"])
+    celery.conf.update(
+        broker_url=url,
+        broker_transport_options=transport_options(url),
+        broker_connection_retry_on_startup=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        event_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=QUEUE,
+        task_queue_max_priority=LEVELS - 1,
+        worker_send_task_events=True,  # Flower sees every task from the start
+        task_send_sent_event=True,
+    )
+    celery.config_from_envvar("DBDICT_CELERY_CONFIG", silent=True)
+    return celery
+
+
+app = create_app()

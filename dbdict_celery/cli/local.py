@@ -1,0 +1,110 @@
+"""Running one experiment here, without a table: `dbdict run` and `dbdict filemerge`."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from dbdict_celery import runner
+from dbdict_celery.channel import Channel
+from dbdict_celery.cli.group import cli
+
+
+def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The original runners' options, shared by `run` and `filemerge`."""
+    options = [
+        click.option(
+            "-f",
+            "--force",
+            is_flag=True,
+            help="Run the experiment even if it is already running or completed.",
+        ),
+        click.option(
+            "--redirect-stdout", is_flag=True, help="Redirect stdout to the file workdir/stdout."
+        ),
+        click.option(
+            "--redirect-stderr", is_flag=True, help="Redirect stderr to the file workdir/stderr."
+        ),
+        click.option(
+            "-r",
+            "--redirect",
+            is_flag=True,
+            help="Redirect stdout and stderr to workdir/stdout and workdir/stderr.",
+        ),
+        click.option(
+            "-w", "--workdir", metavar="DIR", help="The working directory to run the experiment in."
+        ),
+        click.option(
+            "-n",
+            "--dry-run",
+            is_flag=True,
+            help="Run in a temporary working directory, removed afterwards.",
+        ),
+    ]
+    return functools.reduce(lambda wrapped, option: option(wrapped), reversed(options), command)
+
+
+def _options(
+    redirect: bool, redirect_stdout: bool, redirect_stderr: bool, **rest: Any
+) -> runner.RunOptions:
+    return runner.RunOptions(
+        redirect_stdout=redirect or redirect_stdout,
+        redirect_stderr=redirect or redirect_stderr,
+        **rest,
+    )
+
+
+@cli.command("run")
+@click.argument("experiment")
+@click.argument("params", nargs=-1)
+@run_options
+def run_command(experiment: str, params: tuple[str, ...], **flags: Any) -> None:
+    """Run an experiment with parameters given on the command line (alias: cmdline).
+
+    EXPERIMENT is the dotted name of the function; each of PARAMS is
+    key=value or key::builder (see 'dbdict help parameters').
+
+    \b
+    Example:
+        dbdict run examples.regexp.experiment regexp::re.compile regexp.pattern='a.*c'
+    """
+    _report(runner.run_cmdline(experiment, params, _options(**flags)))
+
+
+@cli.command("filemerge")
+@click.argument("experiment")
+@click.argument("sources", nargs=-1, metavar="FILE [FILE|key=value ...]")
+@run_options
+def filemerge_command(experiment: str, sources: tuple[str, ...], **flags: Any) -> None:
+    """Run an experiment with the union of the parameters in files.
+
+    Each FILE holds key = value lines; key=value arguments may be mixed in.
+    Later ones override earlier ones.
+
+    \b
+    Example, with blah1.txt holding:
+        text.first = 'hello'
+        text.second = 'world'
+    and blah2.txt holding:
+        text.tagline = 'THE GREATEST LANGUAGE EVER'
+    then
+        dbdict filemerge mymodule.my_experiment blah1.txt blah2.txt
+    means the same as
+        dbdict run mymodule.my_experiment text.first=hello text.second=world \\
+            text.tagline='THE GREATEST LANGUAGE EVER'
+    """
+    _report(runner.run_filemerge(experiment, sources, _options(**flags)))
+
+
+def _report(result: runner.RunResult) -> None:
+    if result.status == Channel.DONE:
+        click.echo(f"dbdict: DONE ({result.workdir})", err=True)
+    else:
+        click.echo(
+            f"dbdict: INCOMPLETE, state saved in {result.workdir}; "
+            "run the same command again to resume",
+            err=True,
+        )

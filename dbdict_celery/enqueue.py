@@ -1,0 +1,92 @@
+"""Ringing the doorbell: one `run_job` message per job, all over one broker connection.
+
+A message carries only the table name and the job id; the worker reads the
+rest from its own job database. Messages are sent after the rows are
+committed, so a worker never receives an id it cannot find.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+
+from celery.utils import uuid
+from kombu import Producer
+from kombu.exceptions import OperationalError
+
+from dbdict_celery.celery_app import app, broker_priority
+from dbdict_celery.errors import BrokerError
+from dbdict_celery.store import JobStore
+
+RUN_JOB = "dbdict_celery.run_job"
+
+
+class Enqueuer:
+    """Sends `run_job` messages for one table over one broker connection.
+
+    Use it as a context manager around any number of `send` calls. With
+    `record`, each job's row is given the id of the task it was sent as.
+    """
+
+    def __init__(self, store: JobStore, record: bool = True) -> None:
+        self.store = store
+        self.record = record
+        self._stack = contextlib.ExitStack()
+        self._producer: Producer | None = None
+
+    def __enter__(self) -> Enqueuer:
+        with _broker_errors():
+            self._producer = self._stack.enter_context(app.producer_or_acquire())
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stack.close()
+
+    def send(self, jobs: Iterable[tuple[int, float]], countdown: float | None = None) -> list[str]:
+        """Send one message per (job id, row priority); returns the task ids, in order."""
+        assert self._producer is not None, "use the Enqueuer as a context manager"
+        connection = self._producer.connection
+        assert connection is not None
+        transport = connection.transport.driver_type
+        sent: dict[int, str] = {}
+        with _broker_errors():
+            for job_id, priority in jobs:
+                task_id = uuid()
+                app.send_task(
+                    RUN_JOB,
+                    args=(self.store.path.table, job_id),
+                    task_id=task_id,
+                    priority=broker_priority(priority, transport),
+                    countdown=countdown,
+                    producer=self._producer,
+                )
+                sent[job_id] = task_id
+        if self.record:
+            self.store.set_task_ids(sent)
+        return list(sent.values())
+
+
+def enqueue(
+    store: JobStore,
+    jobs: Iterable[tuple[int, float]],
+    record: bool = True,
+    countdown: float | None = None,
+) -> list[str]:
+    """Send messages for a few jobs: (job id, row priority) pairs."""
+    with Enqueuer(store, record) as enqueuer:
+        return enqueuer.send(jobs, countdown)
+
+
+@contextlib.contextmanager
+def _broker_errors() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as error:
+        where = app.connection_for_write().as_uri()  # password masked
+        raise BrokerError(f"cannot reach the broker at {where}: {error}") from None

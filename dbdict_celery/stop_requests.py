@@ -1,0 +1,111 @@
+"""Stop requests that reach the worker's main process, passed on to the running jobs.
+
+- A revoke of a `run_job` task: Celery's main process SIGTERMs the child (with
+  terminate=True) and then fires `task_revoked`. Here the row is told a
+  cancel was asked (or cancelled outright if it is still START), so the run
+  ends CANCELLED with its state saved, whichever of the two gets there first.
+- A warm shutdown (SIGTERM to the main process, e.g. a Slurm preemption or
+  `systemctl stop`): Celery waits for running tasks without telling them.
+  Here each child running a job gets SIGTERM, so its experiment sees
+  `switch() == 'stop'`, saves and returns; a job still running after the
+  grace period (`DBDICT_GRACE`) is killed, put back to START from its last
+  save and sent again. Meanwhile the pool may still be handed messages (the
+  ones those jobs just sent among them): a shared flag, set before the
+  children are signalled, tells them to hand such messages back unrun.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+from typing import Any
+
+from celery.signals import task_revoked, worker_init, worker_shutting_down
+from celery.worker import state
+
+from dbdict_celery.config import grace_period
+from dbdict_celery.enqueue import RUN_JOB, enqueue
+from dbdict_celery.errors import DbdictError
+from dbdict_celery.job import RESTART_PRIORITY, Status
+from dbdict_celery.store import JobStore
+
+log = logging.getLogger(__name__)
+
+# Created in the worker's main process before its pool forks: shared with every child.
+_shutting_down = multiprocessing.RawValue(ctypes.c_bool, False)
+
+
+def shutting_down() -> bool:
+    """Whether this worker is in a warm shutdown (true in its pool children too)."""
+    return bool(_shutting_down.value)
+
+
+@worker_init.connect
+def _check_settings(**_: Any) -> None:
+    """Fail at start, not at shutdown, on a malformed DBDICT_GRACE."""
+    grace_period()
+
+
+@task_revoked.connect
+def _cancel_revoked_job(
+    sender: Any = None, request: Any = None, expired: bool = False, **_: Any
+) -> None:
+    if expired or getattr(sender, "name", None) != RUN_JOB or request is None:
+        return
+    table, job_id = request.args
+    try:
+        cancellation = JobStore.open(None, table).cancel([job_id], task_id=request.id)
+    except DbdictError as error:
+        log.error("task %s (job %s) was revoked, but its row was not changed: %s",
+                  request.id, job_id, error)  # fmt: skip
+        return
+    if cancellation.cancelled or cancellation.stopping:
+        log.info("task %s was revoked: job %s is cancelled", request.id, job_id)
+
+
+@worker_shutting_down.connect
+def _stop_running_jobs(how: str = "", **_: Any) -> None:
+    """Runs in the main process's signal handler: signal the children, and no more."""
+    if how != "Warm":
+        return
+    _shutting_down.value = True
+    children = _running_children()
+    for pid, _request in children:
+        _signal(pid, signal.SIGTERM)
+    if children:
+        threading.Thread(
+            target=_kill_after_grace, args=(grace_period(),), name="dbdict-grace", daemon=True
+        ).start()
+
+
+def _running_children() -> list[tuple[int, Any]]:
+    """(child pid, request) of every job running in a pool child of this worker."""
+    return [
+        (request.worker_pid, request)
+        for request in list(state.active_requests)
+        if request.name == RUN_JOB and request.worker_pid not in (None, os.getpid())
+    ]
+
+
+def _kill_after_grace(grace: float) -> None:
+    threading.Event().wait(grace)
+    for pid, request in _running_children():
+        table, job_id = request.args
+        log.warning("job %s did not stop within %.0f s: killing it", job_id, grace)
+        try:  # before the kill: once the child is gone, the worker may exit at once
+            store = JobStore.open(None, table)
+            if store.release(job_id, request.id, RESTART_PRIORITY) is Status.START:
+                enqueue(store, [(job_id, RESTART_PRIORITY)], record=False)
+        except DbdictError as error:
+            log.error("job %s could not be put back: %s", job_id, error)
+        _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+        os.kill(pid, signum)

@@ -1,0 +1,156 @@
+"""Sweeps: parameter values that stand for many jobs.
+
+`lr=choice(0.1, 0.01)` and `layers=range(1, 4)` span a grid: one job per
+combination of their values (the cartesian product). `lr=uniform(0, 1)`,
+`lr=loguniform(1e-5, 1e-1)` and `seed=randint(0, 99)` (both ends included, as
+Python's `random.randint`) are drawn at random, once per sample: `--samples N`
+gives N draws, each crossed with the grid. A seed makes the draws
+reproducible; without one a seed is chosen and reported.
+
+A sweep is never held whole in memory: jobs are produced one at a time, so
+a sweep of millions streams into batched inserts. To pass the text
+`choice(a, b)` itself as a value, quote it: `key='choice(a, b)'`.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import math
+import random
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dbdict_celery.errors import UsageError
+from dbdict_celery.params import convert, parse, split
+
+GRID = ("choice", "range")
+RANDOM = ("uniform", "loguniform", "randint")
+
+Draw = Callable[[random.Random], Any]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Fixed parameters, grid dimensions and random dimensions; iterate for each job's params."""
+
+    fixed: dict[str, Any]
+    grid: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    draws: tuple[tuple[str, Draw], ...] = ()
+    samples: int = 1
+    seed: int | None = None
+
+    @classmethod
+    def parse(
+        cls, params: Sequence[str], samples: int | None = None, seed: int | None = None
+    ) -> Sweep:
+        """Read `key=value` / `key::builder` strings, where values may be sweeps."""
+        plain: list[str] = []
+        grid: dict[str, tuple[Any, ...]] = {}
+        draws: dict[str, Draw] = {}
+        for string in params:
+            key, separator, raw = split(string)
+            call = _sweep_call(raw) if separator == "=" else None
+            if call is None:
+                plain.append(string)
+                continue
+            if key in grid or key in draws:
+                raise UsageError(f"parameter {key!r} is swept twice")
+            name, args = call
+            if name in GRID:
+                grid[key] = _grid_values(key, name, args)
+            else:
+                draws[key] = _draw(key, name, args)
+        fixed = parse(*plain)
+        both = sorted(fixed.keys() & (grid.keys() | draws.keys()))
+        if both:
+            raise UsageError(f"parameter {both[0]!r} is given both as a sweep and as a value")
+        if draws and samples is None:
+            raise UsageError(f"{next(iter(draws))} is drawn at random: give --samples N")
+        if not draws and samples is not None:
+            raise UsageError(
+                "--samples needs a value drawn at random: uniform(a, b), "
+                "loguniform(a, b) or randint(a, b)"
+            )
+        if samples is not None and samples < 1:
+            raise UsageError(f"--samples must be at least 1, not {samples}")
+        if draws and seed is None:
+            seed = secrets.randbits(32)
+        return cls(fixed, tuple(grid.items()), tuple(draws.items()), samples or 1, seed)
+
+    def __len__(self) -> int:
+        """How many jobs the sweep spans (duplicates among random draws included)."""
+        return self.samples * math.prod(len(values) for _, values in self.grid)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Each job's parameters (as `params.parse` gives them), one at a time."""
+        rng = random.Random(self.seed)  # noqa: S311 (reproducible draws, not secrets)
+        keys = [key for key, _ in self.grid]
+        for _ in range(self.samples):
+            drawn = {key: draw(rng) for key, draw in self.draws}
+            for values in itertools.product(*(values for _, values in self.grid)):
+                yield {**self.fixed, **drawn, **dict(zip(keys, values, strict=True))}
+
+
+def _sweep_call(raw: str) -> tuple[str, list[Any]] | None:
+    """`choice(a, b)` -> ('choice', [a, b]); None if `raw` is not a sweep."""
+    try:
+        tree = ast.parse(raw.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not (
+        isinstance(tree, ast.Call)
+        and isinstance(tree.func, ast.Name)
+        and tree.func.id in GRID + RANDOM
+    ):
+        return None
+    name = tree.func.id
+    if tree.keywords or any(isinstance(arg, ast.Starred) for arg in tree.args):
+        raise UsageError(f"{name}() takes plain values, as in {name}(1, 2): {raw.strip()!r}")
+    text = raw.strip()
+    return name, [convert(ast.get_source_segment(text, arg) or "") for arg in tree.args]
+
+
+def _grid_values(key: str, name: str, args: list[Any]) -> tuple[Any, ...]:
+    if name == "choice":
+        if not args:
+            raise UsageError(f"{key}=choice() needs at least one value")
+        return tuple(args)
+    if not (1 <= len(args) <= 3 and all(_is_int(arg) for arg in args)):
+        raise UsageError(
+            f"{key}=range(start, stop[, step]) takes 1 to 3 whole numbers; "
+            "use choice(...) for other values"
+        )
+    if len(args) == 3 and args[2] == 0:
+        raise UsageError(f"{key}=range(...) has a step of 0")
+    values = tuple(range(*args))
+    if not values:
+        raise UsageError(f"{key}=range{tuple(args)} is empty")
+    return values
+
+
+def _draw(key: str, name: str, args: list[Any]) -> Draw:
+    if len(args) != 2 or not all(_is_number(arg) for arg in args):
+        raise UsageError(f"{key}={name}(a, b) takes two numbers")
+    low, high = args
+    if low > high:
+        raise UsageError(f"{key}={name}({low}, {high}): the first bound is above the second")
+    if name == "uniform":
+        return lambda rng: rng.uniform(low, high)
+    if name == "loguniform":
+        if low <= 0:
+            raise UsageError(f"{key}=loguniform({low}, {high}) needs bounds above 0")
+        return lambda rng: math.exp(rng.uniform(math.log(low), math.log(high)))
+    if not (_is_int(low) and _is_int(high)):
+        raise UsageError(f"{key}=randint(a, b) takes two whole numbers")
+    return lambda rng: rng.randint(low, high)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -1,0 +1,137 @@
+"""Where jobs are scheduled and run in the Celery tests: a job database, a broker, workers.
+
+Two deployments: Postgres with Redis (a cluster), and the embedded default
+(SQLite job database and SQLite broker in a fresh DBDICT_HOME, nothing
+configured). Workers are real `celery -A dbdict_celery worker` processes,
+each in its own session so that the test can kill it and its pool whole.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from dbdict_celery.store import JobStore
+from tests.conftest import REPO, dbdict, wait_until
+
+CELERY = str(Path(sys.executable).with_name("celery"))
+REDIS = "redis://127.0.0.1:6379/15"
+
+
+@dataclass
+class Worker:
+    """A `celery -A dbdict_celery worker` subprocess and its log file."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_ready(self) -> Worker:
+        wait_until(lambda: "ready." in self.text() or self.process.poll() is not None,
+                   "the worker to start", timeout=60)  # fmt: skip
+        assert self.process.poll() is None, f"the worker died at start:\n{self.text()}"
+        return self
+
+    def signal(self, signum: signal.Signals) -> None:
+        self.process.send_signal(signum)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and every process of its session (its pool children)."""
+        if self.process.poll() is None or _session_alive(self.process.pid):
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait(timeout=30)
+
+
+def _session_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@dataclass
+class Deployment:
+    """A job database and broker, and the directory the commands run in."""
+
+    name: str
+    location: str  # the table path, for this test process
+    env: dict[str, str]  # what `dbdict` and the workers see
+    exproot: Path
+    cwd: Path
+    workers: list[Worker] = field(default_factory=list)
+
+    def store(self) -> JobStore:
+        return JobStore.open(self.location)
+
+    def dbdict(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return dbdict(*args, cwd=self.cwd, timeout=timeout, **self.env)
+
+    def job_files(self, job_id: int) -> Path:
+        path = self.store().path
+        return self.exproot / path.dbname / path.table / str(job_id)
+
+    def start_worker(self, *options: str, **env: str) -> Worker:
+        """Start `celery -A dbdict_celery worker` with `options`; returns once it is ready."""
+        number = len(self.workers) + 1
+        log = self.cwd / f"worker{number}.log"
+        command = [CELERY, "-A", "dbdict_celery", "worker", "--loglevel", "INFO",
+                   "-n", f"w{number}-{os.getpid()}@%h", "--without-mingle", "--without-gossip",
+                   *options]  # fmt: skip
+        with open(log, "wb") as output:
+            process = subprocess.Popen(
+                command,
+                cwd=self.cwd,
+                env=_environment(self.env, env),
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        worker = Worker(process, log)
+        self.workers.append(worker)
+        return worker.wait_ready()
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.kill()
+
+
+def _environment(*layers: dict[str, str]) -> dict[str, str]:
+    """This process's environment without any DBDICT_* setting, then the given layers."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("DBDICT_")}
+    env["PYTHONPATH"] = str(REPO)
+    for layer in layers:
+        env.update(layer)
+    return env
+
+
+def postgres_redis(tmp_path: Path, postgres_location: str) -> Deployment:
+    """Postgres job table, Redis broker (its test database flushed first)."""
+    redis.Redis.from_url(REDIS).flushdb()
+    exproot = tmp_path / "exproot"
+    env = {
+        "DBDICT_DB": postgres_location,  # its table is the default for `dbdict` commands
+        "DBDICT_BROKER": REDIS,
+        "DBDICT_EXPROOT": str(exproot),
+        "DBDICT_HOME": str(tmp_path / "home"),
+        "DBDICT_HEARTBEAT": "1",
+    }
+    return Deployment("postgres-redis", postgres_location, env, exproot, tmp_path)
+
+
+def embedded(tmp_path: Path) -> Deployment:
+    """Nothing configured but a fresh DBDICT_HOME: SQLite job database and broker."""
+    home = tmp_path / "home"
+    return Deployment("embedded", f"sqlite:///{home}/jobs.db/jobs", {"DBDICT_HOME": str(home)},
+                      home / "exproot", tmp_path)  # fmt: skip

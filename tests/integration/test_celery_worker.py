@@ -1,0 +1,200 @@
+"""Jobs run by real `celery -A dbdict_celery worker` processes, end to end.
+
+Scheduled with the real `dbdict` command; each outcome checked in the row
+and in the job's files in the exproot.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from pathlib import Path
+
+import redis
+from celery import Celery
+
+from dbdict_celery.celery_app import QUEUE
+from dbdict_celery.enqueue import RUN_JOB
+from dbdict_celery.job import Status
+from dbdict_celery.store import JobStore
+from tests.conftest import read_conf, wait_until
+from tests.integration.deployments import REDIS, Deployment
+
+
+def wait_for_statuses(store: JobStore, *wanted: Status, timeout: float = 90) -> None:
+    """Wait until every job of the table is in one of `wanted`."""
+    wait_until(lambda: store.jobs() and all(job.status in wanted for job in store.jobs()),
+               f"every job to be {'/'.join(s.name for s in wanted)}", timeout)  # fmt: skip
+
+
+def scheduled(deployment: Deployment, *args: str) -> None:
+    done = deployment.dbdict("schedule", *args)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_grid_of_counting_jobs_runs_to_done(deployment: Deployment) -> None:
+    scheduled(deployment, "examples.count.experiment", "target=range(3, 6)",
+              "scale=choice(1, 2, 3)", "interval=0.01")  # fmt: skip
+    store = deployment.store()
+    jobs = store.jobs()
+    assert len(jobs) == 9
+    assert all(job.task_id for job in jobs), "each row names the message sent for it"
+    deployment.start_worker("-c", "2")
+    wait_for_statuses(store, Status.DONE)
+    grid = set()
+    for job in store.jobs():
+        target, scale = job.params["target"], job.params["scale"]
+        grid.add((target, scale))
+        assert job.state["result"] == target * scale
+        assert job.finished_at is not None
+        files = deployment.job_files(job.id)
+        assert read_conf(files / "current.conf")["result"] == target * scale
+        assert (files / "stdout").read_text().splitlines() == [
+            f"step {step}" for step in range(1, target + 1)
+        ]
+    assert grid == {(target, scale) for target in (3, 4, 5) for scale in (1, 2, 3)}
+
+
+def test_duplicate_messages_run_a_job_once(cluster: Deployment) -> None:
+    marks = cluster.cwd / "marks"
+    scheduled(cluster, "tests.experiments.mark", "n=7", f"marks='{marks}'")
+    store = cluster.store()
+    (job,) = store.jobs()
+    app = Celery(broker=REDIS)
+    table = store.path.table
+    for task_id in (job.task_id, None):  # the same message again, then the task called again
+        app.send_task(RUN_JOB, args=(table, job.id), task_id=task_id, queue=QUEUE, priority=6)
+    worker = cluster.start_worker("-c", "2")
+    wait_until(lambda: worker.text().count("succeeded") == 3, "the three messages to be handled")
+    assert marks.read_text().splitlines() == ["7"]
+    assert worker.text().count("'SKIPPED'") == 2
+    assert store.get(job.id).status == Status.DONE
+    assert store.get(job.id).attempts == 1
+
+
+def test_two_workers_run_each_of_200_jobs_exactly_once(cluster: Deployment) -> None:
+    marks = cluster.cwd / "marks"
+    scheduled(cluster, "tests.experiments.mark", "n=range(200)", f"marks='{marks}'")
+    cluster.start_worker("-c", "2")
+    cluster.start_worker("-c", "2")
+    store = cluster.store()
+    wait_for_statuses(store, Status.DONE, timeout=180)
+    runs = Counter(marks.read_text().splitlines())
+    assert runs == Counter(str(n) for n in range(200))
+    assert {job.attempts for job in store.jobs()} == {1}
+    assert len({job.host for job in store.jobs()}) == 1
+    assert len({job.pid for job in store.jobs()}) > 2, "the jobs were spread over the pools"
+
+
+def test_revoke_with_terminate_cancels_with_the_state_saved_and_requeue_resumes(
+    cluster: Deployment,
+) -> None:
+    scheduled(cluster, "examples.count.experiment", "target=12", "interval=0.5")
+    store = cluster.store()
+    (job,) = store.jobs()
+    cluster.start_worker("-c", "1", DBDICT_HEARTBEAT="600")  # the revoke must do it alone
+    running = wait_until(lambda: _with_count(store, job.id, at_least=2), "2 saved steps")
+    Celery(broker=REDIS).control.revoke(running.task_id, terminate=True, signal="SIGTERM")
+    wait_for_statuses(store, Status.CANCELLED, timeout=30)
+    cancelled = store.get(job.id)
+    assert running.state["count"] < cancelled.state["count"] <= running.state["count"] + 2, (
+        "the experiment stopped at its next switch()"
+    )
+    files = deployment_files(cluster, job.id)
+    assert read_conf(files / "current.conf")["count"] == cancelled.state["count"]
+
+    requeued = cluster.dbdict("requeue", str(job.id))
+    assert requeued.returncode == 0, requeued.stderr
+    assert f"requeued job {job.id}" in requeued.stdout
+    wait_for_statuses(store, Status.DONE, timeout=60)
+    done = store.get(job.id)
+    assert (done.state["count"], done.state["runs"], done.attempts) == (12, 2, 2)
+    steps = (files / "stdout").read_text().splitlines()
+    assert steps == [f"step {step}" for step in range(1, 13)], "resumed, not restarted"
+
+
+def test_sigterm_to_the_worker_stops_running_jobs_which_resume_on_a_new_worker(
+    deployment: Deployment,
+) -> None:
+    scheduled(deployment, "examples.count.experiment", "target=range(150, 152)", "interval=0.1")
+    store = deployment.store()
+    worker = deployment.start_worker("-c", "2", DBDICT_GRACE="8")
+    wait_until(lambda: all(_with_count(store, job.id, at_least=3) for job in store.jobs()),
+               "both jobs to save 3 steps")  # fmt: skip
+    worker.signal(signal.SIGTERM)
+    assert worker.process.wait(timeout=8) == 0, worker.text()
+    stopped = store.jobs()
+    assert [(job.status, job.priority) for job in stopped] == [(Status.START, 2.0)] * 2
+    assert all(0 < job.state["count"] < job.params["target"] for job in stopped)
+    if deployment.name == "postgres-redis":
+        assert _messages_waiting() == 2
+    deployment.start_worker("-c", "2")
+    wait_for_statuses(store, Status.DONE, timeout=60)
+    for job in store.jobs():
+        assert (job.state["count"], job.state["runs"]) == (job.params["target"], 2)
+        steps = (deployment.job_files(job.id) / "stdout").read_text().splitlines()
+        assert steps == [f"step {step}" for step in range(1, job.params["target"] + 1)]
+
+
+def test_sigterm_to_a_pool_child_stops_its_job_which_runs_again(cluster: Deployment) -> None:
+    scheduled(cluster, "examples.count.experiment", "target=20", "interval=0.1")
+    store = cluster.store()
+    (job,) = store.jobs()
+    cluster.start_worker("-c", "1")
+    running = wait_until(lambda: _with_count(store, job.id, at_least=2), "2 saved steps")
+    assert running.pid is not None
+    import os
+
+    os.kill(running.pid, signal.SIGTERM)
+    wait_for_statuses(store, Status.DONE, timeout=60)
+    done = store.get(job.id)
+    assert (done.state["count"], done.state["runs"], done.attempts) == (20, 2, 2)
+
+
+def test_a_job_that_ignores_the_stop_is_killed_after_the_grace_and_resumes(
+    cluster: Deployment,
+) -> None:
+    scheduled(cluster, "tests.experiments.ignores_stop", "target=60", "interval=0.1")
+    store = cluster.store()
+    (job,) = store.jobs()
+    worker = cluster.start_worker("-c", "1", DBDICT_GRACE="1")
+    wait_until(lambda: store.get(job.id).state.get("i", 0) >= 3, "3 saved steps")
+    worker.signal(signal.SIGTERM)
+    assert worker.process.wait(timeout=20) == 0, worker.text()
+    assert "did not stop within 1 s: killing it" in worker.text()
+    released = store.get(job.id)
+    assert (released.status, released.priority) == (Status.START, 2.0)
+    assert 3 <= released.state["i"] < 60
+    cluster.start_worker("-c", "1")
+    wait_for_statuses(store, Status.DONE, timeout=60)
+    done = store.get(job.id)
+    assert (done.state["i"], done.state["runs"]) == (60, 2)
+
+
+def test_a_failing_job_is_retried_up_to_max_attempts(cluster: Deployment) -> None:
+    scheduled(cluster, "tests.experiments.fail")
+    store = cluster.store()
+    worker = cluster.start_worker("-c", "1", DBDICT_MAX_ATTEMPTS="2")
+    wait_until(lambda: worker.text().count("'FAILED'") == 2, "two failed runs")
+    (job,) = store.jobs()
+    assert (job.status, job.attempts) == (Status.FAILED, 2)
+    assert "ValueError: the experiment broke on purpose" in (job.error or "")
+
+
+def _with_count(store: JobStore, job_id: int, at_least: int) -> object:
+    job = store.get(job_id)
+    return job if job.status == Status.RUNNING and job.state.get("count", 0) >= at_least else None
+
+
+def deployment_files(deployment: Deployment, job_id: int) -> Path:
+    return deployment.job_files(job_id)
+
+
+def _messages_waiting() -> int:
+    """Messages in the dbdict queue on Redis, over all its priority lists."""
+    client = redis.Redis.from_url(REDIS)
+    return sum(
+        int(client.llen(key))
+        for key in client.scan_iter(match="dbdict*")
+        if client.type(key) == b"list"
+    )
