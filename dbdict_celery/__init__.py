@@ -47,9 +47,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    """`dbdict_celery.app`, the Celery app, imported on first use (Celery is not light)."""
+    """`dbdict_celery.app`, the Celery app with its task, imported on first use (Celery is
+    not light, and `dbdict run` has no need of it)."""
     if name == "app":
-        from dbdict_celery.celery_app import app
+        from dbdict_celery import tasks  # registers run_job with the app
 
-        return app
+        return tasks.run_job.app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

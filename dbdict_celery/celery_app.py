@@ -23,6 +23,7 @@ from dbdict_celery.config import broker_url
 QUEUE = "dbdict"
 LEVELS = 10  # broker priority levels, 0..9
 DAY = 24 * 3600
+EMBEDDED = "sqla+sqlite:///"
 
 
 def transport_options(url: str) -> dict[str, Any]:
@@ -60,6 +61,8 @@ def create_app() -> Celery:
     and that wins, as it does in Celery's own settings.
     """
     url = os.environ.get("CELERY_BROKER_URL") or broker_url()
+    if url.startswith(EMBEDDED):
+        os.makedirs(os.path.dirname(os.path.abspath(url[len(EMBEDDED) :])), exist_ok=True)
     celery = Celery("dbdict_celery", include=["dbdict_celery.tasks"])
     celery.conf.update(
         broker_url=url,

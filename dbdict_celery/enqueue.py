@@ -20,6 +20,7 @@ from dbdict_celery.errors import BrokerError
 from dbdict_celery.store import JobStore
 
 RUN_JOB = "dbdict_celery.run_job"
+CONNECT_RETRIES = 2
 
 
 class Enqueuer:
@@ -36,8 +37,12 @@ class Enqueuer:
         self._producer: Producer | None = None
 
     def __enter__(self) -> Enqueuer:
+        """Connect now: a broker that is down fails the command before any row is written."""
         with _broker_errors():
             self._producer = self._stack.enter_context(app.producer_or_acquire())
+            connection = self._producer.connection
+            assert connection is not None
+            connection.ensure_connection(max_retries=CONNECT_RETRIES)
         return self
 
     def __exit__(
@@ -51,9 +56,7 @@ class Enqueuer:
     def send(self, jobs: Iterable[tuple[int, float]], countdown: float | None = None) -> list[str]:
         """Send one message per (job id, row priority); returns the task ids, in order."""
         assert self._producer is not None, "use the Enqueuer as a context manager"
-        connection = self._producer.connection
-        assert connection is not None
-        transport = connection.transport.driver_type
+        transport = self._producer.connection.transport.driver_type  # type: ignore[union-attr]
         sent: dict[int, str] = {}
         with _broker_errors():
             for job_id, priority in jobs:

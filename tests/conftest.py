@@ -16,6 +16,17 @@ REPO = Path(__file__).resolve().parent.parent
 DBDICT = str(Path(sys.executable).with_name("dbdict"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Tests never touch the user's own embedded database and broker."""
+    home = tmp_path_factory.mktemp("dbdict-home")
+    saved = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("DBDICT_")}
+    os.environ["DBDICT_HOME"] = str(home)
+    yield home
+    del os.environ["DBDICT_HOME"]
+    os.environ.update(saved)
+
+
 def dbdict_env(**extra: str) -> dict[str, str]:
     """The environment for a dbdict subprocess: examples and test experiments importable."""
     env = dict(os.environ)

@@ -163,6 +163,15 @@ def test_dry_run_removes_its_temporary_workdir(tmp_path: Path) -> None:
         (["filemerge", COUNT, "missing.conf"], 2, "parameter file 'missing.conf' does not exist"),
         (["filemerge", COUNT], 2, "at least one parameter file"),
         (["help", "nothing"], 2, "no help topic or command named 'nothing'"),
+        (["schedule", COUNT, "n=range(1.5)"], 2, "takes 1 to 3 whole numbers"),
+        (["schedule", "--samples", "2", COUNT, "n=1"], 2, "--samples needs a value drawn"),
+        (["schedule", "--dry-run", COUNT, "n=uniform(0, 1)"], 2, "give --samples N"),
+        (["cancel"], 2, "give at least one job ID"),
+        (["cancel", "x"], 2, "'x' is not a valid integer"),
+        (["requeue", "12345"], 2, "no job 12345 in sqlite:///"),
+        (["requeue", "--status", "running", "1"], 2, "'running' is not one of"),
+        (["worker", "--grace", "-1"], 2, "-1.0 is not in the range"),
+        (["worker", "--db", "mysql://u:hunter2@h/db"], 2, "malformed table path 'mysql://u:***@h"),
     ],
 )
 def test_bad_input_is_one_clear_line(

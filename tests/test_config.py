@@ -8,7 +8,15 @@ from pathlib import Path
 import pytest
 
 from dbdict_celery import UsageError
-from dbdict_celery.config import heartbeat_interval, mask, table_path
+from dbdict_celery.config import (
+    broker_url,
+    default_exproot,
+    grace_period,
+    heartbeat_interval,
+    mask,
+    max_attempts,
+    table_path,
+)
 
 
 @pytest.mark.parametrize(
@@ -44,6 +52,7 @@ def test_dbdict_db_then_the_embedded_default(
 ) -> None:
     monkeypatch.setenv("DBDICT_DB", "postgresql://u@h/exps/from_env")
     assert table_path().table == "from_env"
+    assert table_path(table="named").table == "named", "DBDICT_DB's table is a default"
     monkeypatch.delenv("DBDICT_DB")
     monkeypatch.setenv("DBDICT_HOME", str(tmp_path))
     embedded = table_path()
@@ -75,3 +84,30 @@ def test_heartbeat_interval_is_validated(monkeypatch: pytest.MonkeyPatch) -> Non
         monkeypatch.setenv("DBDICT_HEARTBEAT", bad)
         with pytest.raises(UsageError, match="DBDICT_HEARTBEAT"):
             heartbeat_interval()
+
+
+def test_worker_settings_are_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert (grace_period(), max_attempts()) == (25.0, 1)
+    monkeypatch.setenv("DBDICT_GRACE", "3")
+    monkeypatch.setenv("DBDICT_MAX_ATTEMPTS", "4")
+    assert (grace_period(), max_attempts()) == (3.0, 4)
+    for bad in ("x", "0", "-2", "1.5"):
+        monkeypatch.setenv("DBDICT_MAX_ATTEMPTS", bad)
+        with pytest.raises(UsageError, match="DBDICT_MAX_ATTEMPTS"):
+            max_attempts()
+    monkeypatch.setenv("DBDICT_GRACE", "nan")
+    with pytest.raises(UsageError, match="DBDICT_GRACE must be positive"):
+        grace_period()
+
+
+def test_broker_and_exproot_defaults_live_in_dbdict_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DBDICT_HOME", str(tmp_path))
+    monkeypatch.delenv("DBDICT_BROKER", raising=False)
+    monkeypatch.delenv("DBDICT_EXPROOT", raising=False)
+    assert broker_url() == f"sqla+sqlite:///{tmp_path}/broker.db"
+    assert default_exproot() == str(tmp_path / "exproot")
+    monkeypatch.setenv("DBDICT_BROKER", "redis://h:6379/0")
+    monkeypatch.setenv("DBDICT_EXPROOT", "ssh://node:/data")
+    assert (broker_url(), default_exproot()) == ("redis://h:6379/0", "ssh://node:/data")

@@ -10,7 +10,8 @@ from dbdict_celery.errors import UsageError
 from dbdict_celery.job import Status
 from dbdict_celery.store import JobStore
 
-STATUS_NAMES = click.Choice([status.name.lower() for status in Status if status != Status.START])
+ENDED = (Status.DONE, Status.FAILED, Status.CANCELLED)
+STATUS_NAMES = click.Choice([status.name.lower() for status in ENDED])
 
 
 @cli.command("cancel")

@@ -8,6 +8,7 @@ each in its own session so that the test can kill it and its pool whole.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 import redis
 
 from dbdict_celery.store import JobStore
-from tests.conftest import REPO, dbdict, wait_until
+from tests.conftest import DBDICT, REPO, dbdict, wait_until
 
 CELERY = str(Path(sys.executable).with_name("celery"))
 REDIS = "redis://127.0.0.1:6379/15"
@@ -46,10 +47,8 @@ class Worker:
     def kill(self) -> None:
         """SIGKILL the worker and every process of its session (its pool children)."""
         if self.process.poll() is None or _session_alive(self.process.pid):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(timeout=30)
 
 
@@ -82,13 +81,14 @@ class Deployment:
         path = self.store().path
         return self.exproot / path.dbname / path.table / str(job_id)
 
-    def start_worker(self, *options: str, **env: str) -> Worker:
-        """Start `celery -A dbdict_celery worker` with `options`; returns once it is ready."""
+    def start_worker(self, *options: str, via_dbdict: bool = False, **env: str) -> Worker:
+        """Start `celery -A dbdict_celery worker` (or `dbdict worker`) with `options`;
+        returns once it is ready."""
         number = len(self.workers) + 1
         log = self.cwd / f"worker{number}.log"
-        command = [CELERY, "-A", "dbdict_celery", "worker", "--loglevel", "INFO",
-                   "-n", f"w{number}-{os.getpid()}@%h", "--without-mingle", "--without-gossip",
-                   *options]  # fmt: skip
+        start = [DBDICT, "worker"] if via_dbdict else [CELERY, "-A", "dbdict_celery", "worker"]
+        command = [*start, "--loglevel", "INFO", "-n", f"w{number}-{os.getpid()}@%h",
+                   "--without-mingle", "--without-gossip", *options]  # fmt: skip
         with open(log, "wb") as output:
             process = subprocess.Popen(
                 command,

@@ -181,6 +181,34 @@ def test_a_failing_job_is_retried_up_to_max_attempts(cluster: Deployment) -> Non
     assert "ValueError: the experiment broke on purpose" in (job.error or "")
 
 
+def test_dbdict_cancel_stops_a_running_job_with_its_state_saved(deployment: Deployment) -> None:
+    """On Redis the revoke stops it at once; on the embedded broker (no broadcast) the
+    next heartbeat does."""
+    scheduled(deployment, "examples.count.experiment", "target=1000", "interval=0.1")
+    store = deployment.store()
+    (job,) = store.jobs()
+    deployment.start_worker("-c", "1", DBDICT_HEARTBEAT="1")
+    wait_until(lambda: _with_count(store, job.id, at_least=2), "2 saved steps")
+    done = deployment.dbdict("cancel", str(job.id))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"asked running job {job.id} to stop"
+    wait_for_statuses(store, Status.CANCELLED, timeout=30)
+    cancelled = store.get(job.id)
+    assert 2 <= cancelled.state["count"] < 1000
+    current = read_conf(deployment.job_files(job.id) / "current.conf")
+    assert current["count"] == cancelled.state["count"]
+    again = deployment.dbdict("cancel", str(job.id))
+    assert again.stdout.strip() == f"job {job.id} is CANCELLED: nothing to cancel"
+
+
+def test_dbdict_worker_runs_jobs_and_stops_on_sigterm(deployment: Deployment) -> None:
+    scheduled(deployment, "examples.count.experiment", "target=3", "interval=0.01")
+    worker = deployment.start_worker("-c", "1", via_dbdict=True)
+    wait_for_statuses(deployment.store(), Status.DONE)
+    worker.signal(signal.SIGTERM)
+    assert worker.process.wait(timeout=30) == 0, worker.text()
+
+
 def _with_count(store: JobStore, job_id: int, at_least: int) -> object:
     job = store.get(job_id)
     return job if job.status == Status.RUNNING and job.state.get("count", 0) >= at_least else None

@@ -15,8 +15,9 @@ from tests.conftest import dbdict, read_conf, start_dbdict
 def test_schedule_validates_inserts_once_and_keeps_the_exproot(
     location: str, tmp_path: Path
 ) -> None:
-    first = dbdict("schedule", "--db", location, "--priority", "3", "--exproot", "roots",
-                   "examples.count.experiment", "target=2", "lr = 0.1", cwd=tmp_path)  # fmt: skip
+    first = dbdict("schedule", "--no-enqueue", "--db", location, "--priority", "3",
+                   "--exproot", "roots", "examples.count.experiment", "target=2", "lr = 0.1",
+                   cwd=tmp_path)  # fmt: skip
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("scheduled job ")
     again = dbdict("sqlschedule", "--db", location, "examples.count.experiment", "lr=0.1",
@@ -39,7 +40,7 @@ def test_schedule_validates_inserts_once_and_keeps_the_exproot(
 def test_schedule_inserts_nothing_for_bad_input(
     location: str, tmp_path: Path, args: list[str], message: str
 ) -> None:
-    done = dbdict("schedule", "--db", location, *args, cwd=tmp_path)
+    done = dbdict("schedule", "--no-enqueue", "--db", location, *args, cwd=tmp_path)
     assert done.returncode == 2
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -55,7 +56,9 @@ def test_three_parallel_sql_runners_drain_a_mixed_table(location: str, tmp_path:
     }
     for i in range(8):
         for experiment in kinds:
-            done = dbdict("schedule", "--db", location, experiment, f"i={i}", cwd=tmp_path)
+            done = dbdict(
+                "schedule", "--no-enqueue", "--db", location, experiment, f"i={i}", cwd=tmp_path
+            )
             assert done.returncode == 0, done.stderr
     exproot = tmp_path / "exproot"
     runners = [
@@ -97,7 +100,13 @@ def test_three_parallel_sql_runners_drain_a_mixed_table(location: str, tmp_path:
 def test_sql_runs_n_jobs_then_stops(location: str, tmp_path: Path) -> None:
     for i in range(3):
         dbdict(
-            "schedule", "--db", location, "tests.experiments.write_files", f"i={i}", cwd=tmp_path
+            "schedule",
+            "--no-enqueue",
+            "--db",
+            location,
+            "tests.experiments.write_files",
+            f"i={i}",
+            cwd=tmp_path,
         )
     done = dbdict("sql", "--db", location, "-n", "2", "root", cwd=tmp_path)
     assert (done.returncode, done.stdout.strip()) == (0, "Ran 2 jobs")
@@ -108,7 +117,7 @@ def test_sql_runs_n_jobs_then_stops(location: str, tmp_path: Path) -> None:
 
 
 def test_sigterm_to_a_sql_runner_saves_the_job_for_later(location: str, tmp_path: Path) -> None:
-    dbdict("schedule", "--db", location, "examples.count.experiment", "target=400",
+    dbdict("schedule", "--no-enqueue", "--db", location, "examples.count.experiment", "target=400",
            "interval=0.05", cwd=tmp_path)  # fmt: skip
     store = JobStore.open(location)
     runner = start_dbdict("sql", "--db", location, "-n", "0", str(tmp_path / "root"), cwd=tmp_path)
@@ -148,7 +157,7 @@ def test_an_unreachable_database_is_one_line_quickly_with_the_password_masked(
     ],
 )
 def test_bad_table_paths_on_the_command_line(tmp_path: Path, location: str, message: str) -> None:
-    for args in (["schedule", "--db", location, "examples.count.experiment"],
+    for args in (["schedule", "--no-enqueue", "--db", location, "examples.count.experiment"],
                  ["sql", "--db", location, str(tmp_path)]):  # fmt: skip
         done = dbdict(*args, cwd=tmp_path)
         assert done.returncode == 2
@@ -166,7 +175,15 @@ def wait_for_row(store: JobStore, condition: object, what: str, timeout: float =
 def test_the_heartbeat_advances_while_the_experiment_never_saves(
     location: str, tmp_path: Path
 ) -> None:
-    dbdict("schedule", "--db", location, "tests.experiments.quiet", "seconds=3", cwd=tmp_path)
+    dbdict(
+        "schedule",
+        "--no-enqueue",
+        "--db",
+        location,
+        "tests.experiments.quiet",
+        "seconds=3",
+        cwd=tmp_path,
+    )
     store = JobStore.open(location)
     runner = start_dbdict(
         "sql", "--db", location, str(tmp_path / "root"), cwd=tmp_path, DBDICT_HEARTBEAT="0.2"
@@ -182,7 +199,7 @@ def test_the_heartbeat_advances_while_the_experiment_never_saves(
 def test_cancelling_a_running_job_stops_it_with_its_state_saved(
     location: str, tmp_path: Path
 ) -> None:
-    dbdict("schedule", "--db", location, "examples.count.experiment", "target=1000",
+    dbdict("schedule", "--no-enqueue", "--db", location, "examples.count.experiment", "target=1000",
            "interval=0.05", cwd=tmp_path)  # fmt: skip
     store = JobStore.open(location)
     runner = start_dbdict("sql", "--db", location, "-n", "0", str(tmp_path / "root"), cwd=tmp_path)
@@ -202,7 +219,7 @@ def test_cancelling_a_running_job_stops_it_with_its_state_saved(
 def test_an_experiment_calling_sys_exit_is_recorded_failed_and_the_runner_exits(
     location: str, tmp_path: Path
 ) -> None:
-    dbdict("schedule", "--db", location, "tests.experiments.exits", cwd=tmp_path)
+    dbdict("schedule", "--no-enqueue", "--db", location, "tests.experiments.exits", cwd=tmp_path)
     done = dbdict("sql", "--db", location, "-n", "0", str(tmp_path / "root"), cwd=tmp_path)
     assert done.returncode == 3
     (job,) = JobStore.open(location).jobs()
@@ -215,7 +232,9 @@ def test_a_runner_without_an_exproot_leaves_the_job_to_start(location: str, tmp_
     from dbdict_celery.dbrunner import run_booked
     from dbdict_celery.errors import UsageError
 
-    dbdict("schedule", "--db", location, "tests.experiments.write_files", cwd=tmp_path)
+    dbdict(
+        "schedule", "--no-enqueue", "--db", location, "tests.experiments.write_files", cwd=tmp_path
+    )
     store = JobStore.open(location)
     job = store.book()
     assert job is not None

@@ -1,0 +1,67 @@
+"""The Celery app's settings: the ones the job table's guarantees depend on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dbdict_celery.celery_app import broker_priority, create_app, transport_options
+from dbdict_celery.job import DEFAULT_PRIORITY, RESTART_PRIORITY
+from tests.conftest import REPO
+
+
+def test_higher_row_priorities_run_first_on_redis_and_rabbitmq() -> None:
+    rows = [-1.0, 0.0, 0.5, DEFAULT_PRIORITY, 1.5, RESTART_PRIORITY, 3.0, 100.0]
+    rabbit = [broker_priority(p, "amqp") for p in rows]
+    redis = [broker_priority(p, "redis") for p in rows]
+    assert rabbit == sorted(rabbit), "RabbitMQ: a higher number is more urgent"
+    assert redis == sorted(redis, reverse=True), "Redis: 0 is the most urgent"
+    assert all(0 <= level <= 9 for level in rabbit + redis)
+    assert broker_priority(RESTART_PRIORITY, "amqp") > broker_priority(DEFAULT_PRIORITY, "amqp")
+    assert broker_priority(RESTART_PRIORITY, "redis") < broker_priority(DEFAULT_PRIORITY, "redis")
+
+
+def test_the_settings_the_guarantees_depend_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DBDICT_BROKER", "redis://127.0.0.1:6379/15")
+    conf = create_app().conf
+    assert conf.accept_content == ["json"]
+    assert (conf.task_serializer, conf.result_serializer) == ("json", "json")
+    assert conf.task_acks_late
+    assert conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    options = conf.broker_transport_options
+    assert options["priority_steps"] == list(range(10))
+    assert options["queue_order_strategy"] == "priority"
+    assert options["visibility_timeout"] >= 12 * 3600
+
+
+def test_the_default_broker_is_embedded_in_dbdict_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("DBDICT_BROKER", raising=False)
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    monkeypatch.setenv("DBDICT_HOME", str(tmp_path / "fresh"))
+    conf = create_app().conf
+    assert conf.broker_url == f"sqla+sqlite:///{tmp_path}/fresh/broker.db"
+    assert (tmp_path / "fresh").is_dir()
+    assert "visibility_timeout" not in transport_options(conf.broker_url)
+
+
+def test_celery_finds_the_app_as_dbdict_celery_app(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "dbdict_celery", "inspect", "--help"],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(REPO), "DBDICT_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    import dbdict_celery
+
+    assert dbdict_celery.app.main == "dbdict_celery"
+    assert "dbdict_celery.run_job" in dbdict_celery.app.tasks
