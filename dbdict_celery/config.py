@@ -153,6 +153,12 @@ def heartbeat_interval() -> float:
     return _seconds("DBDICT_HEARTBEAT", 30.0)
 
 
+def stale_after() -> float:
+    """Seconds without a heartbeat after which a RUNNING job is deemed dead
+    (`DBDICT_STALE_AFTER`, default 300: ten missed heartbeats at the default interval)."""
+    return _seconds("DBDICT_STALE_AFTER", 300.0)
+
+
 def grace_period() -> float:
     """Seconds a stopped job gets to save before its worker kills it (`DBDICT_GRACE`, default 25).
 

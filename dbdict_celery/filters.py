@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Table, and_, cast, func, literal, not_
+from sqlalchemy import ColumnElement, Float, Table, and_, case, cast, func, literal, not_
 from sqlalchemy.dialects.postgresql import JSONB
 
 from dbdict_celery.errors import UsageError
@@ -56,6 +56,15 @@ class Filter:
             table, self.key, self.value
         )
         return equal if self.op == "=" else not_(func.coalesce(equal, False))
+
+
+def sort_key(table: Table, dialect: str, key: str) -> list[ColumnElement[Any]]:
+    """What to order by for a state key: numbers by value first, then other values as text."""
+    Filter.parse(f"{key}=0")  # validates the key
+    if dialect == "postgresql":
+        is_number, number = _postgres_number(table, key)
+        return [case((is_number, number)), table.c.state.op("->>")(literal(key))]
+    return [func.json_extract(table.c.state, literal(f'$."{key}"'))]  # numbers sort before text
 
 
 def _postgres_number(table: Table, key: str) -> tuple[ColumnElement[bool], ColumnElement[Any]]:

@@ -59,6 +59,7 @@ def job_table(name: str, metadata: MetaData) -> Table:
         Column("finished_at", DateTime(timezone=True)),
         Column("error", Text),
         Index(f"{name}_booking", "status", Column("priority").desc(), "id"),
+        Index(f"{name}_experiment", "experiment", "status"),  # `dbdict status`, index only
     )
 
 

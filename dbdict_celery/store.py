@@ -38,9 +38,9 @@ from sqlalchemy.exc import DBAPIError
 from dbdict_celery.bulk_insert import insert_batch
 from dbdict_celery.config import TablePath, table_path
 from dbdict_celery.engine import engine_for
-from dbdict_celery.errors import JobNotFound, StoreError
-from dbdict_celery.filters import Filter
+from dbdict_celery.errors import StoreError
 from dbdict_celery.job import Inserted, Job, NewJob, Status
+from dbdict_celery.queries import Queries
 from dbdict_celery.schema import SCHEMA_VERSION, job_table, versions_table
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,8 @@ _READY: set[tuple[str, str, int]] = set()
 _RUN_COLUMNS = frozenset({"workdir", "exproot", "task_id"})
 
 
-class JobStore:
-    """A job table: insert, book, save, finish and query jobs."""
+class JobStore(Queries):
+    """A job table: insert, book, save, finish and query jobs (queries in `queries.py`)."""
 
     def __init__(self, path: TablePath) -> None:
         self.path = path
@@ -352,38 +352,3 @@ class JobStore:
         rows = [{"job_id": job_id, "new_task_id": task} for job_id, task in task_ids.items()]
         with self._transaction() as connection:
             connection.execute(statement, rows)
-
-    # -- queries ---------------------------------------------------------------------------
-
-    def get(self, job_id: int) -> Job:
-        """One job in full; JobNotFound if there is no such id."""
-        with self._transaction() as connection:
-            row = connection.execute(select(self.table).where(self.table.c.id == job_id)).first()
-        if row is None:
-            raise JobNotFound(f"no job {job_id} in {self.path}")
-        return Job.from_row(row)
-
-    def counts(self) -> dict[Status, int]:
-        """The number of jobs in each status (every status listed, zeros included)."""
-        t = self.table
-        with self._transaction() as connection:
-            grouped = connection.execute(select(t.c.status, func.count()).group_by(t.c.status))
-            found = {status: count for status, count in grouped}
-        return {status: int(found.get(status, 0)) for status in Status}
-
-    def jobs(
-        self,
-        status: Status | None = None,
-        where: Iterable[str | Filter] = (),
-        limit: int | None = None,
-    ) -> list[Job]:
-        """Jobs in id order, filtered on status and on values (`lr>0.01`, `model.kind=cnn`)."""
-        t = self.table
-        query = select(t).order_by(t.c.id).limit(limit)
-        if status is not None:
-            query = query.where(t.c.status == status)
-        for condition in where:
-            parsed = condition if isinstance(condition, Filter) else Filter.parse(condition)
-            query = query.where(parsed.clause(t, self.dialect))
-        with self._transaction() as connection:
-            return [Job.from_row(row) for row in connection.execute(query)]

@@ -1,0 +1,93 @@
+"""How the reading commands print: Rich tables for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from dbdict_celery.job import Job
+from dbdict_celery.queries import ROW_COLUMNS
+
+PIPED_WIDTH = 200  # a table piped to a file or `less` is not cut to 80 columns
+stdout = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
+
+
+def job_record(job: Job) -> dict[str, Any]:
+    """A job as plain JSON-able data: status by name, times in ISO 8601."""
+    record = dataclasses.asdict(job)
+    record["status"] = job.status.name
+    for key, value in record.items():
+        if isinstance(value, datetime):
+            record[key] = value.isoformat()
+    return record
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def value_of(job: Job, column: str) -> Any:
+    """A row column, else a key of the job's flattened state (None if it has none)."""
+    if column in ROW_COLUMNS:
+        value = getattr(job, column)
+        return value.name if column == "status" else value
+    return job.state.get(column)
+
+
+def text(value: Any) -> str:
+    """A value as a cell: strings bare, None empty, anything else as Python writes it."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, timedelta):
+        return duration(value)
+    return repr(value)
+
+
+def duration(span: timedelta | None) -> str:
+    """A short human duration: 45s, 3m12s, 2h05m, 3d04h."""
+    if span is None:
+        return ""
+    seconds = max(0, int(span.total_seconds()))
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    days, hour = divmod(hours, 24)
+    if days:
+        return f"{days}d{hour:02d}h"
+    if hours:
+        return f"{hours}h{minute:02d}m"
+    if minutes:
+        return f"{minutes}m{second:02d}s"
+    return f"{second}s"
+
+
+def default_columns(jobs: Sequence[Job]) -> list[str]:
+    """id and status, the parameters, then what the runs added to the state (results)."""
+    params: dict[str, None] = {}
+    added: dict[str, None] = {}
+    for job in jobs:
+        params.update(dict.fromkeys(job.params))
+    for job in jobs:
+        added.update(dict.fromkeys(key for key in job.state if key not in params))
+    return ["id", "status", *params, *sorted(added)]
+
+
+def rich_table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
+    """A Rich table of `rows`, each value shown with `text`."""
+    shown = Table(title=title, title_justify="left", header_style="bold")
+    for column in columns:
+        shown.add_column(column, overflow="fold")
+    for row in rows:
+        shown.add_row(*(text(value) for value in row))
+    return shown

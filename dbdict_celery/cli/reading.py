@@ -1,0 +1,208 @@
+"""Looking at the table: `dbdict status`, `dbdict list` and `dbdict show`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from dbdict_celery.cli.group import cli, console, db_options
+from dbdict_celery.cli.output import (
+    default_columns,
+    duration,
+    job_record,
+    print_json,
+    rich_table,
+    stdout,
+    value_of,
+)
+from dbdict_celery.config import stale_after as default_stale_after
+from dbdict_celery.errors import DbdictError, UsageError
+from dbdict_celery.job import Status
+from dbdict_celery.queries import Summary
+from dbdict_celery.store import JobStore
+
+STATUS = click.Choice([status.name.lower() for status in Status])
+WAIT_POLL = 2.0
+
+
+def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")(command)
+
+
+@cli.command("status")
+@db_options
+@click.option(
+    "--stale-after",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="Flag running jobs without a heartbeat for this long (default $DBDICT_STALE_AFTER, 300).",
+)
+@click.option("--wait", is_flag=True, help="Wait until no job is START or RUNNING.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="With --wait: give up after this long (exit 1).",
+)
+@json_option
+def status_command(
+    db: str | None,
+    table: str | None,
+    stale_after: float | None,
+    wait: bool,
+    timeout: float | None,
+    as_json: bool,
+) -> None:
+    """Counts per experiment and status, and the running jobs with their heartbeats."""
+    store = JobStore.open(db, table)
+    stale = stale_after or default_stale_after()
+    if wait:
+        _wait(store, timeout)
+    summary = store.summary()
+    if as_json:
+        print_json(_summary_record(store, summary, stale))
+        return
+    _print_summary(store, summary, stale)
+
+
+def _print_summary(store: JobStore, summary: Summary, stale: float) -> None:
+    experiments = sorted({name for name, _ in summary.counts})
+    statuses = list(Status)
+    rows = []
+    for name in experiments:
+        counts = [summary.counts.get((name, status), 0) for status in statuses]
+        rows.append([name, *counts, sum(counts)])
+    totals = [sum(summary.counts.get((name, s), 0) for name in experiments) for s in statuses]
+    rows.append(["total", *totals, sum(totals)])
+    columns = ["experiment", *(status.name for status in statuses), "total"]
+    stdout.print(rich_table(f"Jobs in {store.path}", columns, rows))
+    if not summary.running:
+        return
+    running = []
+    for job in summary.running:
+        silent = summary.age(job.heartbeat_at)
+        flag = "STALE" if silent is not None and silent.total_seconds() > stale else ""
+        running.append([job.id, job.host, job.pid, duration(summary.age(job.started_at)),
+                        duration(silent), job.attempts, flag])  # fmt: skip
+    title = f"Running (the first {len(running)})" if totals[1] > len(running) else "Running"
+    columns = ["id", "host", "pid", "running for", "last heartbeat", "attempts", ""]
+    stdout.print(rich_table(title, columns, running))
+
+
+def _summary_record(store: JobStore, summary: Summary, stale: float) -> dict[str, object]:
+    counts: dict[str, dict[str, int]] = {}
+    for (name, status), number in sorted(summary.counts.items()):
+        counts.setdefault(name, {s.name: 0 for s in Status})[status.name] = number
+    running = []
+    for job in summary.running:
+        silent = summary.age(job.heartbeat_at)
+        running.append({
+            "id": job.id,
+            "host": job.host,
+            "pid": job.pid,
+            "running_seconds": _seconds(summary.age(job.started_at)),
+            "heartbeat_age_seconds": _seconds(silent),
+            "stale": silent is not None and silent.total_seconds() > stale,
+        })  # fmt: skip
+    totals = {s.name: sum(by[s.name] for by in counts.values()) for s in Status}
+    return {"table": str(store.path), "counts": counts, "totals": totals, "running": running}
+
+
+def _seconds(span: timedelta | None) -> float | None:
+    return None if span is None else span.total_seconds()
+
+
+def _wait(store: JobStore, timeout: float | None) -> None:
+    """Block until the table has nothing left to run, showing progress."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        bar = progress.add_task("jobs ended", total=None)
+        while True:
+            counts = store.counts()
+            left = counts[Status.START] + counts[Status.RUNNING]
+            total = sum(counts.values())
+            progress.update(bar, total=total, completed=total - left)
+            if left == 0:
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise DbdictError(f"{left} jobs still START or RUNNING after {timeout:g} s")
+            time.sleep(WAIT_POLL)
+
+
+@cli.command("list")
+@db_options
+@click.option("--status", "statuses", type=STATUS, multiple=True, help="Only these (repeatable).")
+@click.option(
+    "--where",
+    "filters",
+    multiple=True,
+    metavar="EXPR",
+    help="A condition on a parameter or result: lr>0.01, model.kind=cnn (repeatable).",
+)
+@click.option("--sort", metavar="KEY", help="Order by a column or key; -KEY for descending.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N jobs.")
+@click.option("--columns", metavar="A,B,...", help="The columns: row columns or state keys.")
+@json_option
+def list_command(
+    db: str | None,
+    table: str | None,
+    statuses: tuple[str, ...],
+    filters: tuple[str, ...],
+    sort: str | None,
+    limit: int | None,
+    columns: str | None,
+    as_json: bool,
+) -> None:
+    """List jobs, one row each, with their parameters and results as columns."""
+    store = JobStore.open(db, table)
+    chosen = [Status[name.upper()] for name in statuses] or None
+    jobs = store.jobs(chosen, filters, limit, sort)
+    if as_json:
+        print_json([job_record(job) for job in jobs])
+        return
+    shown = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
+    if columns is not None and not shown:
+        raise UsageError("--columns needs at least one name")
+    names = shown or default_columns(jobs)
+    stdout.print(rich_table(None, names, ([value_of(job, c) for c in names] for job in jobs)))
+    click.echo(f"{len(jobs)} jobs", err=True)
+
+
+@cli.command("show")
+@click.argument("job_id", type=int, metavar="ID")
+@db_options
+@json_option
+def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) -> None:
+    """Everything the table knows of one job: parameters, state, run, last traceback."""
+    store = JobStore.open(db, table)
+    job = store.get(job_id)
+    if as_json:
+        print_json(job_record(job))
+        return
+    record = job_record(job)
+    params, state, error = record.pop("params"), record.pop("state"), record.pop("error")
+    files = f"{job.exproot}/{store.path.dbname}/{store.path.table}/{job.id}" if job.exproot else ""
+    record["files"] = files
+    stdout.print(rich_table(f"Job {job.id} in {store.path}", ["field", "value"], record.items()))
+    stdout.print(rich_table("Parameters", ["key", "value"], sorted(params.items())))
+    changed = sorted(
+        (key, value) for key, value in state.items() if params.get(key, state) != value
+    )
+    stdout.print(
+        rich_table("State beyond the parameters", ["key", "value"], changed)
+    )
+    if error:
+        stdout.print("[bold]Last traceback[/bold]")
+        stdout.print(error, markup=False, highlight=False)

@@ -1,0 +1,162 @@
+"""Reading the job table: what `status`, `list`, `show`, `export` and `reconcile` ask.
+
+Part of `JobStore` (the one door to the database); kept apart because the
+store's other half changes jobs, and this half only reads. Ages are computed
+by the database's clock, never this machine's: workers and the machine
+asking may disagree on the time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Select, Table, func, literal, select
+from sqlalchemy.sql.elements import UnaryExpression
+
+from dbdict_celery.config import TablePath
+from dbdict_celery.errors import JobNotFound, UsageError
+from dbdict_celery.filters import Filter, sort_key
+from dbdict_celery.job import Job, Status
+
+ROW_COLUMNS = (
+    *("id", "status", "priority", "experiment", "attempts", "host", "pid", "workdir", "exproot"),
+    *("task_id", "heartbeat_at", "created_at", "started_at", "finished_at"),
+)
+STREAM_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The table at a glance: counts per experiment and status, and the running jobs."""
+
+    counts: dict[tuple[str, Status], int]
+    running: list[Job]
+    now: datetime
+
+    def age(self, moment: datetime | None) -> timedelta | None:
+        """How long ago `moment` was, by the database's clock."""
+        return None if moment is None else self.now - moment
+
+
+class Queries:
+    """The reading half of JobStore."""
+
+    path: TablePath
+    table: Table
+    dialect: str
+
+    def _transaction(self) -> contextlib.AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def get(self, job_id: int) -> Job:
+        """One job in full; JobNotFound if there is no such id."""
+        with self._transaction() as connection:
+            row = connection.execute(select(self.table).where(self.table.c.id == job_id)).first()
+        if row is None:
+            raise JobNotFound(f"no job {job_id} in {self.path}")
+        return Job.from_row(row)
+
+    def counts(self) -> dict[Status, int]:
+        """The number of jobs in each status (every status listed, zeros included)."""
+        t = self.table
+        with self._transaction() as connection:
+            grouped = connection.execute(select(t.c.status, func.count()).group_by(t.c.status))
+            found = {status: count for status, count in grouped}
+        return {status: int(found.get(status, 0)) for status in Status}
+
+    def summary(self, running_limit: int = 50) -> Summary:
+        """Counts per experiment and status (from an index), and the oldest running jobs."""
+        t = self.table
+        grouped = select(t.c.experiment, t.c.status, func.count()).group_by(
+            t.c.experiment, t.c.status
+        )
+        running = (
+            select(t).where(t.c.status == Status.RUNNING).order_by(t.c.id).limit(running_limit)
+        )
+        with self._transaction() as connection:
+            counts = {
+                (name, Status(status)): int(n) for name, status, n in connection.execute(grouped)
+            }
+            jobs = [Job.from_row(row) for row in connection.execute(running)]
+            now: datetime = connection.execute(select(func.now())).scalar_one()
+        return Summary(counts, jobs, now)
+
+    def jobs(
+        self,
+        status: Status | Sequence[Status] | None = None,
+        where: Iterable[str | Filter] = (),
+        limit: int | None = None,
+        sort: str | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> list[Job]:
+        """Jobs filtered on status and on values (`lr>0.01`, `model.kind=cnn`).
+
+        In id order, or by `sort`: a row column or a state key, `-` first for
+        descending (numbers by value, before text).
+        """
+        query = self._select(status, where, sort, ids).limit(limit)
+        with self._transaction() as connection:
+            return [Job.from_row(row) for row in connection.execute(query)]
+
+    def stream(
+        self,
+        status: Status | Sequence[Status] | None = None,
+        where: Iterable[str | Filter] = (),
+        sort: str | None = None,
+    ) -> Iterator[Job]:
+        """Like `jobs`, a batch at a time: for exports of millions of rows."""
+        query = self._select(status, where, sort, None).execution_options(yield_per=STREAM_BATCH)
+        with self._transaction() as connection:
+            for row in connection.execute(query):
+                yield Job.from_row(row)
+
+    def stale(self, seconds: float) -> list[Job]:
+        """RUNNING jobs whose last heartbeat is older than `seconds`, by the database's clock."""
+        t = self.table
+        query = select(t).where(t.c.status == Status.RUNNING, t.c.heartbeat_at < self._ago(seconds))
+        with self._transaction() as connection:
+            return [Job.from_row(row) for row in connection.execute(query.order_by(t.c.id))]
+
+    def _ago(self, seconds: float) -> ColumnElement[Any]:
+        if self.dialect == "postgresql":
+            return func.now() - func.make_interval(0, 0, 0, 0, 0, 0, literal(float(seconds)))
+        return func.datetime("now", literal(f"-{float(seconds)} seconds"))
+
+    def _select(
+        self,
+        status: Status | Sequence[Status] | None,
+        where: Iterable[str | Filter],
+        sort: str | None,
+        ids: Sequence[int] | None,
+    ) -> Select[Any]:
+        t = self.table
+        query = select(t)
+        if isinstance(status, Status):
+            query = query.where(t.c.status == status)
+        elif status is not None:
+            query = query.where(t.c.status.in_(list(status)))
+        if ids is not None:
+            query = query.where(t.c.id.in_(list(ids)))
+        for condition in where:
+            parsed = condition if isinstance(condition, Filter) else Filter.parse(condition)
+            query = query.where(parsed.clause(t, self.dialect))
+        return query.order_by(*self._order(sort), t.c.id)
+
+    def _order(self, sort: str | None) -> list[UnaryExpression[Any] | ColumnElement[Any]]:
+        if not sort:
+            return []
+        descending = sort.startswith("-")
+        key = sort.lstrip("-")
+        if not key:
+            raise UsageError("--sort needs a key, e.g. --sort -result.accuracy")
+        if key in ROW_COLUMNS:
+            column: ColumnElement[Any] = self.table.c[key]
+            return [column.desc() if descending else column.asc()]
+        return [
+            part.desc() if descending else part.asc()
+            for part in sort_key(self.table, self.dialect, key)
+        ]
