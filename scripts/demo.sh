@@ -4,21 +4,33 @@
 set -euo pipefail
 bin=$1
 work=$(mktemp -d "${TMPDIR:-/tmp}/dbdict-demo.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+worker=
+cleanup() {
+    if [ -n "$worker" ]; then kill -TERM "$worker" 2>/dev/null || true; wait "$worker" || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+export DBDICT_HOME="$work/home"  # a fresh embedded job table and broker (SQLite)
 
 echo "== the original's builder example (expect: hello blahblah there)"
 "$bin/dbdict" run --dry-run examples.regexp.experiment regexp::re.compile "regexp.pattern='a.*c'"
 
-echo "== the job table (embedded SQLite): schedule three jobs, once each, then drain them"
-export DBDICT_HOME="$work/home"
-for target in 3 5 8; do
-    "$bin/dbdict" schedule examples.count.experiment target=$target interval=0.01
-done
-"$bin/dbdict" schedule examples.count.experiment target=3 interval=0.01
-"$bin/dbdict" sql -n 0 "$work/exproot"
-echo "-- job 3's files and final checkpoint:"
-ls "$work/exproot/jobs/jobs/3"
-grep -E "^(count|result) =" "$work/exproot/jobs/jobs/3/current.conf"
+echo "== a sweep: 3 targets x 3 scales = 9 jobs, one Celery message each"
+"$bin/dbdict" schedule examples.count.experiment "target=range(3, 6)" "scale=choice(1, 10, 100)" \
+    interval=0.01
+"$bin/dbdict" schedule examples.count.experiment target=3 scale=1 interval=0.01
+
+echo "== a Celery worker runs them (celery -A dbdict_celery worker, through 'dbdict worker')"
+"$bin/dbdict" worker --concurrency 2 --logfile "$work/worker.log" >"$work/worker.out" 2>&1 &
+worker=$!
+"$bin/dbdict" status --wait --timeout 300
+kill -TERM "$worker"
+wait "$worker"
+worker=
+echo "-- the results table:"
+"$bin/dbdict" list --columns id,status,target,scale,result --sort=-result
+echo "-- job 9's files:"
+ls "$DBDICT_HOME/exproot/jobs/jobs/9"
 
 echo "== a resumable job: stopped by SIGTERM after a few steps, then resumed"
 "$bin/dbdict" run -w "$work/count" examples.count.experiment target=20 interval=0.05 &

@@ -226,9 +226,15 @@ def test_the_readme_demo_runs_end_to_end() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "hello blahblah there" in done.stdout
+    assert "scheduled 9 jobs" in done.stdout
     assert "job 1 is already in" in done.stdout
-    assert "No more jobs to run (ran 3 jobs)" in done.stdout
-    assert "result = 8" in done.stdout
+    results = done.stdout.split("-- the results table:")[1].split("-- job 9's files")[0]
+    rows = [line.split("│")[1:-1] for line in results.splitlines() if line.startswith("│")]
+    cells = [[cell.strip() for cell in row] for row in rows]
+    assert sorted((int(t), int(s), int(r)) for _, status, t, s, r in cells if status == "DONE") == [
+        (target, scale, target * scale) for target in (3, 4, 5) for scale in (1, 10, 100)
+    ]
+    assert [int(r) for *_, r in cells] == sorted((int(r) for *_, r in cells), reverse=True)
     assert "dbdict.status = 0" in done.stdout, "the checkpoint after SIGTERM is START"
     assert done.stdout.rstrip().endswith("target = 20")
     assert "dbdict.status = 2" in done.stdout.split("final state:")[1]

@@ -200,9 +200,7 @@ def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) 
     changed = sorted(
         (key, value) for key, value in state.items() if params.get(key, state) != value
     )
-    stdout.print(
-        rich_table("State beyond the parameters", ["key", "value"], changed)
-    )
+    stdout.print(rich_table("State beyond the parameters", ["key", "value"], changed))
     if error:
         stdout.print("[bold]Last traceback[/bold]")
         stdout.print(error, markup=False, highlight=False)
