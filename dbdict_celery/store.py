@@ -30,6 +30,8 @@ from sqlalchemy import (
     case,
     func,
     insert,
+    literal,
+    not_,
     select,
     update,
 )
@@ -39,7 +41,7 @@ from dbdict_celery.bulk_insert import insert_batch
 from dbdict_celery.config import TablePath, table_path
 from dbdict_celery.engine import engine_for
 from dbdict_celery.errors import StoreError
-from dbdict_celery.job import Inserted, Job, NewJob, Status
+from dbdict_celery.job import RESTART_PRIORITY, Inserted, Job, NewJob, Status
 from dbdict_celery.queries import Queries
 from dbdict_celery.schema import SCHEMA_VERSION, job_table, versions_table
 
@@ -283,6 +285,39 @@ class JobStore(Queries):
             update(t)
             .where(t.c.id == job_id, t.c.task_id == task_id, t.c.status == Status.RUNNING)
             .values(heartbeat_at=func.now(), **_back_to_start(t, priority))
+            .returning(t.c.status)
+        )
+        with self._transaction() as connection:
+            status = connection.scalar(statement)
+        return None if status is None else Status(status)
+
+    def release_stale(self, job: Job, seconds: float, max_attempts: int) -> Status | None:
+        """Put back a RUNNING job whose heartbeat stopped `seconds` ago: its worker is gone.
+
+        From its last save, like a killed run: START with RESTART_PRIORITY,
+        or FAILED once it has had `max_attempts` runs, or CANCELLED if a
+        cancel was asked. Only the run in `job` is touched, and only while its
+        heartbeat is still that old: a run that came back to life is left be.
+        Returns the new status, or None if nothing changed.
+        """
+        t = self.table
+        lost = (
+            f"its worker was lost: no heartbeat for {seconds:g} s (host {job.host}, pid {job.pid})"
+        )
+        values = _back_to_start(t, RESTART_PRIORITY)
+        out_of_attempts = and_(t.c.attempts >= max_attempts, not_(t.c.cancel_requested))
+        values["status"] = case((out_of_attempts, Status.FAILED), else_=values["status"])
+        values["finished_at"] = case((out_of_attempts, func.now()), else_=values["finished_at"])
+        values["error"] = case((out_of_attempts, literal(lost)), else_=t.c.error)
+        statement = (
+            update(t)
+            .where(
+                t.c.id == job.id,
+                t.c.run_id == job.run_id,
+                t.c.status == Status.RUNNING,
+                t.c.heartbeat_at < self._ago(seconds),
+            )
+            .values(**values)
             .returning(t.c.status)
         )
         with self._transaction() as connection:

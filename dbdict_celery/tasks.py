@@ -17,14 +17,17 @@ from celery.utils.log import get_task_logger
 from dbdict_celery import stop_requests
 from dbdict_celery.celery_app import app
 from dbdict_celery.config import default_exproot, max_attempts
+from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.dbrunner import run_booked
 from dbdict_celery.enqueue import RUN_JOB, enqueue
 from dbdict_celery.errors import ExprootUnreachable, JobNotFound, StoreError
 from dbdict_celery.job import RESTART_PRIORITY, Job, Status
+from dbdict_celery.reconcile import reconcile
 from dbdict_celery.store import JobStore
 
 log = get_task_logger(__name__)
 
+RECONCILE = "dbdict_celery.reconcile"
 SKIPPED = "SKIPPED"
 STORE_RETRY_DELAY = 30.0
 STORE_RETRIES = 10
@@ -84,3 +87,19 @@ def _explain_skip(store: JobStore, job_id: int) -> None:
     log.info(
         "job %s is %s, not START: nothing to run (a duplicate or stale message)", job_id, status
     )
+
+
+@app.task(name=RECONCILE)
+def reconcile_table(table: str | None = None, stale_after: float | None = None) -> dict[str, int]:
+    """`dbdict reconcile` as a task, for Celery beat; returns how many jobs each repair took.
+
+    The table defaults to the one DBDICT_DB names (else `jobs`).
+    """
+    store = JobStore.open(None, table)
+    done = reconcile(store, stale_after or default_stale_after())
+    return {
+        "requeued": len(done.requeued),
+        "failed": len(done.failed),
+        "cancelled": len(done.cancelled),
+        "resent": len(done.resent),
+    }

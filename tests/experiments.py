@@ -79,3 +79,12 @@ def ignores_stop(state: DD, channel: Channel) -> None:
         time.sleep(float(state.interval))
         state.i += 1
         channel.save()
+
+
+def flaky(state: DD, channel: Channel) -> None:
+    """Fails on its first try and succeeds on the next, counting tries in its saved state."""
+    state.tries = int(state.get("tries", 0)) + 1
+    channel.save()
+    if state.tries < 2:
+        raise RuntimeError(f"try {state.tries} fails")
+    state.result = "ok"

@@ -1,40 +1,63 @@
-"""Changing jobs from the command line: `dbdict cancel` and `dbdict requeue`."""
+"""Changing jobs from the command line: `dbdict cancel`, `dbdict requeue`, `dbdict reconcile`."""
 
 from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from dbdict_celery import control
 from dbdict_celery.cli.group import cli, db_options
+from dbdict_celery.cli.output import print_json
+from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.errors import UsageError
 from dbdict_celery.job import Status
+from dbdict_celery.reconcile import LOST_RUNS, Reconciliation, reconcile
 from dbdict_celery.store import JobStore
 
 ENDED = (Status.DONE, Status.FAILED, Status.CANCELLED)
 STATUS_NAMES = click.Choice([status.name.lower() for status in ENDED])
+LISTED = 20
+
+
+def where_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--where",
+        "filters",
+        multiple=True,
+        metavar="EXPR",
+        help="Choose jobs by value: lr>0.01, model.kind=cnn (repeatable; all must hold).",
+    )(command)
 
 
 @cli.command("cancel")
-@click.argument("job_ids", nargs=-1, type=int, metavar="ID...")
+@click.argument("job_ids", nargs=-1, type=int, metavar="[ID]...")
 @db_options
-def cancel_command(job_ids: tuple[int, ...], db: str | None, table: str | None) -> None:
+@where_option
+def cancel_command(
+    job_ids: tuple[int, ...], db: str | None, table: str | None, filters: tuple[str, ...]
+) -> None:
     """Cancel jobs: START ones at once, RUNNING ones stop (their experiments see
     switch() == 'stop'), save and end CANCELLED with their state."""
     store = JobStore.open(db, table)
-    _check_ids(store, job_ids)
-    cancellation = control.cancel(store, job_ids)
+    chosen = _chosen(store, job_ids, filters, (Status.START, Status.RUNNING))
+    cancellation = control.cancel(store, chosen)
     if cancellation.cancelled:
         click.echo(f"cancelled {_ids(cancellation.cancelled)}")
     if cancellation.stopping:
         click.echo(f"asked running {_ids([job.id for job in cancellation.stopping])} to stop")
-    untouched = sorted(set(job_ids) - set(cancellation.cancelled)
-                       - {job.id for job in cancellation.stopping})  # fmt: skip
-    for job_id in untouched:
+    changed = set(cancellation.cancelled) | {job.id for job in cancellation.stopping}
+    for job_id in sorted(set(chosen) - changed):
         click.echo(f"job {job_id} is {store.get(job_id).status.name}: nothing to cancel")
+    if not chosen:
+        click.echo("no job to cancel")
 
 
 @cli.command("requeue")
-@click.argument("job_ids", nargs=-1, type=int, metavar="ID...")
+@click.argument("job_ids", nargs=-1, type=int, metavar="[ID]...")
 @db_options
 @click.option(
     "--status",
@@ -43,6 +66,7 @@ def cancel_command(job_ids: tuple[int, ...], db: str | None, table: str | None) 
     multiple=True,
     help="Which statuses to take back (repeatable; default failed and cancelled).",
 )
+@where_option
 @click.option("--priority", type=float, help="A new priority (default: keep each job's).")
 @click.option("--no-enqueue", is_flag=True, help="Send no message (for `dbdict sql` runners).")
 def requeue_command(
@@ -50,28 +74,120 @@ def requeue_command(
     db: str | None,
     table: str | None,
     statuses: tuple[str, ...],
+    filters: tuple[str, ...],
     priority: float | None,
     no_enqueue: bool,
 ) -> None:
-    """Put jobs back to START; they resume from their saved state."""
+    """Put jobs back to START and send them again; they resume from their saved state.
+
+    Give IDs, or --status and --where to choose them (--status failed alone
+    takes back every failed job).
+    """
     store = JobStore.open(db, table)
-    _check_ids(store, job_ids)
-    chosen = [Status[name.upper()] for name in statuses] or [Status.FAILED, Status.CANCELLED]
-    jobs = control.requeue(store, job_ids, chosen, priority, send=not no_enqueue)
+    wanted = [Status[name.upper()] for name in statuses] or [Status.FAILED, Status.CANCELLED]
+    chosen = _chosen(store, job_ids, filters, wanted, by_status=bool(statuses))
+    jobs = control.requeue(store, chosen, wanted, priority, send=not no_enqueue)
     if jobs:
         click.echo(f"requeued {_ids([job.id for job in jobs])}")
-    for job_id in sorted(set(job_ids) - {job.id for job in jobs}):
+    for job_id in sorted(set(chosen) - {job.id for job in jobs}):
         status = store.get(job_id).status.name
         click.echo(f"job {job_id} is {status}: not requeued (--status {status.lower()} takes it)")
+    if not chosen:
+        click.echo("no job to requeue")
 
 
-def _check_ids(store: JobStore, job_ids: tuple[int, ...]) -> None:
-    """Refuse an empty or unknown id before anything changes."""
-    if not job_ids:
-        raise UsageError("give at least one job ID")
-    for job_id in job_ids:
-        store.get(job_id)  # JobNotFound names the missing one
+def _chosen(
+    store: JobStore,
+    job_ids: tuple[int, ...],
+    filters: tuple[str, ...],
+    statuses: tuple[Status, ...] | list[Status],
+    by_status: bool = False,
+) -> list[int]:
+    """The ids given (each checked to exist), else the jobs in `statuses` matching the filters."""
+    if job_ids:
+        if filters:
+            raise UsageError("give job IDs or --where, not both")
+        for job_id in job_ids:
+            store.get(job_id)  # JobNotFound names the missing one
+        return list(job_ids)
+    if not filters and not by_status:
+        raise UsageError("give job IDs, or --where (or --status) to choose jobs")
+    return [job.id for job in store.stream(list(statuses), filters)]
 
 
 def _ids(job_ids: list[int]) -> str:
-    return ("job " if len(job_ids) == 1 else "jobs ") + ", ".join(map(str, job_ids))
+    shown = ", ".join(map(str, job_ids[:20])) + (
+        f" and {len(job_ids) - 20} more" if len(job_ids) > 20 else ""
+    )
+    return ("job " if len(job_ids) == 1 else f"{len(job_ids)} jobs: ") + shown
+
+
+@cli.command("reconcile")
+@db_options
+@click.option(
+    "--stale-after",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    help="A RUNNING job silent this long lost its worker (default $DBDICT_STALE_AFTER, 300).",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=LOST_RUNS,
+    show_default=True,
+    help="Runs (the lost one included) a job gets before a lost one stays FAILED: "
+    "a job that kills its worker (out of memory) does not loop forever.",
+)
+@click.option("--watch", is_flag=True, help="Keep repairing, every --interval seconds.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
+def reconcile_command(
+    db: str | None,
+    table: str | None,
+    stale_after: float | None,
+    max_attempts: int,
+    watch: bool,
+    interval: float,
+    as_json: bool,
+) -> None:
+    """Repair the table: jobs whose worker died go back to START and are sent
+    again; START jobs whose message was lost are sent again.
+
+    Safe any time, any number of times, with workers running: it never makes
+    a job run twice.
+    """
+    store = JobStore.open(db, table)
+    stale = stale_after or default_stale_after()
+    stop = threading.Event()
+    if watch:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    while True:
+        done = reconcile(store, stale, max_attempts)
+        _report(done, as_json, quiet=watch)
+        if not watch or stop.wait(interval):
+            return
+
+
+def _report(done: Reconciliation, as_json: bool, quiet: bool) -> None:
+    if as_json:
+        print_json({"requeued": done.requeued, "failed": done.failed, "cancelled": done.cancelled,
+                    "resent": done.resent, "broker_readable": done.broker_readable})  # fmt: skip
+        return
+    lines = [
+        (done.requeued, "lost their worker: back to START and sent again"),
+        (done.failed, "lost their worker and are out of attempts: FAILED"),
+        (done.cancelled, "lost their worker after a cancel: CANCELLED"),
+        (done.resent, "were START without a message: sent again"),
+    ]
+    for ids, what in lines:
+        if ids:
+            click.echo(f"{_ids(ids)} {what}")
+    if not done.changed and not quiet:
+        click.echo("nothing to repair")

@@ -1,0 +1,74 @@
+"""Which jobs have a message in the broker: the waiting ones and those a worker holds.
+
+`dbdict reconcile` sends a message again only for START jobs that have none.
+Redis keeps a queue as lists (one per priority level) plus a hash of
+delivered, unacknowledged messages; the embedded SQLAlchemy broker keeps
+rows. Both can be read without taking anything. RabbitMQ cannot be read
+without consuming, so there the answer is "unknown".
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from dbdict_celery.celery_app import QUEUE, app
+from dbdict_celery.enqueue import RUN_JOB
+
+PAGE = 10_000
+
+
+def jobs_with_messages(table: str) -> set[int] | None:
+    """Ids of `table`'s jobs that have a run_job message; None if the broker cannot tell."""
+    with app.connection_for_read() as connection:
+        channel = connection.default_channel
+        kind = connection.transport.driver_type
+        if kind == "redis":
+            payloads = _redis_payloads(channel)
+        elif kind == "sql":
+            payloads = _sqlalchemy_payloads(channel)
+        else:
+            return None
+        return {job_id for owner, job_id in _jobs(payloads) if owner == table}
+
+
+def _redis_payloads(channel: Any) -> Iterator[str]:
+    client = channel.client
+    queues = [QUEUE, *(f"{QUEUE}{channel.sep}{level}" for level in channel.priority_steps if level)]
+    for queue in queues:
+        for start in range(0, int(client.llen(queue)), PAGE):
+            yield from client.lrange(queue, start, start + PAGE - 1)
+    for _tag, delivered in client.hscan_iter(channel.unacked_key):
+        message, _exchange, _routing_key = json.loads(delivered)
+        yield json.dumps(message)
+
+
+def _sqlalchemy_payloads(channel: Any) -> Iterator[str]:
+    message = channel.message_cls
+    queue = channel.queue_cls
+    waiting = (
+        channel.session.query(message.payload)
+        .join(queue, message.queue_id == queue.id)
+        .filter(queue.name == QUEUE, message.visible.is_(True))
+    )
+    try:
+        for (payload,) in waiting.yield_per(PAGE):
+            yield payload if isinstance(payload, str) else payload.decode()
+    finally:
+        channel.session.commit()
+
+
+def _jobs(payloads: Iterable[str | bytes]) -> Iterator[tuple[str, int]]:
+    """(table, job id) of each run_job message among kombu's JSON envelopes."""
+    for payload in payloads:
+        envelope = json.loads(payload)
+        if envelope.get("headers", {}).get("task") != RUN_JOB:
+            continue
+        body = envelope["body"]
+        if envelope.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        if len(args) == 2 and isinstance(args[0], str) and isinstance(args[1], int):
+            yield args[0], args[1]

@@ -1,0 +1,67 @@
+"""Repairing the table against reality, any time, as often as wanted, workers running or not.
+
+Two repairs. A RUNNING job whose heartbeat stopped long ago lost its worker
+(SIGKILL, OOM, a dead node): it goes back to START from its last save and is
+sent again (FAILED once out of attempts). A START job without a message (lost
+by a broker restart, or scheduled with --no-enqueue) is sent again. Neither
+can make a job run twice: the put-back is one conditional UPDATE on the run
+that went silent, and a surplus message finds its job no longer START.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from dbdict_celery.broker_queue import jobs_with_messages
+from dbdict_celery.enqueue import Enqueuer
+from dbdict_celery.job import RESTART_PRIORITY, Status
+from dbdict_celery.store import JobStore
+
+log = logging.getLogger(__name__)
+
+LOST_RUNS = 3  # runs a job may lose to dead workers before it stays FAILED
+
+
+@dataclass
+class Reconciliation:
+    """What one pass changed."""
+
+    requeued: list[int] = field(default_factory=list)  # stale RUNNING -> START, sent again
+    failed: list[int] = field(default_factory=list)  # stale RUNNING, out of attempts
+    cancelled: list[int] = field(default_factory=list)  # stale RUNNING with a cancel asked
+    resent: list[int] = field(default_factory=list)  # START without a message, sent again
+    broker_readable: bool = True
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.requeued or self.failed or self.cancelled or self.resent)
+
+
+def reconcile(store: JobStore, stale_after: float, max_attempts: int = LOST_RUNS) -> Reconciliation:
+    """One pass of both repairs on `store`'s table."""
+    done = Reconciliation()
+    for job in store.stale(stale_after):
+        status = store.release_stale(job, stale_after, max_attempts)
+        if status is Status.START:
+            done.requeued.append(job.id)
+        elif status is Status.FAILED:
+            done.failed.append(job.id)
+        elif status is Status.CANCELLED:
+            done.cancelled.append(job.id)
+    with Enqueuer(store) as enqueuer:
+        # their old message may still sit with the dead worker: send a new one regardless
+        enqueuer.send((job_id, RESTART_PRIORITY) for job_id in done.requeued)
+        waiting = jobs_with_messages(store.path.table)
+        if waiting is None:
+            done.broker_readable = False
+            log.warning("this broker cannot be read: only jobs never sent are sent now")
+        unsent = [
+            (job.id, job.priority)
+            for job in store.stream(Status.START)
+            if job.id not in done.requeued
+            and (job.id not in waiting if waiting is not None else job.task_id is None)
+        ]
+        enqueuer.send(unsent)
+        done.resent = [job_id for job_id, _ in unsent]
+    return done
