@@ -27,6 +27,13 @@ ROW_COLUMNS = (
     *("task_id", "heartbeat_at", "created_at", "started_at", "finished_at"),
 )
 STREAM_BATCH = 1000
+_JSON_TYPES = {
+    "integer": "number",
+    "real": "number",
+    "text": "string",
+    "true": "boolean",
+    "false": "boolean",
+}  # fmt: skip  (SQLite's json_each names -> JSON's)
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,25 @@ class Queries:
         query = select(t).where(t.c.status == Status.RUNNING, t.c.heartbeat_at < self._ago(seconds))
         with self._transaction() as connection:
             return [Job.from_row(row) for row in connection.execute(query.order_by(t.c.id))]
+
+    def state_keys(
+        self, status: Status | Sequence[Status] | None = None, where: Iterable[str | Filter] = ()
+    ) -> dict[str, set[str]]:
+        """Every key of the chosen jobs' flattened states, with the JSON types its values have
+        (number, string, boolean, null, array, object), in key order."""
+        chosen = self._select(status, where, None, None).order_by(None).subquery()
+        if self.dialect == "postgresql":
+            each = func.jsonb_each(chosen.c.state).table_valued("key", "value")
+            kind: ColumnElement[Any] = func.jsonb_typeof(each.c.value)
+        else:
+            each = func.json_each(chosen.c.state).table_valued("key", "type")
+            kind = each.c.type
+        query = select(each.c.key, kind).select_from(chosen).join(each, literal(True)).distinct()
+        found: dict[str, set[str]] = {}
+        with self._transaction() as connection:
+            for key, json_type in connection.execute(query):
+                found.setdefault(key, set()).add(_JSON_TYPES.get(json_type, json_type))
+        return dict(sorted(found.items()))
 
     def _ago(self, seconds: float) -> ColumnElement[Any]:
         if self.dialect == "postgresql":

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Connection,
     MetaData,
     Row,
+    Select,
     Table,
     and_,
     bindparam,
@@ -33,12 +34,13 @@ from sqlalchemy import (
     literal,
     not_,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import DBAPIError
 
 from dbdict_celery.bulk_insert import insert_batch
-from dbdict_celery.config import TablePath, table_path
+from dbdict_celery.config import TablePath, table_path, validate_table
 from dbdict_celery.engine import engine_for
 from dbdict_celery.errors import StoreError
 from dbdict_celery.job import RESTART_PRIORITY, Inserted, Job, NewJob, Status
@@ -387,3 +389,12 @@ class JobStore(Queries):
         rows = [{"job_id": job_id, "new_task_id": task} for job_id, task in task_ids.items()]
         with self._transaction() as connection:
             connection.execute(statement, rows)
+
+    def replace_view(self, name: str, query: Select[Any]) -> None:
+        """(Re)create the view `name` (an identifier, validated here) as `query`."""
+        validate_table(name)
+        body = query.compile(self.engine, compile_kwargs={"literal_binds": True})
+        quoted = self.engine.dialect.identifier_preparer.quote(name)
+        with self._transaction() as connection:
+            connection.execute(text(f"DROP VIEW IF EXISTS {quoted}"))
+            connection.execute(text(f"CREATE VIEW {quoted} AS {body}"))

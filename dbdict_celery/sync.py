@@ -85,6 +85,13 @@ def push(local: str, remote: Remote) -> None:
     _rsync(Remote(local).rsync_spec, remote.rsync_spec, f"pushing from {local} to {remote}")
 
 
+def pull_file(remote: Remote, name: str, local: str) -> None:
+    """Copy one file of the remote directory into the local directory `local`."""
+    source = remote.join(name)
+    where = f"{source.host}:{source.path}" if source.host else source.path
+    _rsync(where, Remote(local).rsync_spec, f"pulling {source}")
+
+
 def _rsync(source: str, target: str, what: str) -> None:
     command = ["rsync", "-ac", "-e", shlex.join(ssh_command()), "--", source, target]
     _run(command, what)

@@ -58,7 +58,7 @@ def _postgres_table() -> Iterator[str]:
     yield f"{POSTGRES}/{name}"
     engine = create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as connection:
-        connection.execute(text(f"DROP TABLE IF EXISTS {name}"))  # name made above, not user text
+        connection.execute(text(f"DROP TABLE IF EXISTS {name} CASCADE"))  # made above; views too
         if engine.dialect.has_table(connection, "dbdict_schema"):
             connection.execute(
                 text("DELETE FROM dbdict_schema WHERE table_name = :name"), {"name": name}

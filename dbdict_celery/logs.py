@@ -1,0 +1,47 @@
+"""A job's captured output: stdout and stderr from its working directory or its exproot.
+
+While a job runs on this machine, its working directory has the freshest
+output; otherwise the copy in its exproot (pushed at every save) is read,
+fetched with rsync when the exproot is on another host.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+
+from dbdict_celery.dbchannel import job_dir
+from dbdict_celery.errors import SyncError, UsageError
+from dbdict_celery.job import Job, Status
+from dbdict_celery.store import JobStore
+from dbdict_celery.sync import pull_file
+
+STREAMS = ("stdout", "stderr")
+
+
+def read_log(store: JobStore, job: Job, stream: str = "stdout") -> tuple[str, bytes]:
+    """Where the output was read from, and all of it so far (empty if there is none yet)."""
+    if stream not in STREAMS:
+        raise UsageError(f"no such output {stream!r}: use stdout or stderr")
+    if job.status == Status.RUNNING and job.workdir and job.host == socket.gethostname():
+        local = os.path.join(job.workdir, stream)
+        if os.path.exists(local):
+            return local, _read(local)
+    if not job.exproot:
+        return "", b""
+    remote = job_dir(job.exproot, store, job.id)
+    if remote.host is None:
+        local = os.path.join(remote.path, stream)
+        return local, _read(local) if os.path.exists(local) else b""
+    with tempfile.TemporaryDirectory(prefix="dbdict-logs-") as fetched:
+        try:
+            pull_file(remote, stream, fetched)
+        except SyncError:
+            return str(remote.join(stream)), b""  # not written yet, or out of reach for now
+        return str(remote.join(stream)), _read(os.path.join(fetched, stream))
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as captured:
+        return captured.read()

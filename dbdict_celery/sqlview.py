@@ -1,0 +1,75 @@
+"""A SQL view over the job table with one typed column per flattened key, as jobman's sqlview.
+
+So psql and BI tools can write `SELECT lr, result_error FROM mnist_view WHERE ...`.
+A key becomes a column named like it with `.` as `_`, lowercased (a key named
+like a row column gets a `state_` prefix). Its type follows its values: numbers
+are double precision, booleans boolean, anything else text; a value of
+another type than its column's reads as NULL. The view is remade each time,
+so run it again after new keys appear.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Boolean, ColumnElement, Float, case, cast, func, literal, select
+
+from dbdict_celery.config import validate_table
+from dbdict_celery.errors import UsageError
+from dbdict_celery.store import JobStore
+
+ROW_COLUMNS = ("id", "status", "priority", "experiment", "attempts", "host", "workdir", "exproot",
+               "created_at", "started_at", "finished_at", "error")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ViewColumn:
+    """One column of the view: its name, the state key it reads, and its type."""
+
+    name: str
+    key: str
+    kind: str  # number, boolean or text
+
+
+def view_columns(keys: dict[str, set[str]]) -> list[ViewColumn]:
+    """The columns for the keys found (with their JSON types); refuses two keys that would
+    share a column name."""
+    columns: dict[str, ViewColumn] = {}
+    for key, types in keys.items():
+        name = key.replace(".", "_").lower()
+        if name in ROW_COLUMNS:
+            name = f"state_{name}"
+        if name in columns:
+            raise UsageError(f"keys {columns[name].key!r} and {key!r} would share column {name!r}")
+        values = types - {"null"}
+        kind = values.pop() if len(values) == 1 and values <= {"number", "boolean"} else "text"
+        columns[name] = ViewColumn(name, key, kind)
+    return list(columns.values())
+
+
+def create_view(store: JobStore, name: str) -> list[ViewColumn]:
+    """Create (or remake) the view `name` over the store's table; returns its state columns."""
+    validate_table(name)
+    if name == store.path.table:
+        raise UsageError(f"the view cannot take the table's own name {name!r}")
+    columns = view_columns(store.state_keys())
+    t = store.table
+    query = select(
+        *(t.c[column] for column in ROW_COLUMNS),
+        *(_value(store.dialect, t.c.state, column).label(column.name) for column in columns),
+    )
+    store.replace_view(name, query)
+    return columns
+
+
+def _value(dialect: str, state: ColumnElement[Any], column: ViewColumn) -> ColumnElement[Any]:
+    key = literal(column.key)
+    if dialect != "postgresql":
+        return func.json_extract(state, literal(f'$."{column.key}"'))  # SQLite keeps the types
+    as_text: ColumnElement[Any] = state.op("->>")(key)
+    if column.kind == "text":
+        return as_text
+    is_kind = func.jsonb_typeof(state.op("->")(key)) == column.kind
+    typed = cast(as_text, Float()) if column.kind == "number" else cast(as_text, Boolean())
+    return case((is_kind, typed))

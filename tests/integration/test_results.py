@@ -1,0 +1,150 @@
+"""Getting results out: export read back by pandas, the SQL view read by psql and sqlite3,
+and a job's captured output."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pandas
+import pytest
+
+from dbdict_celery.job import NewJob, Status
+from dbdict_celery.store import JobStore
+from tests.conftest import dbdict, start_dbdict, wait_until
+
+EXPERIMENT = "examples.count.experiment"
+
+
+def filled(location: str) -> dict[int, dict[str, Any]]:
+    """Six jobs: four DONE with results, one FAILED, one never run; their expected states."""
+    store = JobStore.open(location)
+    params = [{"lr": lr, "model.kind": kind, "tags": [kind, "x"]}
+              for lr in (0.1, 0.01, 0.001) for kind in ("cnn", "mlp")]  # fmt: skip
+    (batch,) = store.insert(NewJob(EXPERIMENT, p) for p in params)
+    expected: dict[int, dict[str, Any]] = {}
+    for inserted in batch[:5]:
+        run = store.book(inserted.id)
+        assert run is not None
+        if inserted.id == batch[4].id:
+            store.finish(run, Status.FAILED, run.state, error="Traceback: boom")
+            expected[run.id] = dict(run.state)
+            continue
+        state = {**run.state, "result.error": run.state["lr"] * 2, "result.best": True}
+        store.finish(run, Status.DONE, state)
+        expected[run.id] = state
+    expected[batch[5].id] = dict(batch[5].job.params)
+    return expected
+
+
+def test_csv_export_reads_back_in_pandas_unchanged(location: str, tmp_path: Path) -> None:
+    expected = filled(location)
+    done = dbdict("export", "--db", location, "-o", "out.csv", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "exported 6 jobs to out.csv" in done.stderr
+    frame = pandas.read_csv(tmp_path / "out.csv")
+    assert len(frame) == 6
+    assert {"id", "status", "lr", "model.kind", "result.error", "result.best", "tags"} <= set(
+        frame.columns
+    )
+    for row in frame.to_dict("records"):
+        state = expected[row["id"]]
+        assert row["lr"] == state["lr"]
+        assert row["model.kind"] == state["model.kind"]
+        assert row["tags"] == f'["{state["model.kind"]}", "x"]'
+        if "result.error" in state:
+            assert (row["status"], row["result.error"]) == ("DONE", state["result.error"])
+        else:
+            assert math.isnan(row["result.error"])
+    assert set(frame["status"]) == {"DONE", "FAILED", "START"}
+
+
+def test_export_filters_and_the_other_formats(location: str, tmp_path: Path) -> None:
+    expected = filled(location)
+    done = dbdict("export", "--db", location, "--format", "json", "--where", "result.error<0.1",
+                  "--status", "done", "-o", "out.json", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    frame = pandas.read_json(tmp_path / "out.json")
+    wanted = {i for i, s in expected.items() if s.get("result.error", 1) < 0.1}
+    assert set(frame["id"]) == wanted
+    parquet = dbdict("export", "--db", location, "--format", "parquet", "-o", "out.parquet",
+                     "--where", "model.kind=cnn", cwd=tmp_path)  # fmt: skip
+    assert parquet.returncode == 0, parquet.stderr
+    cnn = pandas.read_parquet(tmp_path / "out.parquet")
+    assert sorted(cnn["id"]) == sorted(i for i, s in expected.items() if s["model.kind"] == "cnn")
+    stdout = dbdict("export", "--db", location, "--where", "lr>5", cwd=tmp_path)
+    assert stdout.stdout.splitlines()[0].startswith("id,status,priority,experiment")
+    assert len(stdout.stdout.splitlines()) == 1, "a header and no job"
+
+
+def test_the_sql_view_has_a_typed_column_per_key(location: str, tmp_path: Path) -> None:
+    expected = filled(location)
+    done = dbdict("view", "--db", location, "results", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "lr (number)" in done.stdout
+    assert "result_error (number)" in done.stdout
+    assert "model_kind (text)" in done.stdout
+    query = "SELECT id, lr, model_kind, result_error FROM results ORDER BY id"
+    rows = _sql(location, query)
+    assert len(rows) == 6
+    for job_id, lr, kind, error in rows:
+        state = expected[int(job_id)]
+        assert (float(lr), kind) == (state["lr"], state["model.kind"])
+        assert error == ("" if "result.error" not in state else _as_text(state["result.error"]))
+    below = _sql(location, "SELECT id FROM results WHERE result_error < 0.01 ORDER BY id")
+    assert [int(row[0]) for row in below] == sorted(
+        i for i, s in expected.items() if s.get("result.error", 1) < 0.01
+    )
+    again = dbdict("view", "--db", location, "results", cwd=tmp_path)
+    assert again.returncode == 0, "remade, not refused"
+
+
+def test_a_view_name_is_validated(location: str, tmp_path: Path) -> None:
+    for bad in ("x;drop table jobs", "1x"):
+        done = dbdict("view", "--db", location, bad, cwd=tmp_path)
+        assert done.returncode == 2
+        assert "invalid table name" in done.stderr
+
+
+def _sql(location: str, query: str) -> list[list[str]]:
+    """Run a query with the database's own command-line client."""
+    if location.startswith("sqlite"):
+        database = location[len("sqlite:///") :].rpartition("/")[0]
+        command = ["sqlite3", "-separator", "|", database, query]
+    else:
+        command = ["psql", "-h", "127.0.0.1", "-U", "root", "-d", "test", "-At", "-c", query]
+    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=30)
+    return [line.split("|") for line in done.stdout.splitlines()]
+
+
+def _as_text(value: float) -> str:
+    return repr(value)
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_logs_of_a_finished_job(location: str, tmp_path: Path, stream: str) -> None:
+    dbdict("schedule", "--no-enqueue", "--db", location, "tests.experiments.noisy", cwd=tmp_path)
+    ran = dbdict("sql", "--db", location, "-n", "1", str(tmp_path / "root"), cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    args = ["logs", "--db", location, "1"] + (["--stderr"] if stream == "stderr" else [])
+    done = dbdict(*args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"to {stream}\n"
+
+
+def test_logs_follow_a_running_job_to_its_end(location: str, tmp_path: Path) -> None:
+    dbdict("schedule", "--no-enqueue", "--db", location, EXPERIMENT, "target=30",
+           "interval=0.1", cwd=tmp_path)  # fmt: skip
+    assert dbdict("logs", "--db", location, "1", cwd=tmp_path).stderr.strip() == (
+        "job 1 has not run yet: no stdout"
+    )
+    runner = start_dbdict("sql", "--db", location, "-n", "1", str(tmp_path / "root"), cwd=tmp_path)
+    store = JobStore.open(location)
+    wait_until(lambda: store.get(1).status == Status.RUNNING, "the job to start")
+    follow = dbdict("logs", "--db", location, "--follow", "1", cwd=tmp_path)
+    runner.communicate(timeout=60)
+    assert follow.returncode == 0, follow.stderr
+    assert follow.stdout.splitlines() == [f"step {n}" for n in range(1, 31)]
+    assert dbdict("logs", "--db", location, "99", cwd=tmp_path).returncode == 2
