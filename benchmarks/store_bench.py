@@ -6,7 +6,7 @@
 2. Bulk insert: JobStore.insert (hashing, dedup, ids returned) against a raw
    COPY of the same rows into an identical table (target: >= 0.5x of COPY).
 
-Usage: python benchmarks/store_bench.py [--db postgresql://root@127.0.0.1/test]
+Usage: python -m benchmarks.store_bench [--db postgresql://root@127.0.0.1/test]
 Each measurement is repeated, alternating the two sides, and the median kept:
 this machine is noisy, and only the ratios mean anything.
 """
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import text
 
+from benchmarks.common import alternate, drop
 from dbdict_celery.job import NewJob, Status
 from dbdict_celery.store import JobStore
 
@@ -35,14 +35,6 @@ def jobs(count: int, tag: str) -> Iterator[NewJob]:
 
 def fresh_store(db: str, prefix: str) -> JobStore:
     return JobStore.open(f"{db}/{prefix}_{uuid.uuid4().hex[:8]}")
-
-
-def drop(store: JobStore) -> None:
-    with store.engine.begin() as connection:
-        connection.execute(text(f"DROP TABLE IF EXISTS {store.path.table}"))  # validated name
-        connection.execute(
-            text("DELETE FROM dbdict_schema WHERE table_name = :name"), {"name": store.path.table}
-        )
 
 
 def fill(store: JobStore, count: int) -> None:
@@ -60,17 +52,6 @@ def book_and_finish(store: JobStore, cycles: int) -> float:
         assert job is not None, "the table ran out of START jobs"
         store.finish(job, Status.DONE, {"result": 1.0})
     return (time.perf_counter() - started) / cycles
-
-
-def alternate(
-    first: Callable[[], float], second: Callable[[], float], rounds: int
-) -> tuple[float, float]:
-    """Medians of `rounds` alternating measurements of two sides."""
-    a, b = [], []
-    for _ in range(rounds):
-        a.append(first())
-        b.append(second())
-    return statistics.median(a), statistics.median(b)
 
 
 def insert_rate(db: str, count: int) -> float:

@@ -40,3 +40,30 @@ def db_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="postgresql://user@host/db/table or sqlite:///path/jobs.db/table "
         "(default: $DBDICT_DB, else the embedded database in $DBDICT_HOME).",
     )(command)
+
+
+def where_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--where EXPR, repeatable: conditions on the flattened state."""
+    return click.option(
+        "--where",
+        "filters",
+        multiple=True,
+        metavar="EXPR",
+        help="A condition on a parameter or result: lr>0.01, model.kind=cnn "
+        "(repeatable; all must hold).",
+    )(command)
+
+
+def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--json: data for scripts instead of tables for people."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")(command)
+
+
+def stale_after_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--stale-after SECONDS, with the default of DBDICT_STALE_AFTER."""
+    return click.option(
+        "--stale-after",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        help=f"{what} (default $DBDICT_STALE_AFTER, 300).",
+    )

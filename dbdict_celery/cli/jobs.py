@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import click
 
 from dbdict_celery import control
-from dbdict_celery.cli.group import cli, db_options
+from dbdict_celery.cli.group import cli, db_options, json_option, stale_after_option, where_option
 from dbdict_celery.cli.output import print_json
 from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.errors import UsageError
@@ -21,16 +19,6 @@ from dbdict_celery.store import JobStore
 ENDED = (Status.DONE, Status.FAILED, Status.CANCELLED)
 STATUS_NAMES = click.Choice([status.name.lower() for status in ENDED])
 LISTED = 20
-
-
-def where_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--where",
-        "filters",
-        multiple=True,
-        metavar="EXPR",
-        help="Choose jobs by value: lr>0.01, model.kind=cnn (repeatable; all must hold).",
-    )(command)
 
 
 @cli.command("cancel")
@@ -116,20 +104,15 @@ def _chosen(
 
 
 def _ids(job_ids: list[int]) -> str:
-    shown = ", ".join(map(str, job_ids[:20])) + (
-        f" and {len(job_ids) - 20} more" if len(job_ids) > 20 else ""
-    )
+    shown = ", ".join(map(str, job_ids[:LISTED]))
+    if len(job_ids) > LISTED:
+        shown += f" and {len(job_ids) - LISTED} more"
     return ("job " if len(job_ids) == 1 else f"{len(job_ids)} jobs: ") + shown
 
 
 @cli.command("reconcile")
 @db_options
-@click.option(
-    "--stale-after",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="SECONDS",
-    help="A RUNNING job silent this long lost its worker (default $DBDICT_STALE_AFTER, 300).",
-)
+@stale_after_option("A RUNNING job silent this long lost its worker")
 @click.option(
     "--max-attempts",
     type=click.IntRange(min=1),
@@ -146,7 +129,7 @@ def _ids(job_ids: list[int]) -> str:
     show_default=True,
     metavar="SECONDS",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print what changed as JSON.")
+@json_option
 def reconcile_command(
     db: str | None,
     table: str | None,

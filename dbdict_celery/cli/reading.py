@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from dbdict_celery.cli.group import cli, console, db_options
+from dbdict_celery.cli.group import (
+    cli,
+    console,
+    db_options,
+    json_option,
+    stale_after_option,
+    where_option,
+)
 from dbdict_celery.cli.output import (
     default_columns,
     duration,
@@ -30,18 +35,9 @@ STATUS = click.Choice([status.name.lower() for status in Status])
 WAIT_POLL = 2.0
 
 
-def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")(command)
-
-
 @cli.command("status")
 @db_options
-@click.option(
-    "--stale-after",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="SECONDS",
-    help="Flag running jobs without a heartbeat for this long (default $DBDICT_STALE_AFTER, 300).",
-)
+@stale_after_option("Flag running jobs without a heartbeat for this long")
 @click.option("--wait", is_flag=True, help="Wait until no job is START or RUNNING.")
 @click.option(
     "--timeout",
@@ -144,13 +140,7 @@ def _wait(store: JobStore, timeout: float | None) -> None:
 @cli.command("list")
 @db_options
 @click.option("--status", "statuses", type=STATUS, multiple=True, help="Only these (repeatable).")
-@click.option(
-    "--where",
-    "filters",
-    multiple=True,
-    metavar="EXPR",
-    help="A condition on a parameter or result: lr>0.01, model.kind=cnn (repeatable).",
-)
+@where_option
 @click.option("--sort", metavar="KEY", help="Order by a column or key; -KEY for descending.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N jobs.")
 @click.option("--columns", metavar="A,B,...", help="The columns: row columns or state keys.")

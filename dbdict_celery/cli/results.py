@@ -10,7 +10,7 @@ from typing import IO
 
 import click
 
-from dbdict_celery.cli.group import cli, db_options
+from dbdict_celery.cli.group import cli, db_options, where_option
 from dbdict_celery.cli.reading import STATUS
 from dbdict_celery.export import FORMATS, records, write, write_parquet
 from dbdict_celery.job import Status
@@ -25,7 +25,7 @@ FOLLOW_POLL = 1.0
 @db_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
 @click.option("--status", "statuses", type=STATUS, multiple=True, help="Only these (repeatable).")
-@click.option("--where", "filters", multiple=True, metavar="EXPR", help="lr>0.01 (repeatable).")
+@where_option
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE (default: standard output).")
 def export_command(
     db: str | None,

@@ -93,7 +93,7 @@ class Deployment:
             process = subprocess.Popen(
                 command,
                 cwd=self.cwd,
-                env=_environment(self.env, env),
+                env=environment(self.env, env),
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -107,7 +107,7 @@ class Deployment:
             worker.kill()
 
 
-def _environment(*layers: dict[str, str]) -> dict[str, str]:
+def environment(*layers: dict[str, str]) -> dict[str, str]:
     """This process's environment without any DBDICT_* setting, then the given layers."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("DBDICT_")}
     env["PYTHONPATH"] = str(REPO)

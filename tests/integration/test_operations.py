@@ -40,6 +40,12 @@ def test_a_job_of_a_sigkilled_worker_is_put_back_and_finished_by_another(
     wait_until(lambda: store.get(job.id).state.get("count", 0) >= 5, "5 saved steps")
     worker.kill()  # the whole worker, pool included: a node gone
     assert store.get(job.id).status == Status.RUNNING
+
+    def flagged() -> bool:
+        status = json.loads(deployment.dbdict("status", "--json", "--stale-after", "2").stdout)
+        return bool(status["running"]) and status["running"][0]["stale"]
+
+    wait_until(flagged, "status to flag the silent job as stale")
     assert "nothing to repair" in reconciled(deployment, "--stale-after", "5"), "not stale yet"
     wait_until(lambda: "lost their worker" in reconciled(deployment, "--stale-after", "5"),
                "reconcile to find the job stale", timeout=60)  # fmt: skip

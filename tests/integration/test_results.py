@@ -3,6 +3,7 @@ and a job's captured output."""
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 from pathlib import Path
@@ -77,6 +78,37 @@ def test_export_filters_and_the_other_formats(location: str, tmp_path: Path) -> 
     stdout = dbdict("export", "--db", location, "--where", "lr>5", cwd=tmp_path)
     assert stdout.stdout.splitlines()[0].startswith("id,status,priority,experiment")
     assert len(stdout.stdout.splitlines()) == 1, "a header and no job"
+
+
+def test_list_filters_sorts_and_shows_chosen_columns(location: str, tmp_path: Path) -> None:
+    expected = filled(location)
+    args = ["list", "--db", location, "--where", "lr>0.005", "--status", "done"]
+    listed = dbdict(*args, "--sort", "-result.error", "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    jobs = json.loads(listed.stdout)
+    wanted = [i for i, s in expected.items() if s["lr"] > 0.005 and "result.error" in s]
+    assert sorted(job["id"] for job in jobs) == sorted(wanted)
+    errors = [job["state"]["result.error"] for job in jobs]
+    assert errors == sorted(errors, reverse=True)
+    table = dbdict(*args, "--columns", "id,model.kind,result.error", cwd=tmp_path)
+    assert table.stdout.splitlines()[1].split() == ["┃", "id", "┃", "model.kind", "┃",
+                                                     "result.error", "┃"]  # fmt: skip
+    assert f"{len(wanted)} jobs" in table.stderr
+    bad = dbdict("list", "--db", location, "--where", "lr>>1", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "malformed filter" in bad.stderr or "compares numbers" in bad.stderr
+
+
+def test_show_gives_the_whole_row_and_the_last_traceback(location: str, tmp_path: Path) -> None:
+    expected = filled(location)
+    failed_id = next(i for i, s in expected.items() if "result.error" not in s and i != 6)
+    shown = dbdict("show", "--db", location, str(failed_id), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "FAILED" in shown.stdout
+    assert "Traceback: boom" in shown.stdout
+    missing = dbdict("show", "--db", location, "404", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"dbdict: no job 404 in {JobStore.open(location).path}"
 
 
 def test_the_sql_view_has_a_typed_column_per_key(location: str, tmp_path: Path) -> None:

@@ -1,0 +1,65 @@
+"""Flower, started as `celery -A dbdict_celery flower`, shows the tasks dbdict sent."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import urllib.error
+import urllib.request
+from typing import Any
+
+from dbdict_celery.job import Status
+from tests.conftest import free_port, wait_until
+from tests.integration.deployments import CELERY, Deployment, environment
+from tests.integration.test_celery_worker import scheduled, wait_for_statuses
+
+AUTH = "researcher:s3cret"
+
+
+def _get(port: int, path: str, auth: str | None = AUTH) -> tuple[int, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if auth:
+        request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:  # noqa: S310 (loopback)
+            body = answer.read()
+            return answer.status, json.loads(body) if path.startswith("/api/") else body
+    except urllib.error.HTTPError as error:
+        return error.code, None
+    except (urllib.error.URLError, ConnectionError):
+        return 0, None
+
+
+def test_flowers_api_lists_a_run_job_task_with_its_table_and_id(cluster: Deployment) -> None:
+    port = free_port()
+    flower = subprocess.Popen(
+        [
+            *(CELERY, "-A", "dbdict_celery", "flower"),
+            *("--address=127.0.0.1", f"--port={port}", f"--basic-auth={AUTH}"),
+        ],
+        cwd=cluster.cwd,
+        env=environment(cluster.env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: _get(port, "/healthcheck", None)[0] == 200, "Flower to answer", 60)
+        assert _get(port, "/api/tasks", None)[0] == 401, "basic auth is required"
+        cluster.start_worker("-c", "1")
+        scheduled(cluster, "examples.count.experiment", "target=2", "interval=0.01")
+        store = cluster.store()
+        wait_for_statuses(store, Status.DONE)
+        (job,) = store.jobs()
+
+        def listed() -> Any:
+            status, tasks = _get(port, "/api/tasks")
+            return status == 200 and tasks and tasks.get(job.task_id)
+
+        task = wait_until(listed, "Flower to list the task", timeout=30)
+        assert task["name"] == "dbdict_celery.run_job"
+        assert task["args"] == repr((store.path.table, job.id))
+        assert task["state"] == "SUCCESS"
+    finally:
+        flower.terminate()
+        flower.wait(timeout=30)
