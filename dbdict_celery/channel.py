@@ -79,19 +79,22 @@ class SingleChannel(Channel):
     def __init__(self, experiment: Experiment, state: DD) -> None:
         self.experiment = experiment
         self.state = DD(state)
-        self._stop = threading.Event()
+        # A plain attribute, not a threading.Event: a signal handler must never wait on a
+        # lock that the code it interrupted may hold (Event.set takes one).
+        self._stop_requested = False
 
     def switch(self, message: Any = None) -> str | None:
-        return STOP if self._stop.is_set() else None
+        return STOP if self._stop_requested else None
 
     @property
     def stop_requested(self) -> bool:
         """Whether the experiment has been asked to stop during this run."""
-        return self._stop.is_set()
+        return self._stop_requested
 
     def request_stop(self) -> None:
-        """Ask the experiment to stop at its next `switch()`; safe from a signal handler."""
-        self._stop.set()
+        """Ask the experiment to stop at its next `switch()`; safe from a signal handler
+        and from any thread."""
+        self._stop_requested = True
 
     def setup(self) -> None:
         """Prepare the state before the run (load a checkpoint, fetch files)."""
@@ -106,6 +109,7 @@ class SingleChannel(Channel):
         state (status FAILED, `dbdict.error` holds the traceback), saved, and
         re-raised to the caller.
         """
+        self._stop_requested = False
         self.setup()
         book = self.state.setdefault("dbdict", DD())
         status = book.get("status", self.START)
@@ -114,7 +118,6 @@ class SingleChannel(Channel):
             raise JobRefused(f"this job is already {word}; use --force to run it anyway")
         book.status = self.RUNNING
         book.pop("error", None)
-        self._stop.clear()
         with self.running():
             try:
                 outcome = self.experiment(self.state, self)

@@ -23,9 +23,10 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from typing import Any
 
-from celery.signals import task_revoked, worker_init, worker_shutting_down
+from celery.signals import task_revoked, worker_init, worker_ready, worker_shutting_down
 from celery.worker import state
 
 from dbdict_celery.config import grace_period
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 
 # Created in the worker's main process before its pool forks: shared with every child.
 _shutting_down = multiprocessing.RawValue(ctypes.c_bool, False)
+_shutdown_started = threading.Event()
 
 
 def shutting_down() -> bool:
@@ -68,19 +70,22 @@ def _cancel_revoked_job(
         log.info("task %s was revoked: job %s is cancelled", request.id, job_id)
 
 
+@worker_ready.connect
+def _watch_for_shutdown(**_: Any) -> None:
+    """Start, ahead of time, the thread that enforces the grace period: the shutdown signal
+    handler must only flip flags (starting a thread there takes locks)."""
+    threading.Thread(target=_kill_after_grace, name="dbdict-grace", daemon=True).start()
+
+
 @worker_shutting_down.connect
 def _stop_running_jobs(how: str = "", **_: Any) -> None:
-    """Runs in the main process's signal handler: signal the children, and no more."""
+    """Runs in the main process's signal handler: flags and signals, nothing that blocks."""
     if how != "Warm":
         return
     _shutting_down.value = True
-    children = _running_children()
-    for pid, _request in children:
+    for pid, _request in _running_children():
         _signal(pid, signal.SIGTERM)
-    if children:
-        threading.Thread(
-            target=_kill_after_grace, args=(grace_period(),), name="dbdict-grace", daemon=True
-        ).start()
+    _shutdown_started.set()
 
 
 def _running_children() -> list[tuple[int, Any]]:
@@ -92,8 +97,10 @@ def _running_children() -> list[tuple[int, Any]]:
     ]
 
 
-def _kill_after_grace(grace: float) -> None:
-    threading.Event().wait(grace)
+def _kill_after_grace() -> None:
+    _shutdown_started.wait()
+    grace = grace_period()
+    time.sleep(grace)
     for pid, request in _running_children():
         table, job_id = request.args
         log.warning("job %s did not stop within %.0f s: killing it", job_id, grace)
