@@ -47,3 +47,7 @@ class ExprootUnreachable(SyncError):
 
 class BrokerError(DbdictError):
     """The Celery broker cannot be reached: messages were not sent."""
+
+
+class TableMissing(StoreError):
+    """The job table named does not exist (and was not to be created)."""

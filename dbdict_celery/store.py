@@ -42,7 +42,7 @@ from sqlalchemy.exc import DBAPIError
 from dbdict_celery.bulk_insert import insert_batch
 from dbdict_celery.config import TablePath, table_path, validate_table
 from dbdict_celery.engine import engine_for
-from dbdict_celery.errors import StoreError
+from dbdict_celery.errors import StoreError, TableMissing
 from dbdict_celery.job import RESTART_PRIORITY, Inserted, Job, NewJob, Status
 from dbdict_celery.queries import Queries
 from dbdict_celery.schema import SCHEMA_VERSION, job_table, versions_table
@@ -79,19 +79,25 @@ _RUN_COLUMNS = frozenset({"workdir", "exproot", "task_id"})
 class JobStore(Queries):
     """A job table: insert, book, save, finish and query jobs (queries in `queries.py`)."""
 
-    def __init__(self, path: TablePath) -> None:
+    def __init__(self, path: TablePath, create: bool = True) -> None:
         self.path = path
         self.engine = engine_for(path)
         self.dialect = self.engine.dialect.name
         metadata = MetaData()
         self.table = job_table(path.table, metadata)
         self._versions = versions_table(metadata)
-        self._ensure_table()
+        self._ensure_table(create)
 
     @classmethod
-    def open(cls, location: str | None = None, table: str | None = None) -> JobStore:
-        """The store at a table path (None: DBDICT_DB, else the embedded default)."""
-        return cls(table_path(location, table))
+    def open(
+        cls, location: str | None = None, table: str | None = None, create: bool = True
+    ) -> JobStore:
+        """The store at a table path (None: DBDICT_DB, else the embedded default).
+
+        Without `create`, a missing table is a StoreError rather than made (a
+        worker must not create tables named by messages).
+        """
+        return cls(table_path(location, table), create)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -105,7 +111,7 @@ class JobStore(Queries):
                 detail = detail.replace(str(self.path.url.password), "***")
             raise StoreError(f"database error on {self.path}: {detail}") from None
 
-    def _ensure_table(self) -> None:
+    def _ensure_table(self, create: bool) -> None:
         """Create the table and its booking index on first use, and check its schema version."""
         key = (str(self.path.url), self.path.table, os.getpid())
         if key in _READY:
@@ -127,6 +133,8 @@ class JobStore(Queries):
                     f"table {self.path} has schema version {version}; "
                     f"this dbdict knows up to {SCHEMA_VERSION}: upgrade dbdict-celery"
                 )
+            if not existed and not create:
+                raise TableMissing(f"there is no job table {self.path}")
             if not existed:
                 self.table.create(connection)
                 connection.execute(

@@ -20,7 +20,13 @@ from dbdict_celery.config import default_exproot, max_attempts
 from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.dbrunner import run_booked
 from dbdict_celery.enqueue import RUN_JOB, enqueue
-from dbdict_celery.errors import ExprootUnreachable, JobNotFound, StoreError
+from dbdict_celery.errors import (
+    ExprootUnreachable,
+    JobNotFound,
+    StoreError,
+    TableMissing,
+    UsageError,
+)
 from dbdict_celery.job import RESTART_PRIORITY, Job, Status
 from dbdict_celery.reconcile import reconcile
 from dbdict_celery.store import JobStore
@@ -46,8 +52,11 @@ def run_job(self: Task[[str, int], str], table: str, job_id: int) -> str:
         log.info("job %s is left to another worker: this one is shutting down", job_id)
         raise Reject("worker shutting down", requeue=True)
     try:
-        store = JobStore.open(None, table)
+        store = JobStore.open(None, table, create=False)
         job = store.book(job_id, task_id=self.request.id)
+    except (TableMissing, UsageError) as error:  # a message from elsewhere: nothing to retry
+        log.warning("job %s of table %r not run: %s", job_id, table, error)
+        return SKIPPED
     except StoreError as error:
         log.error("cannot book job %s: %s", job_id, error)
         raise self.retry(countdown=STORE_RETRY_DELAY, max_retries=STORE_RETRIES) from None

@@ -33,13 +33,16 @@ echo "-- job 9's files:"
 ls "$DBDICT_HOME/exproot/jobs/jobs/9"
 
 echo "== a resumable job: stopped by SIGTERM after a few steps, then resumed"
-"$bin/dbdict" run -w "$work/count" examples.count.experiment target=20 interval=0.05 &
+"$bin/dbdict" run -w "$work/count" examples.count.experiment target=40 interval=0.1 &
 job=$!
-for _ in $(seq 1 200); do grep -qs "count = 5" "$work/count/current.conf" && break; sleep 0.05; done
+for _ in $(seq 1 300); do
+    grep -qsE "^count = ([3-9]|[1-3][0-9])$" "$work/count/current.conf" && break
+    sleep 0.05
+done
 kill -TERM "$job"
 wait "$job"
 echo "-- saved checkpoint:"
 cat "$work/count/current.conf"
-"$bin/dbdict" run -w "$work/count" examples.count.experiment target=20 interval=0.05 | tail -n 3
+"$bin/dbdict" run -w "$work/count" examples.count.experiment target=40 interval=0.1 | tail -n 3
 echo "-- final state:"
 cat "$work/count/current.conf"

@@ -166,7 +166,7 @@ def test_dry_run_removes_its_temporary_workdir(tmp_path: Path) -> None:
         (["schedule", COUNT, "n=range(1.5)"], 2, "takes 1 to 3 whole numbers"),
         (["schedule", "--samples", "2", COUNT, "n=1"], 2, "--samples needs a value drawn"),
         (["schedule", "--dry-run", COUNT, "n=uniform(0, 1)"], 2, "give --samples N"),
-        (["cancel"], 2, "give at least one job ID"),
+        (["cancel"], 2, "give job IDs, or --where"),
         (["cancel", "x"], 2, "'x' is not a valid integer"),
         (["requeue", "12345"], 2, "no job 12345 in sqlite:///"),
         (["requeue", "--status", "running", "1"], 2, "'running' is not one of"),
@@ -236,5 +236,5 @@ def test_the_readme_demo_runs_end_to_end() -> None:
     ]
     assert [int(r) for *_, r in cells] == sorted((int(r) for *_, r in cells), reverse=True)
     assert "dbdict.status = 0" in done.stdout, "the checkpoint after SIGTERM is START"
-    assert done.stdout.rstrip().endswith("target = 20")
+    assert done.stdout.rstrip().endswith("target = 40")
     assert "dbdict.status = 2" in done.stdout.split("final state:")[1]

@@ -25,14 +25,23 @@ LISTED = 20
 @click.argument("job_ids", nargs=-1, type=int, metavar="[ID]...")
 @db_options
 @where_option
+@json_option
 def cancel_command(
-    job_ids: tuple[int, ...], db: str | None, table: str | None, filters: tuple[str, ...]
+    job_ids: tuple[int, ...],
+    db: str | None,
+    table: str | None,
+    filters: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """Cancel jobs: START ones at once, RUNNING ones stop (their experiments see
     switch() == 'stop'), save and end CANCELLED with their state."""
     store = JobStore.open(db, table)
     chosen = _chosen(store, job_ids, filters, (Status.START, Status.RUNNING))
     cancellation = control.cancel(store, chosen)
+    if as_json:
+        stopping = [job.id for job in cancellation.stopping]
+        print_json({"cancelled": cancellation.cancelled, "stopping": stopping})
+        return
     if cancellation.cancelled:
         click.echo(f"cancelled {_ids(cancellation.cancelled)}")
     if cancellation.stopping:
@@ -57,6 +66,7 @@ def cancel_command(
 @where_option
 @click.option("--priority", type=float, help="A new priority (default: keep each job's).")
 @click.option("--no-enqueue", is_flag=True, help="Send no message (for `dbdict sql` runners).")
+@json_option
 def requeue_command(
     job_ids: tuple[int, ...],
     db: str | None,
@@ -65,6 +75,7 @@ def requeue_command(
     filters: tuple[str, ...],
     priority: float | None,
     no_enqueue: bool,
+    as_json: bool,
 ) -> None:
     """Put jobs back to START and send them again; they resume from their saved state.
 
@@ -75,6 +86,9 @@ def requeue_command(
     wanted = [Status[name.upper()] for name in statuses] or [Status.FAILED, Status.CANCELLED]
     chosen = _chosen(store, job_ids, filters, wanted, by_status=bool(statuses))
     jobs = control.requeue(store, chosen, wanted, priority, send=not no_enqueue)
+    if as_json:
+        print_json({"requeued": [job.id for job in jobs]})
+        return
     if jobs:
         click.echo(f"requeued {_ids([job.id for job in jobs])}")
     for job_id in sorted(set(chosen) - {job.id for job in jobs}):

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from dbdict_celery.store import JobStore
-from tests.integration.deployments import Deployment, embedded, postgres_redis
+from tests.integration.deployments import AMQP, REDIS, Deployment, embedded, postgres_redis
 
 POSTGRES = "postgresql://root@127.0.0.1:5432/test"
 
@@ -44,6 +44,15 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
 def cluster(tmp_path: Path, postgres_location: str) -> Iterator[Deployment]:
     """Postgres and Redis: for what needs a broker that broadcasts (revoke) or many workers."""
     yield from _closing(postgres_redis(tmp_path, postgres_location))
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def any_broker(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_location: str
+) -> Iterator[Deployment]:
+    """Postgres with each server broker in turn."""
+    broker = REDIS if request.param == "redis" else AMQP
+    yield from _closing(postgres_redis(tmp_path, postgres_location, broker))
 
 
 def _closing(deployment: Deployment) -> Iterator[Deployment]:

@@ -16,13 +16,17 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import amqp.exceptions
+import kombu
 import redis
 
+from dbdict_celery.celery_app import QUEUE
 from dbdict_celery.store import JobStore
 from tests.conftest import DBDICT, REPO, dbdict, wait_until
 
 CELERY = str(Path(sys.executable).with_name("celery"))
 REDIS = "redis://127.0.0.1:6379/15"
+AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 
 
 @dataclass
@@ -116,18 +120,29 @@ def environment(*layers: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def postgres_redis(tmp_path: Path, postgres_location: str) -> Deployment:
-    """Postgres job table, Redis broker (its test database flushed first)."""
-    redis.Redis.from_url(REDIS).flushdb()
+def postgres_redis(tmp_path: Path, postgres_location: str, broker: str = REDIS) -> Deployment:
+    """Postgres job table, Redis broker (its test database flushed first) or RabbitMQ
+    (the dbdict queue purged first)."""
+    if broker == REDIS:
+        redis.Redis.from_url(REDIS).flushdb()
+    else:
+        _purge_rabbitmq(broker)
     exproot = tmp_path / "exproot"
     env = {
         "DBDICT_DB": postgres_location,  # its table is the default for `dbdict` commands
-        "DBDICT_BROKER": REDIS,
+        "DBDICT_BROKER": broker,
         "DBDICT_EXPROOT": str(exproot),
         "DBDICT_HOME": str(tmp_path / "home"),
         "DBDICT_HEARTBEAT": "1",
     }
-    return Deployment("postgres-redis", postgres_location, env, exproot, tmp_path)
+    name = "postgres-redis" if broker == REDIS else "postgres-rabbitmq"
+    return Deployment(name, postgres_location, env, exproot, tmp_path)
+
+
+def _purge_rabbitmq(url: str) -> None:
+    never_declared = contextlib.suppress(amqp.exceptions.NotFound)  # then nothing to purge
+    with kombu.Connection(url) as connection, never_declared:
+        connection.channel().queue_purge(QUEUE)
 
 
 def embedded(tmp_path: Path) -> Deployment:

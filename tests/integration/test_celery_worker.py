@@ -209,6 +209,28 @@ def test_dbdict_worker_runs_jobs_and_stops_on_sigterm(deployment: Deployment) ->
     assert worker.process.wait(timeout=30) == 0, worker.text()
 
 
+def test_higher_priorities_run_first_on_redis_and_rabbitmq(any_broker: Deployment) -> None:
+    for priority in ("1", "3", "2", "2.0"):  # 2.0: a restarted job's priority
+        scheduled(any_broker, "--priority", priority, "examples.count.experiment",
+                  "target=1", f"tag={priority}")  # fmt: skip
+    any_broker.start_worker("-c", "1")
+    store = any_broker.store()
+    wait_for_statuses(store, Status.DONE)
+    ran = sorted(store.jobs(), key=lambda job: (job.started_at, job.finished_at))
+    assert [job.priority for job in ran] == [3.0, 2.0, 2.0, 1.0]
+
+
+def test_a_message_for_a_table_that_does_not_exist_runs_nothing(cluster: Deployment) -> None:
+    app = Celery(broker=REDIS)
+    app.send_task(RUN_JOB, args=("no_such_table", 1), queue=QUEUE)
+    worker = cluster.start_worker("-c", "1")
+    wait_until(lambda: "'SKIPPED'" in worker.text(), "the message to be dropped")
+    assert "there is no job table" in worker.text()
+    from sqlalchemy import inspect
+
+    assert not inspect(cluster.store().engine).has_table("no_such_table"), "no table was made"
+
+
 def _with_count(store: JobStore, job_id: int, at_least: int) -> object:
     job = store.get(job_id)
     return job if job.status == Status.RUNNING and job.state.get("count", 0) >= at_least else None
