@@ -24,8 +24,11 @@ class DbdictGroup(click.Group):
 def cli() -> None:
     """dbdict: run experiments, checkpoint them, stop and resume them.
 
-    An experiment is a Python function experiment(state, channel). Run
-    'dbdict help' for the topics (experiment, parameters, example).
+    An experiment is a Python function experiment(state, channel). Run one
+    here with 'dbdict run', or schedule sweeps into a job table with
+    'dbdict schedule' and run them with 'dbdict worker' (Celery) on any
+    number of machines. Run 'dbdict help' for the topics (experiment,
+    parameters, example).
     """
 
 
