@@ -49,5 +49,5 @@ class BrokerError(DbdictError):
     """The Celery broker cannot be reached: messages were not sent."""
 
 
-class TableMissing(StoreError):
-    """The job table named does not exist (and was not to be created)."""
+class TableMissing(UsageError):
+    """The job table named does not exist (and was not to be created): a typo, most often."""

@@ -24,7 +24,6 @@ from dbdict_celery.errors import (
     ExprootUnreachable,
     JobNotFound,
     StoreError,
-    TableMissing,
     UsageError,
 )
 from dbdict_celery.job import RESTART_PRIORITY, Job, Status
@@ -54,7 +53,7 @@ def run_job(self: Task[[str, int], str], table: str, job_id: int) -> str:
     try:
         store = JobStore.open(None, table, create=False)
         job = store.book(job_id, task_id=self.request.id)
-    except (TableMissing, UsageError) as error:  # a message from elsewhere: nothing to retry
+    except UsageError as error:  # no such table, or a bad name: a message from elsewhere
         log.warning("job %s of table %r not run: %s", job_id, table, error)
         return SKIPPED
     except StoreError as error:

@@ -35,7 +35,7 @@ def cancel_command(
 ) -> None:
     """Cancel jobs: START ones at once, RUNNING ones stop (their experiments see
     switch() == 'stop'), save and end CANCELLED with their state."""
-    store = JobStore.open(db, table)
+    store = JobStore.open(db, table, create=False)
     chosen = _chosen(store, job_ids, filters, (Status.START, Status.RUNNING))
     cancellation = control.cancel(store, chosen)
     if as_json:
@@ -82,7 +82,7 @@ def requeue_command(
     Give IDs, or --status and --where to choose them (--status failed alone
     takes back every failed job).
     """
-    store = JobStore.open(db, table)
+    store = JobStore.open(db, table, create=False)
     wanted = [Status[name.upper()] for name in statuses] or [Status.FAILED, Status.CANCELLED]
     chosen = _chosen(store, job_ids, filters, wanted, by_status=bool(statuses))
     jobs = control.requeue(store, chosen, wanted, priority, send=not no_enqueue)
@@ -159,7 +159,7 @@ def reconcile_command(
     Safe any time, any number of times, with workers running: it never makes
     a job run twice.
     """
-    store = JobStore.open(db, table)
+    store = JobStore.open(db, table, create=False)
     stale = stale_after or default_stale_after()
     stop = threading.Event()
     if watch:

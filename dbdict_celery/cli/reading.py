@@ -55,7 +55,7 @@ def status_command(
     as_json: bool,
 ) -> None:
     """Counts per experiment and status, and the running jobs with their heartbeats."""
-    store = JobStore.open(db, table)
+    store = JobStore.open(db, table, create=False)
     stale = stale_after or default_stale_after()
     if wait:
         _wait(store, timeout)
@@ -156,7 +156,7 @@ def list_command(
     as_json: bool,
 ) -> None:
     """List jobs, one row each, with their parameters and results as columns."""
-    store = JobStore.open(db, table)
+    store = JobStore.open(db, table, create=False)
     chosen = [Status[name.upper()] for name in statuses] or None
     jobs = store.jobs(chosen, filters, limit, sort)
     if as_json:
@@ -176,7 +176,7 @@ def list_command(
 @json_option
 def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) -> None:
     """Everything the table knows of one job: parameters, state, run, last traceback."""
-    store = JobStore.open(db, table)
+    store = JobStore.open(db, table, create=False)
     job = store.get(job_id)
     if as_json:
         print_json(job_record(job))

@@ -42,7 +42,7 @@ def export_command(
         dbdict export --status done -o results.csv
         python -c "import pandas; print(pandas.read_csv('results.csv'))"
     """
-    store = JobStore.open(db, table)
+    store = JobStore.open(db, table, create=False)
     chosen = [Status[name.upper()] for name in statuses] or None
     columns, rows = records(store, chosen, filters)
     if fmt == "parquet":
@@ -75,7 +75,7 @@ def view_command(name: str, db: str | None, table: str | None) -> None:
         dbdict view mnist_results
         psql -c 'SELECT lr, result_error FROM mnist_results ORDER BY result_error'
     """
-    store = JobStore.open(db, table)
+    store = JobStore.open(db, table, create=False)
     columns = create_view(store, name)
     described = ", ".join(f"{column.name} ({column.kind})" for column in columns)
     click.echo(f"view {name} over {store.path}: {described or 'no state keys yet'}")
@@ -90,7 +90,7 @@ def logs_command(
     job_id: int, db: str | None, table: str | None, use_stderr: bool, follow: bool
 ) -> None:
     """Print what a job wrote to stdout (or stderr)."""
-    store = JobStore.open(db, table)
+    store = JobStore.open(db, table, create=False)
     stream = "stderr" if use_stderr else "stdout"
     shown = 0
     while True:

@@ -111,6 +111,33 @@ def test_show_gives_the_whole_row_and_the_last_traceback(location: str, tmp_path
     assert missing.stderr.strip() == f"dbdict: no job 404 in {JobStore.open(location).path}"
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["status"], ["list"], ["show", "1"], ["export"], ["view", "v"], ["logs", "1"],
+     ["cancel", "1"], ["requeue", "1"], ["reconcile"]],
+)  # fmt: skip
+def test_a_missing_table_is_one_clear_line_and_is_not_created(
+    location: str, tmp_path: Path, command: list[str]
+) -> None:
+    missing = location.rpartition("/")[0] + "/no_such_table"
+    done = dbdict(command[0], "--db", missing, *command[1:], cwd=tmp_path)
+    assert done.returncode == 2
+    database = str(JobStore.open(location).path).rpartition("/")[0]
+    assert done.stderr.strip() == f"dbdict: there is no job table {database}/no_such_table"
+    from sqlalchemy import inspect
+
+    assert not inspect(JobStore.open(location).engine).has_table("no_such_table")
+
+
+def test_a_job_id_that_is_not_there_is_one_clear_line(location: str, tmp_path: Path) -> None:
+    filled(location)
+    path = JobStore.open(location).path
+    for command in (["show"], ["logs"], ["cancel"], ["requeue"]):
+        done = dbdict(command[0], "--db", location, "12345", cwd=tmp_path)
+        assert done.returncode == 2
+        assert done.stderr.strip() == f"dbdict: no job 12345 in {path}"
+
+
 def test_the_sql_view_has_a_typed_column_per_key(location: str, tmp_path: Path) -> None:
     expected = filled(location)
     done = dbdict("view", "--db", location, "results", cwd=tmp_path)
