@@ -138,3 +138,18 @@ def test_sigterm_during_watch_ends_it(deployment: Deployment) -> None:
     out, err = watching.communicate(timeout=30)
     assert watching.returncode == 0, err
     assert "were START without a message: sent again" in out
+
+
+def test_the_reconcile_task_repairs_from_inside_a_worker(cluster: Deployment) -> None:
+    """What Celery beat would do: send `dbdict_celery.reconcile` to the workers."""
+    from celery import Celery
+
+    from dbdict_celery.celery_app import QUEUE
+
+    scheduled(cluster, "--no-enqueue", "examples.count.experiment", "target=range(1, 6)",
+              "interval=0")  # fmt: skip
+    worker = cluster.start_worker("-c", "1")
+    table = cluster.store().path.table
+    Celery(broker=REDIS).send_task("dbdict_celery.reconcile", args=(table,), queue=QUEUE)
+    wait_for_statuses(cluster.store(), Status.DONE)
+    assert "'resent': 5" in worker.text()
