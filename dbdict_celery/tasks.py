@@ -38,7 +38,7 @@ STORE_RETRY_DELAY = 30.0
 STORE_RETRIES = 10
 EXPROOT_RETRY_DELAY = 60.0
 
-__all__ = ["run_job"]
+__all__ = ["reconcile_table", "run_job"]
 
 
 @app.task(name=RUN_JOB, bind=True)
@@ -76,10 +76,9 @@ def run_job(self: Task[[str, int], str], table: str, job_id: int) -> str:
 
 
 def _retry_failed(store: JobStore, job: Job) -> None:
-    (requeued,) = store.requeue([job.id], from_statuses=[Status.FAILED]) or (None,)
-    if requeued is not None:
+    if store.requeue([job.id], from_statuses=[Status.FAILED]):
         log.info("job %s failed on attempt %s; sending it again", job.id, job.attempts)
-        enqueue(store, [(requeued.id, requeued.priority)], record=False)
+        enqueue(store, [(job.id, job.priority)], record=False)
 
 
 def _explain_skip(store: JobStore, job_id: int) -> None:
@@ -103,7 +102,7 @@ def reconcile_table(table: str | None = None, stale_after: float | None = None) 
 
     The table defaults to the one DBDICT_DB names (else `jobs`).
     """
-    store = JobStore.open(None, table)
+    store = JobStore.open(None, table, create=False)
     done = reconcile(store, stale_after or default_stale_after())
     return {
         "requeued": len(done.requeued),
