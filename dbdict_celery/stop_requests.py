@@ -61,7 +61,7 @@ def _cancel_revoked_job(
         return
     table, job_id = request.args
     try:
-        cancellation = JobStore.open(None, table).cancel([job_id], task_id=request.id)
+        cancellation = JobStore.open(None, table, create=False).cancel([job_id], task_id=request.id)
     except DbdictError as error:
         log.error("task %s (job %s) was revoked, but its row was not changed: %s",
                   request.id, job_id, error)  # fmt: skip
@@ -105,7 +105,7 @@ def _kill_after_grace() -> None:
         table, job_id = request.args
         log.warning("job %s did not stop within %.0f s: killing it", job_id, grace)
         try:  # before the kill: once the child is gone, the worker may exit at once
-            store = JobStore.open(None, table)
+            store = JobStore.open(None, table, create=False)
             if store.release(job_id, request.id, RESTART_PRIORITY) is Status.START:
                 enqueue(store, [(job_id, RESTART_PRIORITY)], record=False)
         except DbdictError as error:
