@@ -11,7 +11,7 @@ from dbdict_celery import control
 from dbdict_celery.cli.group import cli, db_options, json_option, stale_after_option, where_option
 from dbdict_celery.cli.output import print_json
 from dbdict_celery.config import stale_after as default_stale_after
-from dbdict_celery.errors import UsageError
+from dbdict_celery.errors import TableMissing, UsageError
 from dbdict_celery.job import Status
 from dbdict_celery.reconcile import LOST_RUNS, Reconciliation, reconcile
 from dbdict_celery.store import JobStore
@@ -35,6 +35,7 @@ def cancel_command(
 ) -> None:
     """Cancel jobs: START ones at once, RUNNING ones stop (their experiments see
     switch() == 'stop'), save and end CANCELLED with their state."""
+    _check_choice(job_ids, filters, by_status=False)
     store = JobStore.open(db, table, create=False)
     chosen = _chosen(store, job_ids, filters, (Status.START, Status.RUNNING))
     cancellation = control.cancel(store, chosen)
@@ -82,9 +83,10 @@ def requeue_command(
     Give IDs, or --status and --where to choose them (--status failed alone
     takes back every failed job).
     """
+    _check_choice(job_ids, filters, by_status=bool(statuses))
     store = JobStore.open(db, table, create=False)
     wanted = [Status[name.upper()] for name in statuses] or [Status.FAILED, Status.CANCELLED]
-    chosen = _chosen(store, job_ids, filters, wanted, by_status=bool(statuses))
+    chosen = _chosen(store, job_ids, filters, wanted)
     jobs = control.requeue(store, chosen, wanted, priority, send=not no_enqueue)
     if as_json:
         print_json({"requeued": [job.id for job in jobs]})
@@ -98,22 +100,25 @@ def requeue_command(
         click.echo("no job to requeue")
 
 
+def _check_choice(job_ids: tuple[int, ...], filters: tuple[str, ...], by_status: bool) -> None:
+    """Refuse a command that names no job, or names them twice over, before anything else."""
+    if job_ids and filters:
+        raise UsageError("give job IDs or --where, not both")
+    if not job_ids and not filters and not by_status:
+        raise UsageError("give job IDs, or --where (or --status) to choose jobs")
+
+
 def _chosen(
     store: JobStore,
     job_ids: tuple[int, ...],
     filters: tuple[str, ...],
     statuses: tuple[Status, ...] | list[Status],
-    by_status: bool = False,
 ) -> list[int]:
     """The ids given (each checked to exist), else the jobs in `statuses` matching the filters."""
+    for job_id in job_ids:
+        store.get(job_id)  # JobNotFound names the missing one
     if job_ids:
-        if filters:
-            raise UsageError("give job IDs or --where, not both")
-        for job_id in job_ids:
-            store.get(job_id)  # JobNotFound names the missing one
         return list(job_ids)
-    if not filters and not by_status:
-        raise UsageError("give job IDs, or --where (or --status) to choose jobs")
     return [job.id for job in store.stream(list(statuses), filters)]
 
 
@@ -159,15 +164,19 @@ def reconcile_command(
     Safe any time, any number of times, with workers running: it never makes
     a job run twice.
     """
-    store = JobStore.open(db, table, create=False)
     stale = stale_after or default_stale_after()
     stop = threading.Event()
     if watch:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
     while True:
-        done = reconcile(store, stale, max_attempts)
-        _report(done, as_json, quiet=watch)
+        try:
+            done = reconcile(JobStore.open(db, table, create=False), stale, max_attempts)
+            _report(done, as_json, quiet=watch)
+        except TableMissing:
+            if not watch:
+                raise
+            # a watch may start before anything is scheduled: the table comes later
         if not watch or stop.wait(interval):
             return
 

@@ -12,6 +12,7 @@ import click
 
 from dbdict_celery.cli.group import cli, db_options, where_option
 from dbdict_celery.cli.reading import STATUS
+from dbdict_celery.config import validate_table
 from dbdict_celery.export import FORMATS, records, write, write_parquet
 from dbdict_celery.job import Status
 from dbdict_celery.logs import read_log
@@ -75,6 +76,7 @@ def view_command(name: str, db: str | None, table: str | None) -> None:
         dbdict view mnist_results
         psql -c 'SELECT lr, result_error FROM mnist_results ORDER BY result_error'
     """
+    validate_table(name)
     store = JobStore.open(db, table, create=False)
     columns = create_view(store, name)
     described = ", ".join(f"{column.name} ({column.kind})" for column in columns)
