@@ -26,26 +26,27 @@ def jobs_with_messages(table: str) -> set[int] | None:
         channel = connection.default_channel
         kind = connection.transport.driver_type
         if kind == "redis":
-            payloads = _redis_payloads(channel)
+            envelopes = _redis_envelopes(channel)
         elif kind == "sql":
-            payloads = _sqlalchemy_payloads(channel)
+            envelopes = _sqlalchemy_envelopes(channel)
         else:
             return None
-        return {job_id for owner, job_id in _jobs(payloads) if owner == table}
+        return {job_id for owner, job_id in _jobs(envelopes) if owner == table}
 
 
-def _redis_payloads(channel: Any) -> Iterator[str]:
+def _redis_envelopes(channel: Any) -> Iterator[dict[str, Any]]:
     client = channel.client
     queues = [QUEUE, *(f"{QUEUE}{channel.sep}{level}" for level in channel.priority_steps if level)]
     for queue in queues:
         for start in range(0, int(client.llen(queue)), PAGE):
-            yield from client.lrange(queue, start, start + PAGE - 1)
+            for payload in client.lrange(queue, start, start + PAGE - 1):
+                yield json.loads(payload)
     for _tag, delivered in client.hscan_iter(channel.unacked_key):
         message, _exchange, _routing_key = json.loads(delivered)
-        yield json.dumps(message)
+        yield message
 
 
-def _sqlalchemy_payloads(channel: Any) -> Iterator[str]:
+def _sqlalchemy_envelopes(channel: Any) -> Iterator[dict[str, Any]]:
     message = channel.message_cls
     queue = channel.queue_cls
     waiting = (
@@ -55,15 +56,14 @@ def _sqlalchemy_payloads(channel: Any) -> Iterator[str]:
     )
     try:
         for (payload,) in waiting.yield_per(PAGE):
-            yield payload if isinstance(payload, str) else payload.decode()
+            yield json.loads(payload)
     finally:
         channel.session.commit()
 
 
-def _jobs(payloads: Iterable[str | bytes]) -> Iterator[tuple[str, int]]:
-    """(table, job id) of each run_job message among kombu's JSON envelopes."""
-    for payload in payloads:
-        envelope = json.loads(payload)
+def _jobs(envelopes: Iterable[dict[str, Any]]) -> Iterator[tuple[str, int]]:
+    """(table, job id) of each run_job message among kombu's message envelopes."""
+    for envelope in envelopes:
         if envelope.get("headers", {}).get("task") != RUN_JOB:
             continue
         body = envelope["body"]

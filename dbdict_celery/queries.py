@@ -48,6 +48,15 @@ class Summary:
         """How long ago `moment` was, by the database's clock."""
         return None if moment is None else self.now - moment
 
+    def is_stale(self, job: Job, seconds: float) -> bool:
+        """Whether a running job's last heartbeat is older than `seconds`."""
+        silent = self.age(job.heartbeat_at)
+        return silent is not None and silent.total_seconds() > seconds
+
+    def total(self, status: Status) -> int:
+        """How many jobs of every experiment are in `status`."""
+        return sum(n for (_, counted), n in self.counts.items() if counted == status)
+
 
 class Queries:
     """The reading half of JobStore."""

@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn
 from rich.table import Table
 
+from dbdict_celery.cli.group import console
 from dbdict_celery.job import Job
 from dbdict_celery.queries import ROW_COLUMNS
 
@@ -91,3 +93,16 @@ def rich_table(title: str | None, columns: Iterable[str], rows: Iterable[Iterabl
     for row in rows:
         shown.add_row(*(text(value) for value in row))
     return shown
+
+
+def progress_bar(clock: ProgressColumn, disable: bool = False) -> Progress:
+    """The bar of a long command, on stderr and gone once done; `clock` is its time column."""
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        clock,
+        console=console,
+        transient=True,
+        disable=disable,
+    )

@@ -6,11 +6,10 @@ import time
 from datetime import timedelta
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.progress import TimeElapsedColumn
 
 from dbdict_celery.cli.group import (
     cli,
-    console,
     db_options,
     json_option,
     stale_after_option,
@@ -21,6 +20,7 @@ from dbdict_celery.cli.output import (
     duration,
     job_record,
     print_json,
+    progress_bar,
     rich_table,
     stdout,
     value_of,
@@ -73,7 +73,7 @@ def _print_summary(store: JobStore, summary: Summary, stale: float) -> None:
     for name in experiments:
         counts = [summary.counts.get((name, status), 0) for status in statuses]
         rows.append([name, *counts, sum(counts)])
-    totals = [sum(summary.counts.get((name, s), 0) for name in experiments) for s in statuses]
+    totals = [summary.total(status) for status in statuses]
     rows.append(["total", *totals, sum(totals)])
     columns = ["experiment", *(status.name for status in statuses), "total"]
     stdout.print(rich_table(f"Jobs in {store.path}", columns, rows))
@@ -81,11 +81,11 @@ def _print_summary(store: JobStore, summary: Summary, stale: float) -> None:
         return
     running = []
     for job in summary.running:
-        silent = summary.age(job.heartbeat_at)
-        flag = "STALE" if silent is not None and silent.total_seconds() > stale else ""
+        flag = "STALE" if summary.is_stale(job, stale) else ""
         running.append([job.id, job.host, job.pid, duration(summary.age(job.started_at)),
-                        duration(silent), job.attempts, flag])  # fmt: skip
-    title = f"Running (the first {len(running)})" if totals[1] > len(running) else "Running"
+                        duration(summary.age(job.heartbeat_at)), job.attempts, flag])  # fmt: skip
+    shown_all = summary.total(Status.RUNNING) == len(running)
+    title = "Running" if shown_all else f"Running (the first {len(running)})"
     columns = ["id", "host", "pid", "running for", "last heartbeat", "attempts", ""]
     stdout.print(rich_table(title, columns, running))
 
@@ -96,16 +96,15 @@ def _summary_record(store: JobStore, summary: Summary, stale: float) -> dict[str
         counts.setdefault(name, {s.name: 0 for s in Status})[status.name] = number
     running = []
     for job in summary.running:
-        silent = summary.age(job.heartbeat_at)
         running.append({
             "id": job.id,
             "host": job.host,
             "pid": job.pid,
             "running_seconds": _seconds(summary.age(job.started_at)),
-            "heartbeat_age_seconds": _seconds(silent),
-            "stale": silent is not None and silent.total_seconds() > stale,
+            "heartbeat_age_seconds": _seconds(summary.age(job.heartbeat_at)),
+            "stale": summary.is_stale(job, stale),
         })  # fmt: skip
-    totals = {s.name: sum(by[s.name] for by in counts.values()) for s in Status}
+    totals = {status.name: summary.total(status) for status in Status}
     return {"table": str(store.path), "counts": counts, "totals": totals, "running": running}
 
 
@@ -116,14 +115,7 @@ def _seconds(span: timedelta | None) -> float | None:
 def _wait(store: JobStore, timeout: float | None) -> None:
     """Block until the table has nothing left to run, showing progress."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with progress_bar(TimeElapsedColumn()) as progress:
         bar = progress.add_task("jobs ended", total=None)
         while True:
             counts = store.counts()

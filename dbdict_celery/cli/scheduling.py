@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.progress import TimeRemainingColumn
 
-from dbdict_celery.cli.group import cli, console, db_options
+from dbdict_celery.cli.group import cli, db_options
+from dbdict_celery.cli.output import progress_bar
 from dbdict_celery.enqueue import Enqueuer
 from dbdict_celery.job import DEFAULT_PRIORITY, Status
 from dbdict_celery.params import format_d
@@ -15,6 +16,7 @@ from dbdict_celery.schedule import Plan, plan, schedule
 from dbdict_celery.store import JobStore
 
 RESUMABLE = (Status.FAILED, Status.CANCELLED)
+BAR_FROM = 1000  # jobs: smaller sweeps are done before a bar would help
 
 
 @cli.command("schedule")
@@ -107,15 +109,7 @@ def _insert_and_send(
     with contextlib.ExitStack() as stack:
         enqueuer = stack.enter_context(Enqueuer(store)) if send else None
         progress = stack.enter_context(
-            Progress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-                disable=len(planned) < 1000,
-            )
+            progress_bar(TimeRemainingColumn(), disable=len(planned) < BAR_FROM)
         )
         bar = progress.add_task("scheduling", total=len(planned))
         for batch in schedule(store, planned):
