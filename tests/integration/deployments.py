@@ -21,6 +21,7 @@ import kombu
 import redis
 
 from dbdict_celery.celery_app import QUEUE
+from dbdict_celery.job import Job, Status
 from dbdict_celery.store import JobStore
 from tests.conftest import DBDICT, REPO, dbdict, wait_until
 
@@ -150,3 +151,26 @@ def embedded(tmp_path: Path) -> Deployment:
     home = tmp_path / "home"
     return Deployment("embedded", f"sqlite:///{home}/jobs.db/jobs", {"DBDICT_HOME": str(home)},
                       home / "exproot", tmp_path)  # fmt: skip
+
+
+def scheduled(deployment: Deployment, *args: str) -> list[Job]:
+    """Run `dbdict schedule ARGS` where `deployment` is; every job of its table after."""
+    done = deployment.dbdict("schedule", *args)
+    assert done.returncode == 0, done.stderr
+    return deployment.store().jobs()
+
+
+def wait_for_statuses(store: JobStore, *wanted: Status, timeout: float = 90) -> None:
+    """Wait until every job of the table is in one of `wanted`."""
+    wait_until(lambda: store.jobs() and all(job.status in wanted for job in store.jobs()),
+               f"every job to be {'/'.join(s.name for s in wanted)}", timeout)  # fmt: skip
+
+
+def redis_messages_waiting() -> int:
+    """Messages in the dbdict queue on the test Redis, over all its priority lists."""
+    client = redis.Redis.from_url(REDIS)
+    return sum(
+        int(client.llen(key))
+        for key in client.scan_iter(match=f"{QUEUE}*")
+        if client.type(key) == b"list"
+    )

@@ -6,11 +6,10 @@ and in the job's files in the exproot.
 
 from __future__ import annotations
 
+import os
 import signal
 from collections import Counter
-from pathlib import Path
 
-import redis
 from celery import Celery
 
 from dbdict_celery.celery_app import QUEUE
@@ -18,18 +17,13 @@ from dbdict_celery.enqueue import RUN_JOB
 from dbdict_celery.job import Status
 from dbdict_celery.store import JobStore
 from tests.conftest import read_conf, wait_until
-from tests.integration.deployments import REDIS, Deployment
-
-
-def wait_for_statuses(store: JobStore, *wanted: Status, timeout: float = 90) -> None:
-    """Wait until every job of the table is in one of `wanted`."""
-    wait_until(lambda: store.jobs() and all(job.status in wanted for job in store.jobs()),
-               f"every job to be {'/'.join(s.name for s in wanted)}", timeout)  # fmt: skip
-
-
-def scheduled(deployment: Deployment, *args: str) -> None:
-    done = deployment.dbdict("schedule", *args)
-    assert done.returncode == 0, done.stderr
+from tests.integration.deployments import (
+    REDIS,
+    Deployment,
+    redis_messages_waiting,
+    scheduled,
+    wait_for_statuses,
+)
 
 
 def test_a_grid_of_counting_jobs_runs_to_done(deployment: Deployment) -> None:
@@ -57,9 +51,8 @@ def test_a_grid_of_counting_jobs_runs_to_done(deployment: Deployment) -> None:
 
 def test_duplicate_messages_run_a_job_once(cluster: Deployment) -> None:
     marks = cluster.cwd / "marks"
-    scheduled(cluster, "tests.experiments.mark", "n=7", f"marks='{marks}'")
+    (job,) = scheduled(cluster, "tests.experiments.mark", "n=7", f"marks='{marks}'")
     store = cluster.store()
-    (job,) = store.jobs()
     app = Celery(broker=REDIS)
     table = store.path.table
     for task_id in (job.task_id, None):  # the same message again, then the task called again
@@ -89,9 +82,8 @@ def test_two_workers_run_each_of_200_jobs_exactly_once(cluster: Deployment) -> N
 def test_revoke_with_terminate_cancels_with_the_state_saved_and_requeue_resumes(
     cluster: Deployment,
 ) -> None:
-    scheduled(cluster, "examples.count.experiment", "target=12", "interval=0.5")
+    (job,) = scheduled(cluster, "examples.count.experiment", "target=12", "interval=0.5")
     store = cluster.store()
-    (job,) = store.jobs()
     cluster.start_worker("-c", "1", DBDICT_HEARTBEAT="600")  # the revoke must do it alone
     running = wait_until(lambda: _with_count(store, job.id, at_least=2), "2 saved steps")
     Celery(broker=REDIS).control.revoke(running.task_id, terminate=True, signal="SIGTERM")
@@ -100,7 +92,7 @@ def test_revoke_with_terminate_cancels_with_the_state_saved_and_requeue_resumes(
     assert running.state["count"] < cancelled.state["count"] <= running.state["count"] + 2, (
         "the experiment stopped at its next switch()"
     )
-    files = deployment_files(cluster, job.id)
+    files = cluster.job_files(job.id)
     assert read_conf(files / "current.conf")["count"] == cancelled.state["count"]
 
     requeued = cluster.dbdict("requeue", str(job.id))
@@ -127,7 +119,7 @@ def test_sigterm_to_the_worker_stops_running_jobs_which_resume_on_a_new_worker(
     assert [(job.status, job.priority) for job in stopped] == [(Status.START, 2.0)] * 2
     assert all(0 < job.state["count"] < job.params["target"] for job in stopped)
     if deployment.name == "postgres-redis":
-        assert _messages_waiting() == 2
+        assert redis_messages_waiting() == 2
     deployment.start_worker("-c", "2")
     wait_for_statuses(store, Status.DONE, timeout=60)
     for job in store.jobs():
@@ -137,14 +129,11 @@ def test_sigterm_to_the_worker_stops_running_jobs_which_resume_on_a_new_worker(
 
 
 def test_sigterm_to_a_pool_child_stops_its_job_which_runs_again(cluster: Deployment) -> None:
-    scheduled(cluster, "examples.count.experiment", "target=20", "interval=0.1")
+    (job,) = scheduled(cluster, "examples.count.experiment", "target=20", "interval=0.1")
     store = cluster.store()
-    (job,) = store.jobs()
     cluster.start_worker("-c", "1")
     running = wait_until(lambda: _with_count(store, job.id, at_least=2), "2 saved steps")
     assert running.pid is not None
-    import os
-
     os.kill(running.pid, signal.SIGTERM)
     wait_for_statuses(store, Status.DONE, timeout=60)
     done = store.get(job.id)
@@ -154,9 +143,8 @@ def test_sigterm_to_a_pool_child_stops_its_job_which_runs_again(cluster: Deploym
 def test_a_job_that_ignores_the_stop_is_killed_after_the_grace_and_resumes(
     cluster: Deployment,
 ) -> None:
-    scheduled(cluster, "tests.experiments.ignores_stop", "target=60", "interval=0.1")
+    (job,) = scheduled(cluster, "tests.experiments.ignores_stop", "target=60", "interval=0.1")
     store = cluster.store()
-    (job,) = store.jobs()
     worker = cluster.start_worker("-c", "1", DBDICT_GRACE="1")
     wait_until(lambda: store.get(job.id).state.get("i", 0) >= 3, "3 saved steps")
     worker.signal(signal.SIGTERM)
@@ -184,9 +172,8 @@ def test_a_failing_job_is_retried_up_to_max_attempts(cluster: Deployment) -> Non
 def test_dbdict_cancel_stops_a_running_job_with_its_state_saved(deployment: Deployment) -> None:
     """On Redis the revoke stops it at once; on the embedded broker (no broadcast) the
     next heartbeat does."""
-    scheduled(deployment, "examples.count.experiment", "target=1000", "interval=0.1")
+    (job,) = scheduled(deployment, "examples.count.experiment", "target=1000", "interval=0.1")
     store = deployment.store()
-    (job,) = store.jobs()
     deployment.start_worker("-c", "1", DBDICT_HEARTBEAT="1")
     wait_until(lambda: _with_count(store, job.id, at_least=2), "2 saved steps")
     done = deployment.dbdict("cancel", str(job.id))
@@ -234,17 +221,3 @@ def test_a_message_for_a_table_that_does_not_exist_runs_nothing(cluster: Deploym
 def _with_count(store: JobStore, job_id: int, at_least: int) -> object:
     job = store.get(job_id)
     return job if job.status == Status.RUNNING and job.state.get("count", 0) >= at_least else None
-
-
-def deployment_files(deployment: Deployment, job_id: int) -> Path:
-    return deployment.job_files(job_id)
-
-
-def _messages_waiting() -> int:
-    """Messages in the dbdict queue on Redis, over all its priority lists."""
-    client = redis.Redis.from_url(REDIS)
-    return sum(
-        int(client.llen(key))
-        for key in client.scan_iter(match="dbdict*")
-        if client.type(key) == b"list"
-    )

@@ -11,8 +11,13 @@ from typing import Any
 
 from dbdict_celery.job import Status
 from tests.conftest import free_port, wait_until
-from tests.integration.deployments import CELERY, Deployment, environment
-from tests.integration.test_celery_worker import scheduled, wait_for_statuses
+from tests.integration.deployments import (
+    CELERY,
+    Deployment,
+    environment,
+    scheduled,
+    wait_for_statuses,
+)
 
 AUTH = "researcher:s3cret"
 

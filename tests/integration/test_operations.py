@@ -13,8 +13,7 @@ import redis
 
 from dbdict_celery.job import Status
 from tests.conftest import read_conf, wait_until
-from tests.integration.deployments import REDIS, Deployment
-from tests.integration.test_celery_worker import scheduled, wait_for_statuses
+from tests.integration.deployments import REDIS, Deployment, scheduled, wait_for_statuses
 
 
 def show(deployment: Deployment, job_id: int) -> dict[str, Any]:
@@ -33,9 +32,8 @@ def reconciled(deployment: Deployment, *args: str) -> str:
 def test_a_job_of_a_sigkilled_worker_is_put_back_and_finished_by_another(
     deployment: Deployment,
 ) -> None:
-    scheduled(deployment, "examples.count.experiment", "target=120", "interval=0.05")
+    (job,) = scheduled(deployment, "examples.count.experiment", "target=120", "interval=0.05")
     store = deployment.store()
-    (job,) = store.jobs()
     worker = deployment.start_worker("-c", "1", DBDICT_HEARTBEAT="1")
     wait_until(lambda: store.get(job.id).state.get("count", 0) >= 5, "5 saved steps")
     worker.kill()  # the whole worker, pool included: a node gone

@@ -10,7 +10,7 @@ from dbdict_celery.job import Status
 from dbdict_celery.schedule import plan, schedule
 from dbdict_celery.store import JobStore
 from tests.conftest import dbdict
-from tests.integration.deployments import REDIS, Deployment
+from tests.integration.deployments import REDIS, Deployment, redis_messages_waiting
 
 GRID = ["examples.count.experiment", "target=range(1, 4)", "scale=choice(1, 2)", "lr=0.5"]
 
@@ -75,11 +75,7 @@ def test_a_large_sweep_sends_one_message_per_job_over_one_connection(
     assert "scheduled 3000 jobs" in done.stdout
     connections = int(client.info("stats")["total_connections_received"]) - before
     assert connections <= 3, f"{connections} connections to Redis for 3000 messages"
-    queued = sum(
-        int(client.llen(key)) for key in client.scan_iter(match="dbdict*")
-        if client.type(key) == b"list"
-    )  # fmt: skip
-    assert queued == 3000
+    assert redis_messages_waiting() == 3000
     jobs = cluster.store().jobs()
     assert len({job.task_id for job in jobs}) == 3000
 
