@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy import text
 
-from dbdict_celery.store import JobStore
+from dbdict_celery.store.store import JobStore
 
 
 def alternate(

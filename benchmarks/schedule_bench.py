@@ -22,7 +22,7 @@ import uuid
 import redis
 
 from benchmarks.common import drop
-from dbdict_celery.store import JobStore
+from dbdict_celery.store.store import JobStore
 
 SCHEDULE = """
 import atexit, resource, sys

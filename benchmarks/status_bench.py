@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from benchmarks.common import alternate, drop
-from dbdict_celery.store import JobStore
+from dbdict_celery.store.store import JobStore
 
 DBDICT = str(Path(sys.executable).with_name("dbdict"))
 FILL = """

@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from sqlalchemy import text
 
 from benchmarks.common import alternate, drop
-from dbdict_celery.job import NewJob, Status
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import NewJob
+from dbdict_celery.store.store import JobStore
 
 EXPERIMENT = "examples.count.experiment"
 

@@ -5,9 +5,9 @@ An experiment is a function `experiment(state, channel)`; parameters are
 `channel.switch() == 'stop'` asks the experiment to stop cleanly.
 """
 
-from dbdict_celery.channel import Channel, RSyncChannel, SingleChannel, StandardChannel
 from dbdict_celery.errors import DbdictError, JobRefused, ResolveError, SyncError, UsageError
-from dbdict_celery.params import (
+from dbdict_celery.experiment.channel import Channel, RSyncChannel, SingleChannel, StandardChannel
+from dbdict_celery.experiment.params import (
     DD,
     expand,
     flatten,
@@ -18,7 +18,7 @@ from dbdict_celery.params import (
     realize,
     resolve,
 )
-from dbdict_celery.runner import RunOptions, RunResult, run_cmdline, run_filemerge
+from dbdict_celery.experiment.runner import RunOptions, RunResult, run_cmdline, run_filemerge
 
 __all__ = [
     "DD",
@@ -50,7 +50,7 @@ def __getattr__(name: str) -> object:
     """`dbdict_celery.app`, the Celery app with its task, imported on first use (Celery is
     not light, and `dbdict run` has no need of it)."""
     if name == "app":
-        from dbdict_celery import tasks  # registers run_job with the app
+        from dbdict_celery.worker import tasks  # registers run_job with the app
 
         return tasks.run_job.app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -75,7 +75,7 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = 30) -> 
 
 def read_conf(path: Path) -> dict[str, Any]:
     """A conf file as a flat dict, read with the project's own parser."""
-    from dbdict_celery.params import parse_lines
+    from dbdict_celery.experiment.params import parse_lines
 
     with open(path, encoding="utf-8") as lines:
         return parse_lines(lines)

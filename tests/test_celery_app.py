@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dbdict_celery.celery_app import broker_priority, create_app, transport_options
-from dbdict_celery.job import DEFAULT_PRIORITY, RESTART_PRIORITY
+from dbdict_celery.store.job import DEFAULT_PRIORITY, RESTART_PRIORITY
+from dbdict_celery.worker.app import broker_priority, create_app, transport_options
 from tests.conftest import REPO
 
 

@@ -26,7 +26,7 @@ from dbdict_celery import (
     realize,
     resolve,
 )
-from dbdict_celery.params import parse_lines
+from dbdict_celery.experiment.params import parse_lines
 
 
 class Point:

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from dbdict_celery.errors import UsageError
-from dbdict_celery.sweep import Sweep
+from dbdict_celery.experiment.sweep import Sweep
 
 
 def test_choice_and_range_make_the_cartesian_grid() -> None:

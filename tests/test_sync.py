@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dbdict_celery import DD, Channel, RSyncChannel, SyncError, UsageError, sync
+from dbdict_celery import DD, Channel, RSyncChannel, SyncError, UsageError
+from dbdict_celery.experiment import sync
 from tests.conftest import read_conf
 
 

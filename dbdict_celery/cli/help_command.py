@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from dbdict_celery import help_topics
+from dbdict_celery.cli import help_topics
 from dbdict_celery.cli.group import cli
 from dbdict_celery.errors import UsageError
-from dbdict_celery.params import format_help
+from dbdict_celery.experiment.params import format_help
 
 
 @cli.command("help")

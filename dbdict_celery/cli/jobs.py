@@ -7,14 +7,14 @@ import threading
 
 import click
 
-from dbdict_celery import control
 from dbdict_celery.cli.group import cli, db_options, json_option, stale_after_option, where_option
 from dbdict_celery.cli.output import print_json
 from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.errors import TableMissing, UsageError
-from dbdict_celery.job import Status
-from dbdict_celery.reconcile import LOST_RUNS, Reconciliation, reconcile
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker import control
+from dbdict_celery.worker.reconcile import LOST_RUNS, Reconciliation, reconcile
 
 ENDED = (Status.DONE, Status.FAILED, Status.CANCELLED)
 STATUS_NAMES = click.Choice([status.name.lower() for status in ENDED])

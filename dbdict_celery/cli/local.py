@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from dbdict_celery import runner
-from dbdict_celery.channel import Channel
 from dbdict_celery.cli.group import cli
+from dbdict_celery.experiment import runner
+from dbdict_celery.experiment.channel import Channel
 
 
 def run_options(command: Callable[..., Any]) -> Callable[..., Any]:

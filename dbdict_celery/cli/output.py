@@ -14,8 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 
 from dbdict_celery.cli.group import console
-from dbdict_celery.job import Job
-from dbdict_celery.queries import ROW_COLUMNS
+from dbdict_celery.store.job import Job
+from dbdict_celery.store.queries import ROW_COLUMNS
 
 PIPED_WIDTH = 200  # a table piped to a file or `less` is not cut to 80 columns
 stdout = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)

@@ -27,9 +27,9 @@ from dbdict_celery.cli.output import (
 )
 from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.errors import DbdictError, UsageError
-from dbdict_celery.job import Status
-from dbdict_celery.queries import Summary
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.queries import Summary
+from dbdict_celery.store.store import JobStore
 
 STATUS = click.Choice([status.name.lower() for status in Status])
 WAIT_POLL = 2.0

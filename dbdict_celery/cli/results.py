@@ -13,11 +13,11 @@ import click
 from dbdict_celery.cli.group import cli, db_options, where_option
 from dbdict_celery.cli.reading import STATUS
 from dbdict_celery.config import validate_table
-from dbdict_celery.export import FORMATS, records, write, write_parquet
-from dbdict_celery.job import Status
-from dbdict_celery.logs import read_log
-from dbdict_celery.sqlview import create_view
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.export import FORMATS, records, write, write_parquet
+from dbdict_celery.store.logs import read_log
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.store.view import create_view
 
 FOLLOW_POLL = 1.0
 

@@ -10,9 +10,9 @@ import click
 
 from dbdict_celery.cli.group import cli, db_options
 from dbdict_celery.config import table_path
-from dbdict_celery.dbrunner import run_sql
-from dbdict_celery.store import JobStore
-from dbdict_celery.sync import Remote
+from dbdict_celery.experiment.sync import Remote
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.dbrunner import run_sql
 
 
 @cli.command("sql")

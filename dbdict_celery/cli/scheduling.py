@@ -9,11 +9,12 @@ from rich.progress import TimeRemainingColumn
 
 from dbdict_celery.cli.group import cli, db_options
 from dbdict_celery.cli.output import progress_bar
-from dbdict_celery.enqueue import Enqueuer
-from dbdict_celery.job import DEFAULT_PRIORITY, Status
-from dbdict_celery.params import format_d
-from dbdict_celery.schedule import Plan, plan, schedule
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.params import format_d
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import DEFAULT_PRIORITY
+from dbdict_celery.store.schedule import Plan, plan, schedule
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.enqueue import Enqueuer
 
 RESUMABLE = (Status.FAILED, Status.CANCELLED)
 BAR_FROM = 1000  # jobs: smaller sweeps are done before a bar would help

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from dbdict_celery.store import JobStore
+from dbdict_celery.store.store import JobStore
 from tests.integration.deployments import AMQP, REDIS, Deployment, embedded, postgres_redis
 
 POSTGRES = "postgresql://root@127.0.0.1:5432/test"

@@ -20,9 +20,10 @@ import amqp.exceptions
 import kombu
 import redis
 
-from dbdict_celery.celery_app import QUEUE
-from dbdict_celery.job import Job, Status
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import Job
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.app import QUEUE
 from tests.conftest import DBDICT, REPO, dbdict, wait_until
 
 CELERY = str(Path(sys.executable).with_name("celery"))

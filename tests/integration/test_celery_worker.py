@@ -12,10 +12,10 @@ from collections import Counter
 
 from celery import Celery
 
-from dbdict_celery.celery_app import QUEUE
-from dbdict_celery.enqueue import RUN_JOB
-from dbdict_celery.job import Status
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.app import QUEUE
+from dbdict_celery.worker.enqueue import RUN_JOB
 from tests.conftest import read_conf, wait_until
 from tests.integration.deployments import (
     REDIS,

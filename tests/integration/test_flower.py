@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from dbdict_celery.job import Status
+from dbdict_celery.experiment.status import Status
 from tests.conftest import free_port, wait_until
 from tests.integration.deployments import (
     CELERY,

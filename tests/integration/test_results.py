@@ -12,8 +12,9 @@ from typing import Any
 import pandas
 import pytest
 
-from dbdict_celery.job import NewJob, Status
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import NewJob
+from dbdict_celery.store.store import JobStore
 from tests.conftest import dbdict, start_dbdict, wait_until
 
 EXPERIMENT = "examples.count.experiment"

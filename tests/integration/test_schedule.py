@@ -6,9 +6,9 @@ from pathlib import Path
 
 import redis
 
-from dbdict_celery.job import Status
-from dbdict_celery.schedule import plan, schedule
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.schedule import plan, schedule
+from dbdict_celery.store.store import JobStore
 from tests.conftest import dbdict
 from tests.integration.deployments import REDIS, Deployment, redis_messages_waiting
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dbdict_celery.job import RESTART_PRIORITY, Status
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import RESTART_PRIORITY
+from dbdict_celery.store.store import JobStore
 from tests.conftest import dbdict, read_conf, start_dbdict
 
 
@@ -229,8 +230,8 @@ def test_an_experiment_calling_sys_exit_is_recorded_failed_and_the_runner_exits(
 
 
 def test_a_runner_without_an_exproot_leaves_the_job_to_start(location: str, tmp_path: Path) -> None:
-    from dbdict_celery.dbrunner import run_booked
     from dbdict_celery.errors import UsageError
+    from dbdict_celery.worker.dbrunner import run_booked
 
     dbdict(
         "schedule", "--no-enqueue", "--db", location, "tests.experiments.write_files", cwd=tmp_path

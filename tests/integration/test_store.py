@@ -10,8 +10,9 @@ from sqlalchemy import event
 
 from dbdict_celery import UsageError
 from dbdict_celery.errors import JobNotFound
-from dbdict_celery.job import NewJob, Status, param_hash
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import NewJob, param_hash
+from dbdict_celery.store.store import JobStore
 
 EXPERIMENT = "examples.count.experiment"
 
@@ -302,7 +303,7 @@ def test_get_an_unknown_job(store: JobStore) -> None:
 def test_the_table_records_its_schema_version(store: JobStore) -> None:
     from sqlalchemy import select
 
-    from dbdict_celery.schema import SCHEMA_VERSION
+    from dbdict_celery.store.schema import SCHEMA_VERSION
 
     with store.engine.connect() as connection:
         versions = connection.execute(

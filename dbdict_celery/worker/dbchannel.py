@@ -16,12 +16,12 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from dbdict_celery.channel import Experiment, RSyncChannel
 from dbdict_celery.errors import ExprootUnreachable, StoreError, SyncError
-from dbdict_celery.job import Job
-from dbdict_celery.params import DD, expand, flatten
-from dbdict_celery.store import JobStore
-from dbdict_celery.sync import Remote
+from dbdict_celery.experiment.channel import Experiment, RSyncChannel
+from dbdict_celery.experiment.params import DD, expand, flatten
+from dbdict_celery.experiment.sync import Remote
+from dbdict_celery.store.job import Job
+from dbdict_celery.store.store import JobStore
 
 log = logging.getLogger(__name__)
 

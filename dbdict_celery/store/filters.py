@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Float, Table, and_, case, cast, func, lite
 from sqlalchemy.dialects.postgresql import JSONB
 
 from dbdict_celery.errors import UsageError
-from dbdict_celery.params import convert
+from dbdict_celery.experiment.params import convert
 
 _FILTER = re.compile(r"\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*(==|!=|<=|>=|=|<|>)\s*(.*)")
 _ORDERING = {"<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}

@@ -30,10 +30,11 @@ from celery.signals import task_revoked, worker_init, worker_ready, worker_shutt
 from celery.worker import state
 
 from dbdict_celery.config import grace_period
-from dbdict_celery.enqueue import RUN_JOB, enqueue
 from dbdict_celery.errors import DbdictError
-from dbdict_celery.job import RESTART_PRIORITY, Status
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import RESTART_PRIORITY
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.enqueue import RUN_JOB, enqueue
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import signal
 from collections.abc import Sequence
 
-from dbdict_celery.celery_app import app
-from dbdict_celery.enqueue import enqueue
-from dbdict_celery.job import Job, Status
-from dbdict_celery.store import Cancellation, JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import Job
+from dbdict_celery.store.store import Cancellation, JobStore
+from dbdict_celery.worker.app import app
+from dbdict_celery.worker.enqueue import enqueue
 
 
 def cancel(store: JobStore, job_ids: Sequence[int]) -> Cancellation:

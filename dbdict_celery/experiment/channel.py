@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any, TextIO
 
-from dbdict_celery import sync
 from dbdict_celery.errors import JobRefused, UsageError
-from dbdict_celery.params import DD, expand, format_d, parse_lines, resolve
+from dbdict_celery.experiment import sync
+from dbdict_celery.experiment.params import DD, expand, format_d, parse_lines, resolve
+from dbdict_celery.experiment.status import Status
 
 Experiment = Callable[[DD, "Channel"], Any]
 
@@ -46,11 +47,11 @@ class Channel:
     COMPLETE = None
     INCOMPLETE = True
 
-    START = 0
-    RUNNING = 1
-    DONE = 2
-    FAILED = 3
-    CANCELLED = 4
+    START = Status.START
+    RUNNING = Status.RUNNING
+    DONE = Status.DONE
+    FAILED = Status.FAILED
+    CANCELLED = Status.CANCELLED
 
     def save(self) -> None:
         """Save the experiment's state wherever this channel keeps it."""

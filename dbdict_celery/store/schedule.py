@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from dbdict_celery.channel import resolve_experiment
-from dbdict_celery.job import DEFAULT_PRIORITY, Inserted, NewJob
-from dbdict_celery.params import expand, flatten
-from dbdict_celery.store import BATCH_SIZE, JobStore
-from dbdict_celery.sweep import Sweep
-from dbdict_celery.sync import Remote
+from dbdict_celery.experiment.channel import resolve_experiment
+from dbdict_celery.experiment.params import expand, flatten
+from dbdict_celery.experiment.sweep import Sweep
+from dbdict_celery.experiment.sync import Remote
+from dbdict_celery.store.job import DEFAULT_PRIORITY, Inserted, NewJob
+from dbdict_celery.store.store import BATCH_SIZE, JobStore
 
 
 @dataclass(frozen=True)

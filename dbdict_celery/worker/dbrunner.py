@@ -7,13 +7,14 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 
-from dbdict_celery.channel import Channel, resolve_experiment
 from dbdict_celery.config import heartbeat_interval
-from dbdict_celery.dbchannel import DBRSyncChannel, row_state
 from dbdict_celery.errors import ExprootUnreachable, UsageError
-from dbdict_celery.job import RESTART_PRIORITY, Job, Status
-from dbdict_celery.store import JobStore
-from dbdict_celery.sync import Remote
+from dbdict_celery.experiment.channel import Channel, resolve_experiment
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.experiment.sync import Remote
+from dbdict_celery.store.job import RESTART_PRIORITY, Job
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.dbchannel import DBRSyncChannel, row_state
 
 log = logging.getLogger(__name__)
 

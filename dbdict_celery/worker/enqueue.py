@@ -15,9 +15,9 @@ from celery.utils import uuid
 from kombu import Producer
 from kombu.exceptions import OperationalError
 
-from dbdict_celery.celery_app import app, broker_priority
 from dbdict_celery.errors import BrokerError
-from dbdict_celery.store import JobStore
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.app import app, broker_priority
 
 RUN_JOB = "dbdict_celery.run_job"
 CONNECT_RETRIES = 2

@@ -39,13 +39,14 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
-from dbdict_celery.bulk_insert import insert_batch
 from dbdict_celery.config import TablePath, table_path, validate_table
-from dbdict_celery.engine import engine_for
 from dbdict_celery.errors import StoreError, TableMissing
-from dbdict_celery.job import RESTART_PRIORITY, Inserted, Job, NewJob, Status
-from dbdict_celery.queries import Queries
-from dbdict_celery.schema import SCHEMA_VERSION, job_table, versions_table
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.bulk_insert import insert_batch
+from dbdict_celery.store.engine import engine_for
+from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob
+from dbdict_celery.store.queries import Queries
+from dbdict_celery.store.schema import SCHEMA_VERSION, job_table, versions_table
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dbdict_celery.celery_app import QUEUE, app
-from dbdict_celery.enqueue import RUN_JOB
+from dbdict_celery.worker.app import QUEUE, app
+from dbdict_celery.worker.enqueue import RUN_JOB
 
 PAGE = 10_000
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbdict_celery.errors import UsageError
-from dbdict_celery.params import convert, parse, split
+from dbdict_celery.experiment.params import convert, parse, split
 
 GRID = ("choice", "range")
 RANDOM = ("uniform", "loguniform", "randint")

@@ -17,7 +17,7 @@ from sqlalchemy import Boolean, ColumnElement, Float, case, cast, func, literal,
 
 from dbdict_celery.config import validate_table
 from dbdict_celery.errors import UsageError
-from dbdict_celery.store import JobStore
+from dbdict_celery.store.store import JobStore
 
 ROW_COLUMNS = ("id", "status", "priority", "experiment", "attempts", "host", "workdir", "exproot",
                "created_at", "started_at", "finished_at", "error")  # fmt: skip

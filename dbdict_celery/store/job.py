@@ -1,26 +1,18 @@
-"""A job as the table records it: its status, and the small dataclasses the store returns."""
+"""A job as the table records it: the small dataclasses the store takes and returns."""
 
 from __future__ import annotations
 
-import enum
 import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dbdict_celery.experiment.status import Status
+
 DEFAULT_PRIORITY = 1.0
 RESTART_PRIORITY = 2.0
 
-
-class Status(enum.IntEnum):
-    """A job's status; 0, 1 and 2 keep the original dbdict's meaning."""
-
-    START = 0
-    RUNNING = 1
-    DONE = 2
-    FAILED = 3
-    CANCELLED = 4
 
 
 def param_hash(experiment: str, params: dict[str, Any]) -> str:

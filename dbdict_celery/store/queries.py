@@ -19,8 +19,9 @@ from sqlalchemy.sql.elements import UnaryExpression
 
 from dbdict_celery.config import TablePath
 from dbdict_celery.errors import JobNotFound, UsageError
-from dbdict_celery.filters import Filter, sort_key
-from dbdict_celery.job import Job, Status
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.filters import Filter, sort_key
+from dbdict_celery.store.job import Job
 
 ROW_COLUMNS = (
     *("id", "status", "priority", "experiment", "attempts", "host", "pid", "workdir", "exproot"),

@@ -14,25 +14,26 @@ from celery import Task
 from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
 
-from dbdict_celery import stop_requests
-from dbdict_celery.celery_app import app
 from dbdict_celery.config import default_exproot, max_attempts
 from dbdict_celery.config import stale_after as default_stale_after
-from dbdict_celery.dbrunner import run_booked
-from dbdict_celery.enqueue import RUN_JOB, enqueue
 from dbdict_celery.errors import (
     ExprootUnreachable,
     JobNotFound,
     StoreError,
     UsageError,
 )
-from dbdict_celery.job import RESTART_PRIORITY, Job, Status
-from dbdict_celery.reconcile import reconcile
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import RESTART_PRIORITY, Job
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker import stop_requests
+from dbdict_celery.worker.app import app
+from dbdict_celery.worker.dbrunner import run_booked
+from dbdict_celery.worker.enqueue import RUN_JOB, enqueue
+from dbdict_celery.worker.reconcile import reconcile
 
 log = get_task_logger(__name__)
 
-RECONCILE = "dbdict_celery.reconcile"
+RECONCILE = "dbdict_celery.worker.reconcile"
 SKIPPED = "SKIPPED"
 STORE_RETRY_DELAY = 30.0
 STORE_RETRIES = 10

@@ -15,9 +15,10 @@ from datetime import datetime
 from typing import IO, Any
 
 from dbdict_celery.errors import DbdictError, UsageError
-from dbdict_celery.filters import Filter
-from dbdict_celery.job import Job, Status
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.filters import Filter
+from dbdict_celery.store.job import Job
+from dbdict_celery.store.store import JobStore
 
 FORMATS = ("csv", "json", "parquet")
 RUN_COLUMNS = ("id", "status", "priority", "experiment", "attempts", "host", "exproot",

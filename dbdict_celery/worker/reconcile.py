@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from dbdict_celery.broker_queue import jobs_with_messages
-from dbdict_celery.enqueue import Enqueuer
-from dbdict_celery.job import RESTART_PRIORITY, Status
-from dbdict_celery.store import JobStore
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import RESTART_PRIORITY
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.broker_queue import jobs_with_messages
+from dbdict_celery.worker.enqueue import Enqueuer
 
 log = logging.getLogger(__name__)
 

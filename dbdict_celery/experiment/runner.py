@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dbdict_celery.channel import StandardChannel, resolve_experiment
 from dbdict_celery.errors import UsageError
-from dbdict_celery.params import DD, convert, expand, flatten, parse, parse_lines
+from dbdict_celery.experiment.channel import StandardChannel, resolve_experiment
+from dbdict_celery.experiment.params import DD, convert, expand, flatten, parse, parse_lines
 
 _UNSAFE = re.compile(r"[^\w.,=+-]")
 _MAX_NAME = 200

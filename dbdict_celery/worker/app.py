@@ -63,7 +63,7 @@ def create_app() -> Celery:
     url = os.environ.get("CELERY_BROKER_URL") or broker_url()
     if url.startswith(EMBEDDED):
         os.makedirs(os.path.dirname(os.path.abspath(url[len(EMBEDDED) :])), exist_ok=True)
-    celery = Celery("dbdict_celery", include=["dbdict_celery.tasks"])
+    celery = Celery("dbdict_celery", include=["dbdict_celery.worker.tasks"])
     celery.conf.update(
         broker_url=url,
         broker_transport_options=transport_options(url),

@@ -11,11 +11,12 @@ import os
 import socket
 import tempfile
 
-from dbdict_celery.dbchannel import job_dir
 from dbdict_celery.errors import SyncError, UsageError
-from dbdict_celery.job import Job, Status
-from dbdict_celery.store import JobStore
-from dbdict_celery.sync import pull_file
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.experiment.sync import pull_file
+from dbdict_celery.store.job import Job
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.dbchannel import job_dir
 
 STREAMS = ("stdout", "stderr")
 

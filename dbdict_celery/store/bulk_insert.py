@@ -15,8 +15,8 @@ from sqlalchemy import Connection, MetaData, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable
 
-from dbdict_celery.job import Inserted, NewJob
-from dbdict_celery.schema import staging_table
+from dbdict_celery.store.job import Inserted, NewJob
+from dbdict_celery.store.schema import staging_table
 
 _STAGING = staging_table(MetaData())
 
