@@ -23,6 +23,7 @@ lint: $(BIN)/dbdict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: $(BIN)/dbdict services lint
 	$(BIN)/pytest

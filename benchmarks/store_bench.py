@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
+import psycopg
 from sqlalchemy import text
 
 from benchmarks.common import alternate, drop
@@ -75,10 +76,12 @@ def copy_rate(db: str, count: int) -> float:
             for job in jobs(count, "copy")
         ]  # prepared beforehand: COPY is measured alone
         raw = store.engine.raw_connection()
+        connection = raw.driver_connection
+        assert isinstance(connection, psycopg.Connection), "COPY needs the psycopg driver"
         columns = "experiment, params, state, param_hash, priority"
         started = time.perf_counter()
         statement = f"COPY {store.path.table} ({columns}) FROM STDIN"
-        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+        with connection.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
         raw.commit()

@@ -3,54 +3,145 @@
 An experiment is a function `experiment(state, channel)`; parameters are
 `key=value` and `key::builder`; `channel.save()` checkpoints and
 `channel.switch() == 'stop'` asks the experiment to stop cleanly.
+
+The names below are the public Python API, the same lifecycle as the
+`dbdict` command::
+
+    import dbdict_celery as dbdict
+
+    jobs = dbdict.JobStore.open()                     # $DBDICT_DB, else the embedded table
+    planned = dbdict.plan("my_experiments.experiment", ["lr=choice(0.1, 0.01)"])
+    dbdict.submit(jobs, planned)                      # rows, then one message per job
+    dbdict.wait(jobs)                                 # until nothing is START or RUNNING
+    dbdict.export(jobs, "results.csv")
+
+Every other module is internal and may change. Names are imported on first
+use: `import dbdict_celery` costs almost nothing, and only the names of the
+worker layer (submit, cancel, requeue, reconcile, app) load Celery.
 """
 
-from dbdict_celery.errors import DbdictError, JobRefused, ResolveError, SyncError, UsageError
-from dbdict_celery.experiment.channel import Channel, RSyncChannel, SingleChannel, StandardChannel
-from dbdict_celery.experiment.params import (
-    DD,
-    expand,
-    flatten,
-    format_d,
-    format_help,
-    make,
-    parse,
-    realize,
-    resolve,
-)
-from dbdict_celery.experiment.runner import RunOptions, RunResult, run_cmdline, run_filemerge
+from __future__ import annotations
 
-__all__ = [
-    "DD",
-    "Channel",
-    "DbdictError",
-    "JobRefused",
-    "RSyncChannel",
-    "ResolveError",
-    "RunOptions",
-    "RunResult",
-    "SingleChannel",
-    "StandardChannel",
-    "SyncError",
-    "UsageError",
-    "expand",
-    "flatten",
-    "format_d",
-    "format_help",
-    "make",
-    "parse",
-    "realize",
-    "resolve",
-    "run_cmdline",
-    "run_filemerge",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from celery import Celery
+
+    from dbdict_celery.errors import BrokerError as BrokerError
+    from dbdict_celery.errors import DbdictError as DbdictError
+    from dbdict_celery.errors import ExprootUnreachable as ExprootUnreachable
+    from dbdict_celery.errors import JobNotFound as JobNotFound
+    from dbdict_celery.errors import JobRefused as JobRefused
+    from dbdict_celery.errors import ResolveError as ResolveError
+    from dbdict_celery.errors import StoreError as StoreError
+    from dbdict_celery.errors import SyncError as SyncError
+    from dbdict_celery.errors import TableMissing as TableMissing
+    from dbdict_celery.errors import UsageError as UsageError
+    from dbdict_celery.experiment.channel import Channel as Channel
+    from dbdict_celery.experiment.channel import RSyncChannel as RSyncChannel
+    from dbdict_celery.experiment.channel import SingleChannel as SingleChannel
+    from dbdict_celery.experiment.channel import StandardChannel as StandardChannel
+    from dbdict_celery.experiment.params import DD as DD
+    from dbdict_celery.experiment.params import expand as expand
+    from dbdict_celery.experiment.params import flatten as flatten
+    from dbdict_celery.experiment.params import format_d as format_d
+    from dbdict_celery.experiment.params import format_help as format_help
+    from dbdict_celery.experiment.params import make as make
+    from dbdict_celery.experiment.params import parse as parse
+    from dbdict_celery.experiment.params import realize as realize
+    from dbdict_celery.experiment.params import resolve as resolve
+    from dbdict_celery.experiment.runner import RunOptions as RunOptions
+    from dbdict_celery.experiment.runner import RunResult as RunResult
+    from dbdict_celery.experiment.runner import run_cmdline as run_cmdline
+    from dbdict_celery.experiment.runner import run_filemerge as run_filemerge
+    from dbdict_celery.experiment.status import Status as Status
+    from dbdict_celery.store.export import export as export
+    from dbdict_celery.store.job import Job as Job
+    from dbdict_celery.store.logs import read_log as read_log
+    from dbdict_celery.store.plan import Plan as Plan
+    from dbdict_celery.store.plan import plan as plan
+    from dbdict_celery.store.queries import Summary as Summary
+    from dbdict_celery.store.store import Cancellation as Cancellation
+    from dbdict_celery.store.store import JobStore as JobStore
+    from dbdict_celery.store.view import create_view as create_view
+    from dbdict_celery.store.wait import wait as wait
+    from dbdict_celery.worker.control import cancel as cancel
+    from dbdict_celery.worker.control import requeue as requeue
+    from dbdict_celery.worker.dbrunner import LoopReport as LoopReport
+    from dbdict_celery.worker.dbrunner import run_sql as run_sql
+    from dbdict_celery.worker.reconcile import Reconciliation as Reconciliation
+    from dbdict_celery.worker.reconcile import reconcile as reconcile
+    from dbdict_celery.worker.submit import Submission as Submission
+    from dbdict_celery.worker.submit import submit as submit
+
+    app: Celery
+
+_WHERE = {
+    # experiments and running them here
+    "DD": "experiment.params",
+    "expand": "experiment.params",
+    "flatten": "experiment.params",
+    "format_d": "experiment.params",
+    "format_help": "experiment.params",
+    "make": "experiment.params",
+    "parse": "experiment.params",
+    "realize": "experiment.params",
+    "resolve": "experiment.params",
+    "Channel": "experiment.channel",
+    "SingleChannel": "experiment.channel",
+    "StandardChannel": "experiment.channel",
+    "RSyncChannel": "experiment.channel",
+    "RunOptions": "experiment.runner",
+    "RunResult": "experiment.runner",
+    "run_cmdline": "experiment.runner",
+    "run_filemerge": "experiment.runner",
+    "Status": "experiment.status",
+    # the job table
+    "JobStore": "store.store",
+    "Cancellation": "store.store",
+    "Job": "store.job",
+    "Summary": "store.queries",
+    "Plan": "store.plan",
+    "plan": "store.plan",
+    "wait": "store.wait",
+    "export": "store.export",
+    "create_view": "store.view",
+    "read_log": "store.logs",
+    # delivery to workers, and repairs
+    "submit": "worker.submit",
+    "Submission": "worker.submit",
+    "cancel": "worker.control",
+    "requeue": "worker.control",
+    "reconcile": "worker.reconcile",
+    "Reconciliation": "worker.reconcile",
+    "run_sql": "worker.dbrunner",
+    "LoopReport": "worker.dbrunner",
+    "app": "worker.tasks",
+    # errors
+    "DbdictError": "errors",
+    "UsageError": "errors",
+    "ResolveError": "errors",
+    "JobRefused": "errors",
+    "SyncError": "errors",
+    "ExprootUnreachable": "errors",
+    "StoreError": "errors",
+    "JobNotFound": "errors",
+    "TableMissing": "errors",
+    "BrokerError": "errors",
+}
+
+__all__ = sorted(_WHERE)
 
 
-def __getattr__(name: str) -> object:
-    """`dbdict_celery.app`, the Celery app with its task, imported on first use (Celery is
-    not light, and `dbdict run` has no need of it)."""
-    if name == "app":
-        from dbdict_celery.worker import tasks  # registers run_job with the app
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first use (PEP 562), and keep it."""
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
 
-        return tasks.run_job.app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -12,15 +12,18 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import platformdirs
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
 
 from dbdict_celery.errors import UsageError
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
 DEFAULT_TABLE = "jobs"
+LOST_RUNS = 3  # runs a job may lose to dead workers before reconcile leaves it FAILED
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _SCHEMES = {
     "postgresql": "postgresql+psycopg",
@@ -72,6 +75,9 @@ def table_path(location: str | None = None, table: str | None = None) -> TablePa
     the one DBDICT_DB names (that is only a default; a worker takes the
     table from each message).
     """
+    from sqlalchemy.engine import URL, make_url  # here: `dbdict --help` needs no SQLAlchemy
+    from sqlalchemy.exc import ArgumentError
+
     from_environment = not location
     location = location or os.environ.get("DBDICT_DB")
     if not location:

@@ -1,4 +1,6 @@
-"""Shared test helpers: the real `dbdict` script as a subprocess, and waiting with a deadline."""
+"""Shared test helpers: the real `dbdict` script as a subprocess, and waiting with a deadline;
+job tables on the real Postgres (127.0.0.1:5432, database test) and on SQLite, and the
+deployments of `tests.deployments`, as fixtures."""
 
 from __future__ import annotations
 
@@ -6,18 +8,24 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    from dbdict_celery.store.store import JobStore
+    from tests.deployments import Deployment
+
 REPO = Path(__file__).resolve().parent.parent
 DBDICT = str(Path(sys.executable).with_name("dbdict"))
+POSTGRES = "postgresql://root@127.0.0.1:5432/test"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def private_home(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Tests never touch the user's own embedded database and broker."""
     home = tmp_path_factory.mktemp("dbdict-home")
     saved = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("DBDICT_")}
@@ -109,7 +117,7 @@ def _find_or_install_sshd() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def ssh_command(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def ssh_command(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private sshd on a loopback port; yields the DBDICT_SSH_COMMAND that reaches it."""
     import shutil
 
@@ -153,3 +161,82 @@ def ssh_command(tmp_path_factory: pytest.TempPathFactory) -> Any:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# The fixtures below import `tests.deployments` and the job store when they run: that
+# module imports the helpers above, and the unit tests need neither.
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A table path to a fresh, empty job table on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/jobs.db/jobs"
+        return
+    yield from _postgres_table()
+
+
+@pytest.fixture
+def postgres_location() -> Iterator[str]:
+    """A fresh Postgres job table's path, dropped afterwards."""
+    yield from _postgres_table()
+
+
+@pytest.fixture(params=["postgres-redis", "embedded"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    """Each deployment in turn: Postgres and Redis, then the embedded default."""
+    from tests.deployments import embedded, postgres_redis
+
+    if request.param == "embedded":
+        chosen = embedded(tmp_path)
+    else:
+        chosen = postgres_redis(tmp_path, request.getfixturevalue("postgres_location"))
+    yield from _closing(chosen)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, postgres_location: str) -> Iterator[Deployment]:
+    """Postgres and Redis: for what needs a broker that broadcasts (revoke) or many workers."""
+    from tests.deployments import postgres_redis
+
+    yield from _closing(postgres_redis(tmp_path, postgres_location))
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def any_broker(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_location: str
+) -> Iterator[Deployment]:
+    """Postgres with each server broker in turn."""
+    from tests.deployments import AMQP, REDIS, postgres_redis
+
+    broker = REDIS if request.param == "redis" else AMQP
+    yield from _closing(postgres_redis(tmp_path, postgres_location, broker))
+
+
+def _closing(deployment: Deployment) -> Iterator[Deployment]:
+    try:
+        yield deployment
+    finally:
+        deployment.close()
+
+
+def _postgres_table() -> Iterator[str]:
+    from sqlalchemy import create_engine, text
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    yield f"{POSTGRES}/{name}"
+    engine = create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP TABLE IF EXISTS {name} CASCADE"))  # made above; views too
+        if engine.dialect.has_table(connection, "dbdict_schema"):
+            connection.execute(
+                text("DELETE FROM dbdict_schema WHERE table_name = :name"), {"name": name}
+            )
+    engine.dispose()
+
+
+@pytest.fixture
+def store(location: str) -> JobStore:
+    from dbdict_celery.store.store import JobStore
+
+    return JobStore.open(location)

@@ -14,21 +14,10 @@ from typing import NoReturn
 
 import click
 
-from dbdict_celery.cli import help_command, jobs, local, reading, results, runners, scheduling
 from dbdict_celery.cli.group import cli
 from dbdict_celery.errors import DbdictError
 
-__all__ = [
-    "cli",
-    "help_command",
-    "jobs",
-    "local",
-    "main",
-    "reading",
-    "results",
-    "runners",
-    "scheduling",
-]
+__all__ = ["cli", "main"]
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -1,23 +1,53 @@
-"""The `dbdict` command group, and the options several commands share."""
+"""The `dbdict` command group: commands are imported only when they are used.
+
+`dbdict run` must not pay for Celery: each command lives in a module found
+here by name and imported only when that command (or the help listing) needs
+it. Command modules reach the worker layer, the one that imports Celery, only
+through the lazily loaded public API (`import dbdict_celery as api`), inside
+the commands that use it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+import importlib
 
 import click
-from rich.console import Console
-
-console = Console(stderr=True)
 
 ALIASES = {"cmdline": "run", "sqlschedule": "schedule"}
+COMMANDS = {
+    "run": "local:run_command",
+    "filemerge": "local:filemerge_command",
+    "schedule": "scheduling:schedule_command",
+    "worker": "runners:worker_command",
+    "sql": "runners:sql_command",
+    "status": "reading:status_command",
+    "list": "reading:list_command",
+    "show": "reading:show_command",
+    "cancel": "jobs:cancel_command",
+    "requeue": "jobs:requeue_command",
+    "reconcile": "jobs:reconcile_command",
+    "export": "results:export_command",
+    "view": "results:view_command",
+    "logs": "results:logs_command",
+    "help": "help_command:help_command",
+}
 
 
 class DbdictGroup(click.Group):
-    """A command group that knows the original command names as aliases."""
+    """A command group that loads each command on first use, and knows the original
+    command names as aliases."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        return super().get_command(ctx, ALIASES.get(cmd_name, cmd_name))
+        name = ALIASES.get(cmd_name, cmd_name)
+        if name not in COMMANDS:
+            return None
+        module, _, attribute = COMMANDS[name].partition(":")
+        command = getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        return command
 
 
 @click.group(cls=DbdictGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,43 +60,3 @@ def cli() -> None:
     number of machines. Run 'dbdict help' for the topics (experiment,
     parameters, example).
     """
-
-
-def db_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--db and --table: which job table a command works on."""
-    command = click.option(
-        "--table", metavar="NAME", help="The table, when the path does not name one (default jobs)."
-    )(command)
-    return click.option(
-        "--db",
-        metavar="TABLEPATH",
-        help="postgresql://user@host/db/table or sqlite:///path/jobs.db/table "
-        "(default: $DBDICT_DB, else the embedded database in $DBDICT_HOME).",
-    )(command)
-
-
-def where_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--where EXPR, repeatable: conditions on the flattened state."""
-    return click.option(
-        "--where",
-        "filters",
-        multiple=True,
-        metavar="EXPR",
-        help="A condition on a parameter or result: lr>0.01, model.kind=cnn "
-        "(repeatable; all must hold).",
-    )(command)
-
-
-def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--json: data for scripts instead of tables for people."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")(command)
-
-
-def stale_after_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """--stale-after SECONDS, with the default of DBDICT_STALE_AFTER."""
-    return click.option(
-        "--stale-after",
-        type=click.FloatRange(min=0, min_open=True),
-        metavar="SECONDS",
-        help=f"{what} (default $DBDICT_STALE_AFTER, 300).",
-    )

@@ -5,12 +5,11 @@ from __future__ import annotations
 import click
 
 from dbdict_celery.cli import help_topics
-from dbdict_celery.cli.group import cli
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.params import format_help
 
 
-@cli.command("help")
+@click.command("help")
 @click.argument("topic", required=False)
 @click.pass_context
 def help_command(ctx: click.Context, topic: str | None) -> None:
@@ -23,7 +22,9 @@ def help_command(ctx: click.Context, topic: str | None) -> None:
             click.echo(f"  {name.ljust(14)} {summary}")
         click.echo()
         click.secho("Commands: (use dbdict help COMMAND for more)", bold=True)
-        for name, listed in sorted(group.commands.items()):
+        for name in group.list_commands(ctx):
+            listed = group.get_command(ctx, name)
+            assert listed is not None
             click.echo(f"  {name.ljust(14)} {listed.get_short_help_str(limit=70)}")
         return
     if topic in help_topics.TOPICS:

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import signal
-import threading
+import time
+from typing import TYPE_CHECKING
 
 import click
 
-from dbdict_celery.cli.group import cli, db_options, json_option, stale_after_option, where_option
+import dbdict_celery as api
+from dbdict_celery.cli.options import db_options, json_option, stale_after_option, where_option
 from dbdict_celery.cli.output import print_json
-from dbdict_celery.config import stale_after as default_stale_after
+from dbdict_celery.config import LOST_RUNS
 from dbdict_celery.errors import TableMissing, UsageError
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.store import JobStore
-from dbdict_celery.worker import control
-from dbdict_celery.worker.reconcile import LOST_RUNS, Reconciliation, reconcile
+
+if TYPE_CHECKING:
+    from dbdict_celery.worker.reconcile import Reconciliation
 
 ENDED = (Status.DONE, Status.FAILED, Status.CANCELLED)
 STATUS_NAMES = click.Choice([status.name.lower() for status in ENDED])
 LISTED = 20
+WATCH_TICK = 0.2  # seconds between looks at the stop flag while waiting
 
 
-@cli.command("cancel")
+@click.command("cancel")
 @click.argument("job_ids", nargs=-1, type=int, metavar="[ID]...")
 @db_options
 @where_option
@@ -36,9 +39,8 @@ def cancel_command(
     """Cancel jobs: START ones at once, RUNNING ones stop (their experiments see
     switch() == 'stop'), save and end CANCELLED with their state."""
     _check_choice(job_ids, filters, by_status=False)
-    store = JobStore.open(db, table, create=False)
-    chosen = _chosen(store, job_ids, filters, (Status.START, Status.RUNNING))
-    cancellation = control.cancel(store, chosen)
+    store = api.JobStore.open(db, table, create=False)
+    cancellation = api.cancel(store, job_ids or None, filters)
     if as_json:
         stopping = [job.id for job in cancellation.stopping]
         print_json({"cancelled": cancellation.cancelled, "stopping": stopping})
@@ -48,13 +50,13 @@ def cancel_command(
     if cancellation.stopping:
         click.echo(f"asked running {_ids([job.id for job in cancellation.stopping])} to stop")
     changed = set(cancellation.cancelled) | {job.id for job in cancellation.stopping}
-    for job_id in sorted(set(chosen) - changed):
+    for job_id in sorted(set(job_ids) - changed):
         click.echo(f"job {job_id} is {store.get(job_id).status.name}: nothing to cancel")
-    if not chosen:
+    if not job_ids and not changed:
         click.echo("no job to cancel")
 
 
-@cli.command("requeue")
+@click.command("requeue")
 @click.argument("job_ids", nargs=-1, type=int, metavar="[ID]...")
 @db_options
 @click.option(
@@ -84,19 +86,18 @@ def requeue_command(
     takes back every failed job).
     """
     _check_choice(job_ids, filters, by_status=bool(statuses))
-    store = JobStore.open(db, table, create=False)
+    store = api.JobStore.open(db, table, create=False)
     wanted = [Status[name.upper()] for name in statuses] or [Status.FAILED, Status.CANCELLED]
-    chosen = _chosen(store, job_ids, filters, wanted)
-    jobs = control.requeue(store, chosen, wanted, priority, send=not no_enqueue)
+    jobs = api.requeue(store, job_ids or None, filters, wanted, priority, send=not no_enqueue)
     if as_json:
         print_json({"requeued": [job.id for job in jobs]})
         return
     if jobs:
         click.echo(f"requeued {_ids([job.id for job in jobs])}")
-    for job_id in sorted(set(chosen) - {job.id for job in jobs}):
+    for job_id in sorted(set(job_ids) - {job.id for job in jobs}):
         status = store.get(job_id).status.name
         click.echo(f"job {job_id} is {status}: not requeued (--status {status.lower()} takes it)")
-    if not chosen:
+    if not job_ids and not jobs:
         click.echo("no job to requeue")
 
 
@@ -108,20 +109,6 @@ def _check_choice(job_ids: tuple[int, ...], filters: tuple[str, ...], by_status:
         raise UsageError("give job IDs, or --where (or --status) to choose jobs")
 
 
-def _chosen(
-    store: JobStore,
-    job_ids: tuple[int, ...],
-    filters: tuple[str, ...],
-    statuses: tuple[Status, ...] | list[Status],
-) -> list[int]:
-    """The ids given (each checked to exist), else the jobs in `statuses` matching the filters."""
-    for job_id in job_ids:
-        store.get(job_id)  # JobNotFound names the missing one
-    if job_ids:
-        return list(job_ids)
-    return [job.id for job in store.stream(list(statuses), filters)]
-
-
 def _ids(job_ids: list[int]) -> str:
     shown = ", ".join(map(str, job_ids[:LISTED]))
     if len(job_ids) > LISTED:
@@ -129,7 +116,7 @@ def _ids(job_ids: list[int]) -> str:
     return ("job " if len(job_ids) == 1 else f"{len(job_ids)} jobs: ") + shown
 
 
-@cli.command("reconcile")
+@click.command("reconcile")
 @db_options
 @stale_after_option("A RUNNING job silent this long lost its worker")
 @click.option(
@@ -164,21 +151,42 @@ def reconcile_command(
     Safe any time, any number of times, with workers running: it never makes
     a job run twice.
     """
-    stale = stale_after or default_stale_after()
-    stop = threading.Event()
     if watch:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, lambda *_: stop.set())
-    while True:
+        _watch(db, table, stale_after, max_attempts, interval, as_json)
+        return
+    store = api.JobStore.open(db, table, create=False)
+    _report(api.reconcile(store, stale_after, max_attempts), as_json, quiet=False)
+
+
+def _watch(
+    db: str | None,
+    table: str | None,
+    stale_after: float | None,
+    max_attempts: int,
+    interval: float,
+    as_json: bool,
+) -> None:
+    """Reconcile every `interval` seconds until SIGTERM or SIGINT.
+
+    The signal handler only sets a flag: a handler that took a lock (as
+    `threading.Event.set` does) could deadlock with the code it interrupted.
+    """
+    stop = [False]
+
+    def request_stop(*_: object) -> None:
+        stop[0] = True
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, request_stop)
+    while not stop[0]:
         try:
-            done = reconcile(JobStore.open(db, table, create=False), stale, max_attempts)
-            _report(done, as_json, quiet=watch)
+            store = api.JobStore.open(db, table, create=False)
+            _report(api.reconcile(store, stale_after, max_attempts), as_json, quiet=True)
         except TableMissing:
-            if not watch:
-                raise
-            # a watch may start before anything is scheduled: the table comes later
-        if not watch or stop.wait(interval):
-            return
+            pass  # a watch may start before anything is scheduled: the table comes later
+        deadline = time.monotonic() + interval
+        while not stop[0] and time.monotonic() < deadline:
+            time.sleep(min(WATCH_TICK, max(0.0, deadline - time.monotonic())))
 
 
 def _report(done: Reconciliation, as_json: bool, quiet: bool) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from dbdict_celery.cli.group import cli
 from dbdict_celery.experiment import runner
 from dbdict_celery.experiment.channel import Channel
 
@@ -57,7 +56,7 @@ def _options(
     )
 
 
-@cli.command("run")
+@click.command("run")
 @click.argument("experiment")
 @click.argument("params", nargs=-1)
 @run_options
@@ -74,7 +73,7 @@ def run_command(experiment: str, params: tuple[str, ...], **flags: Any) -> None:
     _report(runner.run_cmdline(experiment, params, _options(**flags)))
 
 
-@cli.command("filemerge")
+@click.command("filemerge")
 @click.argument("experiment")
 @click.argument("sources", nargs=-1, metavar="FILE [FILE|key=value ...]")
 @run_options

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
 from collections.abc import Iterable, Sequence
@@ -13,12 +14,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn
 from rich.table import Table
 
-from dbdict_celery.cli.group import console
-from dbdict_celery.store.job import Job
-from dbdict_celery.store.queries import ROW_COLUMNS
+from dbdict_celery.store.job import JOB_COLUMNS, Job
 
 PIPED_WIDTH = 200  # a table piped to a file or `less` is not cut to 80 columns
-stdout = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
+
+
+@functools.cache
+def stdout() -> Console:
+    """Where tables go: standard output, as wide as the terminal or PIPED_WIDTH when piped."""
+    return Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
+
+
+@functools.cache
+def stderr() -> Console:
+    """Where progress bars go, so that piped output stays data."""
+    return Console(stderr=True)
 
 
 def job_record(job: Job) -> dict[str, Any]:
@@ -38,7 +48,7 @@ def print_json(data: Any) -> None:
 
 def value_of(job: Job, column: str) -> Any:
     """A row column, else a key of the job's flattened state (None if it has none)."""
-    if column in ROW_COLUMNS:
+    if column in JOB_COLUMNS:
         value = getattr(job, column)
         return value.name if column == "status" else value
     return job.state.get(column)
@@ -102,7 +112,7 @@ def progress_bar(clock: ProgressColumn, disable: bool = False) -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         clock,
-        console=console,
+        console=stderr(),
         transient=True,
         disable=disable,
     )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import TimeElapsedColumn
 
-from dbdict_celery.cli.group import (
-    cli,
+import dbdict_celery as api
+from dbdict_celery.cli.options import (
+    chosen_statuses,
     db_options,
     json_option,
     stale_after_option,
+    status_option,
     where_option,
 )
 from dbdict_celery.cli.output import (
@@ -26,16 +28,16 @@ from dbdict_celery.cli.output import (
     value_of,
 )
 from dbdict_celery.config import stale_after as default_stale_after
-from dbdict_celery.errors import DbdictError, UsageError
+from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.queries import Summary
-from dbdict_celery.store.store import JobStore
+from dbdict_celery.store.job import job_dir
 
-STATUS = click.Choice([status.name.lower() for status in Status])
-WAIT_POLL = 2.0
+if TYPE_CHECKING:
+    from dbdict_celery.store.queries import Summary
+    from dbdict_celery.store.store import JobStore
 
 
-@cli.command("status")
+@click.command("status")
 @db_options
 @stale_after_option("Flag running jobs without a heartbeat for this long")
 @click.option("--wait", is_flag=True, help="Wait until no job is START or RUNNING.")
@@ -55,7 +57,7 @@ def status_command(
     as_json: bool,
 ) -> None:
     """Counts per experiment and status, and the running jobs with their heartbeats."""
-    store = JobStore.open(db, table, create=False)
+    store = api.JobStore.open(db, table, create=False)
     stale = stale_after or default_stale_after()
     if wait:
         _wait(store, timeout)
@@ -76,7 +78,7 @@ def _print_summary(store: JobStore, summary: Summary, stale: float) -> None:
     totals = [summary.total(status) for status in statuses]
     rows.append(["total", *totals, sum(totals)])
     columns = ["experiment", *(status.name for status in statuses), "total"]
-    stdout.print(rich_table(f"Jobs in {store.path}", columns, rows))
+    stdout().print(rich_table(f"Jobs in {store.path}", columns, rows))
     if not summary.running:
         return
     running = []
@@ -87,7 +89,7 @@ def _print_summary(store: JobStore, summary: Summary, stale: float) -> None:
     shown_all = summary.total(Status.RUNNING) == len(running)
     title = "Running" if shown_all else f"Running (the first {len(running)})"
     columns = ["id", "host", "pid", "running for", "last heartbeat", "attempts", ""]
-    stdout.print(rich_table(title, columns, running))
+    stdout().print(rich_table(title, columns, running))
 
 
 def _summary_record(store: JobStore, summary: Summary, stale: float) -> dict[str, object]:
@@ -114,24 +116,18 @@ def _seconds(span: timedelta | None) -> float | None:
 
 def _wait(store: JobStore, timeout: float | None) -> None:
     """Block until the table has nothing left to run, showing progress."""
-    deadline = None if timeout is None else time.monotonic() + timeout
     with progress_bar(TimeElapsedColumn()) as progress:
         bar = progress.add_task("jobs ended", total=None)
-        while True:
-            counts = store.counts()
-            left = counts[Status.START] + counts[Status.RUNNING]
-            total = sum(counts.values())
-            progress.update(bar, total=total, completed=total - left)
-            if left == 0:
-                return
-            if deadline is not None and time.monotonic() >= deadline:
-                raise DbdictError(f"{left} jobs still START or RUNNING after {timeout:g} s")
-            time.sleep(WAIT_POLL)
+        api.wait(
+            store,
+            timeout,
+            progress=lambda ended, total: progress.update(bar, total=total, completed=ended),
+        )
 
 
-@cli.command("list")
+@click.command("list")
 @db_options
-@click.option("--status", "statuses", type=STATUS, multiple=True, help="Only these (repeatable).")
+@status_option
 @where_option
 @click.option("--sort", metavar="KEY", help="Order by a column or key; -KEY for descending.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N jobs.")
@@ -148,9 +144,8 @@ def list_command(
     as_json: bool,
 ) -> None:
     """List jobs, one row each, with their parameters and results as columns."""
-    store = JobStore.open(db, table, create=False)
-    chosen = [Status[name.upper()] for name in statuses] or None
-    jobs = store.jobs(chosen, filters, limit, sort)
+    store = api.JobStore.open(db, table, create=False)
+    jobs = store.jobs(chosen_statuses(statuses), filters, limit, sort)
     if as_json:
         print_json([job_record(job) for job in jobs])
         return
@@ -158,31 +153,30 @@ def list_command(
     if columns is not None and not shown:
         raise UsageError("--columns needs at least one name")
     names = shown or default_columns(jobs)
-    stdout.print(rich_table(None, names, ([value_of(job, c) for c in names] for job in jobs)))
+    stdout().print(rich_table(None, names, ([value_of(job, c) for c in names] for job in jobs)))
     click.echo(f"{len(jobs)} jobs", err=True)
 
 
-@cli.command("show")
+@click.command("show")
 @click.argument("job_id", type=int, metavar="ID")
 @db_options
 @json_option
 def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) -> None:
     """Everything the table knows of one job: parameters, state, run, last traceback."""
-    store = JobStore.open(db, table, create=False)
+    store = api.JobStore.open(db, table, create=False)
     job = store.get(job_id)
     if as_json:
         print_json(job_record(job))
         return
     record = job_record(job)
     params, state, error = record.pop("params"), record.pop("state"), record.pop("error")
-    files = f"{job.exproot}/{store.path.dbname}/{store.path.table}/{job.id}" if job.exproot else ""
-    record["files"] = files
-    stdout.print(rich_table(f"Job {job.id} in {store.path}", ["field", "value"], record.items()))
-    stdout.print(rich_table("Parameters", ["key", "value"], sorted(params.items())))
+    record["files"] = str(job_dir(job.exproot, store.path, job.id)) if job.exproot else ""
+    stdout().print(rich_table(f"Job {job.id} in {store.path}", ["field", "value"], record.items()))
+    stdout().print(rich_table("Parameters", ["key", "value"], sorted(params.items())))
     changed = sorted(
         (key, value) for key, value in state.items() if params.get(key, state) != value
     )
-    stdout.print(rich_table("State beyond the parameters", ["key", "value"], changed))
+    stdout().print(rich_table("State beyond the parameters", ["key", "value"], changed))
     if error:
-        stdout.print("[bold]Last traceback[/bold]")
-        stdout.print(error, markup=False, highlight=False)
+        stdout().print("[bold]Last traceback[/bold]")
+        stdout().print(error, markup=False, highlight=False)

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
-from collections.abc import Iterator
-from typing import IO
 
 import click
 
-from dbdict_celery.cli.group import cli, db_options, where_option
-from dbdict_celery.cli.reading import STATUS
+import dbdict_celery as api
+from dbdict_celery.cli.options import (
+    chosen_statuses,
+    db_options,
+    status_option,
+    where_option,
+)
 from dbdict_celery.config import validate_table
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.export import FORMATS, records, write, write_parquet
-from dbdict_celery.store.logs import read_log
-from dbdict_celery.store.store import JobStore
-from dbdict_celery.store.view import create_view
+from dbdict_celery.store.export import FORMATS
 
 FOLLOW_POLL = 1.0
 
 
-@cli.command("export")
+@click.command("export")
 @db_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
-@click.option("--status", "statuses", type=STATUS, multiple=True, help="Only these (repeatable).")
+@status_option
 @where_option
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE (default: standard output).")
 def export_command(
@@ -43,29 +42,14 @@ def export_command(
         dbdict export --status done -o results.csv
         python -c "import pandas; print(pandas.read_csv('results.csv'))"
     """
-    store = JobStore.open(db, table, create=False)
-    chosen = [Status[name.upper()] for name in statuses] or None
-    columns, rows = records(store, chosen, filters)
-    if fmt == "parquet":
-        if not output:
-            raise click.UsageError("parquet needs -o FILE")
-        count = write_parquet(output, columns, rows)
-    else:
-        with _opened(output) as out:
-            count = write(out, fmt, columns, rows)
+    if fmt == "parquet" and not output:
+        raise click.UsageError("parquet needs -o FILE")
+    store = api.JobStore.open(db, table, create=False)
+    count = api.export(store, output or sys.stdout, fmt, chosen_statuses(statuses), filters)
     click.echo(f"exported {count} jobs" + (f" to {output}" if output else ""), err=True)
 
 
-@contextlib.contextmanager
-def _opened(output: str | None) -> Iterator[IO[str]]:
-    if output is None:
-        yield sys.stdout
-        return
-    with open(output, "w", encoding="utf-8", newline="") as out:
-        yield out
-
-
-@cli.command("view")
+@click.command("view")
 @click.argument("name")
 @db_options
 def view_command(name: str, db: str | None, table: str | None) -> None:
@@ -77,13 +61,13 @@ def view_command(name: str, db: str | None, table: str | None) -> None:
         psql -c 'SELECT lr, result_error FROM mnist_results ORDER BY result_error'
     """
     validate_table(name)
-    store = JobStore.open(db, table, create=False)
-    columns = create_view(store, name)
+    store = api.JobStore.open(db, table, create=False)
+    columns = api.create_view(store, name)
     described = ", ".join(f"{column.name} ({column.kind})" for column in columns)
     click.echo(f"view {name} over {store.path}: {described or 'no state keys yet'}")
 
 
-@cli.command("logs")
+@click.command("logs")
 @click.argument("job_id", type=int, metavar="ID")
 @db_options
 @click.option("--stderr", "use_stderr", is_flag=True, help="Show stderr instead of stdout.")
@@ -92,12 +76,12 @@ def logs_command(
     job_id: int, db: str | None, table: str | None, use_stderr: bool, follow: bool
 ) -> None:
     """Print what a job wrote to stdout (or stderr)."""
-    store = JobStore.open(db, table, create=False)
+    store = api.JobStore.open(db, table, create=False)
     stream = "stderr" if use_stderr else "stdout"
     shown = 0
     while True:
         job = store.get(job_id)
-        where, content = read_log(store, job, stream)
+        where, content = api.read_log(store, job, stream)
         if len(content) < shown:  # read from another copy, shorter for now
             content = b""
         sys.stdout.buffer.write(content[shown:])

@@ -8,14 +8,13 @@ from typing import NoReturn
 
 import click
 
-from dbdict_celery.cli.group import cli, db_options
+import dbdict_celery as api
+from dbdict_celery.cli.options import db_options
 from dbdict_celery.config import table_path
 from dbdict_celery.experiment.sync import Remote
-from dbdict_celery.store.store import JobStore
-from dbdict_celery.worker.dbrunner import run_sql
 
 
-@cli.command("sql")
+@click.command("sql")
 @click.argument("exproot")
 @db_options
 @click.option(
@@ -34,7 +33,7 @@ def sql_command(exproot: str, db: str | None, table: str | None, count: int) -> 
     with --exproot keeps its own), and repeats. Any number of these may run
     in parallel on one table: no job runs twice.
     """
-    report = run_sql(JobStore.open(db, table), exproot, count)
+    report = api.run_sql(api.JobStore.open(db, table), exproot, count)
     if report.drained:
         click.echo(f"No more jobs to run (ran {report.ran} jobs)")
     elif report.stopped:
@@ -43,7 +42,7 @@ def sql_command(exproot: str, db: str | None, table: str | None, count: int) -> 
         click.echo(f"Ran {report.ran} jobs")
 
 
-@cli.command(
+@click.command(
     "worker", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
 )
 @click.option(

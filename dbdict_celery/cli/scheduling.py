@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import click
 from rich.progress import TimeRemainingColumn
 
-from dbdict_celery.cli.group import cli, db_options
+import dbdict_celery as api
+from dbdict_celery.cli.options import db_options
 from dbdict_celery.cli.output import progress_bar
 from dbdict_celery.experiment.params import format_d
-from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import DEFAULT_PRIORITY
-from dbdict_celery.store.schedule import Plan, plan, schedule
-from dbdict_celery.store.store import JobStore
-from dbdict_celery.worker.enqueue import Enqueuer
 
-RESUMABLE = (Status.FAILED, Status.CANCELLED)
 BAR_FROM = 1000  # jobs: smaller sweeps are done before a bar would help
 
 
-@cli.command("schedule")
+@click.command("schedule")
 @click.argument("experiment")
 @click.argument("params", nargs=-1)
 @db_options
@@ -76,7 +70,7 @@ def schedule_command(
         dbdict schedule examples.count.experiment target='range(10, 40, 10)' \\
             scale='choice(1, 2, 3)'
     """
-    planned = plan(experiment, params, priority, exproot, samples, seed)
+    planned = api.plan(experiment, params, priority, exproot, samples, seed)
     if planned.sweep.draws:
         click.echo(f"random draws with --seed {planned.sweep.seed}", err=True)
     if dry_run:
@@ -84,8 +78,11 @@ def schedule_command(
             click.echo(format_d(job.params, sep=" ", space=False))
         click.echo(f"{len(planned)} jobs would be scheduled (dry run: nothing changed)", err=True)
         return
-    store = JobStore.open(db, table)
-    created, existing, rerun = _insert_and_send(store, planned, not no_enqueue, force)
+    store = api.JobStore.open(db, table)
+    with progress_bar(TimeRemainingColumn(), disable=len(planned) < BAR_FROM) as progress:
+        bar = progress.add_task("scheduling", total=len(planned))
+        done = api.submit(store, planned, not no_enqueue, force, lambda n: progress.advance(bar, n))
+    created, existing, rerun = done.created, done.existing, done.rerun
     if len(planned) == 1 and not rerun:
         (job_id,) = created or existing
         if created:
@@ -98,31 +95,3 @@ def schedule_command(
         click.echo(f"{len(existing)} were already there: not scheduled again")
     if rerun:
         click.echo(f"{len(rerun)} already there are to run again (--force)")
-
-
-def _insert_and_send(
-    store: JobStore, planned: Plan, send: bool, force: bool
-) -> tuple[list[int], list[int], list[int]]:
-    """Insert in batches, sending each batch's messages once it is committed."""
-    created: list[int] = []
-    existing: list[int] = []
-    rerun: list[int] = []
-    with contextlib.ExitStack() as stack:
-        enqueuer = stack.enter_context(Enqueuer(store)) if send else None
-        progress = stack.enter_context(
-            progress_bar(TimeRemainingColumn(), disable=len(planned) < BAR_FROM)
-        )
-        bar = progress.add_task("scheduling", total=len(planned))
-        for batch in schedule(store, planned):
-            new = dict.fromkeys(row.id for row in batch if row.created)  # a sweep may repeat a job
-            old = dict.fromkeys(row.id for row in batch if not row.created)
-            again = {job.id: job for job in store.requeue(list(old), RESUMABLE)} if force else {}
-            if enqueuer is not None:
-                priority = {row.id: row.job.priority for row in batch}
-                to_send = [(job_id, priority[job_id]) for job_id in new]
-                enqueuer.send(to_send + [(job.id, job.priority) for job in again.values()])
-            created += new
-            rerun += again
-            existing += [job_id for job_id in old if job_id not in again]
-            progress.advance(bar, len(batch))
-    return created, existing, rerun

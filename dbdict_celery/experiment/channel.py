@@ -125,11 +125,19 @@ class SingleChannel(Channel):
             except BaseException:
                 self.state.dbdict.status = self.FAILED
                 self.state.dbdict.error = traceback.format_exc()
-                self.save()
+                self.save_final()
                 raise
             self.state.dbdict.status = self.START if outcome is self.INCOMPLETE else self.DONE
-            self.save()
+            self.save_final()
         return outcome
+
+    def save_final(self) -> None:
+        """The save that ends a run, once `dbdict.status` says how it ended: a plain save here.
+
+        A channel whose runner records the outcome itself may save less (the DB
+        channel leaves the row to the runner, which writes state and status at once).
+        """
+        self.save()
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:

@@ -10,27 +10,56 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from dbdict_celery.errors import DbdictError, UsageError
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.filters import Filter
-from dbdict_celery.store.job import Job
-from dbdict_celery.store.store import JobStore
+from dbdict_celery.store.job import JOB_COLUMNS, Job
+
+if TYPE_CHECKING:  # not imported at run time: `dbdict --help` reads FORMATS, cheaply
+    from dbdict_celery.store.filters import Filter
+    from dbdict_celery.store.store import JobStore
 
 FORMATS = ("csv", "json", "parquet")
-RUN_COLUMNS = ("id", "status", "priority", "experiment", "attempts", "host", "exproot",
-               "created_at", "started_at", "finished_at")  # fmt: skip
 
 
 def export_columns(keys: Iterable[str]) -> list[tuple[str, str | None]]:
     """(column name, state key or None for a row column); a state key named like a row
     column is exported as `state.KEY`."""
-    columns: list[tuple[str, str | None]] = [(name, None) for name in RUN_COLUMNS]
-    columns += [(f"state.{key}" if key in RUN_COLUMNS else key, key) for key in keys]
+    columns: list[tuple[str, str | None]] = [(name, None) for name in JOB_COLUMNS]
+    columns += [(f"state.{key}" if key in JOB_COLUMNS else key, key) for key in keys]
     return columns
+
+
+def export(
+    store: JobStore,
+    output: str | IO[str],
+    fmt: str | None = None,
+    status: Status | Sequence[Status] | None = None,
+    where: Iterable[str | Filter] = (),
+) -> int:
+    """Write the chosen jobs to a file (a path) or a text stream; returns how many.
+
+    The format is `fmt`, else the path's suffix (`.csv`, `.json`, `.parquet`),
+    else CSV. Parquet needs a path. Everything is checked before the file is opened.
+    """
+    if fmt is None:
+        suffix = os.path.splitext(output)[1].lstrip(".") if isinstance(output, str) else ""
+        fmt = suffix if suffix in FORMATS else "csv"
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    columns, rows = records(store, status, where)
+    if fmt == "parquet":
+        if not isinstance(output, str):
+            raise UsageError("parquet is written to a file: give its path")
+        return write_parquet(output, columns, rows)
+    if not isinstance(output, str):
+        return write(output, fmt, columns, rows)
+    with open(output, "w", encoding="utf-8", newline="") as out:
+        return write(out, fmt, columns, rows)
 
 
 def records(
@@ -39,7 +68,7 @@ def records(
     where: Iterable[str | Filter] = (),
 ) -> tuple[list[str], Iterator[list[Any]]]:
     """The export's column names, and its rows (streamed)."""
-    where = [f if isinstance(f, Filter) else Filter.parse(f) for f in where]
+    where = list(where)  # read twice below
     columns = export_columns(store.state_keys(status, where))
     rows = (_row(job, columns) for job in store.stream(status, where))
     return [name for name, _ in columns], rows

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from dbdict_celery.config import TablePath
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.experiment.sync import Remote
 
 DEFAULT_PRIORITY = 1.0
 RESTART_PRIORITY = 2.0
 
+
+def job_dir(exproot: str, path: TablePath, job_id: int) -> Remote:
+    """Where a job keeps its files: `EXPROOT/dbname/tablename/ID`."""
+    return Remote.parse(exproot).join(path.dbname, path.table, str(job_id))
 
 
 def param_hash(experiment: str, params: dict[str, Any]) -> str:
@@ -80,3 +86,13 @@ class Job:
         values = dict(row._mapping)
         values["status"] = Status(values["status"])
         return cls(**values)
+
+
+# The columns a job is listed, shown, sorted, exported and viewed with, beside the keys of its
+# state: every column but `params` and `state` (shown as keys) and the internal `param_hash`
+# and `run_id`. A state key named like one of these is `state.KEY` wherever both appear.
+JOB_COLUMNS = tuple(
+    field.name
+    for field in fields(Job)
+    if field.name not in ("params", "state", "param_hash", "run_id")
+)

@@ -14,9 +14,8 @@ import tempfile
 from dbdict_celery.errors import SyncError, UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.sync import pull_file
-from dbdict_celery.store.job import Job
+from dbdict_celery.store.job import Job, job_dir
 from dbdict_celery.store.store import JobStore
-from dbdict_celery.worker.dbchannel import job_dir
 
 STREAMS = ("stdout", "stderr")
 
@@ -31,7 +30,7 @@ def read_log(store: JobStore, job: Job, stream: str = "stdout") -> tuple[str, by
             return local, _read(local)
     if not job.exproot:
         return "", b""
-    remote = job_dir(job.exproot, store, job.id)
+    remote = job_dir(job.exproot, store.path, job.id)
     if remote.host is None:
         local = os.path.join(remote.path, stream)
         return local, _read(local) if os.path.exists(local) else b""

@@ -21,12 +21,8 @@ from dbdict_celery.config import TablePath
 from dbdict_celery.errors import JobNotFound, UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.filters import Filter, sort_key
-from dbdict_celery.store.job import Job
+from dbdict_celery.store.job import JOB_COLUMNS, Job
 
-ROW_COLUMNS = (
-    *("id", "status", "priority", "experiment", "attempts", "host", "pid", "workdir", "exproot"),
-    *("task_id", "heartbeat_at", "created_at", "started_at", "finished_at"),
-)
 STREAM_BATCH = 1000
 _JSON_TYPES = {
     "integer": "number",
@@ -189,7 +185,7 @@ class Queries:
         key = sort.lstrip("-")
         if not key:
             raise UsageError("--sort needs a key, e.g. --sort -result.accuracy")
-        if key in ROW_COLUMNS:
+        if key in JOB_COLUMNS:
             column: ColumnElement[Any] = self.table.c[key]
             return [column.desc() if descending else column.asc()]
         return [

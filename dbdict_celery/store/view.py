@@ -17,10 +17,8 @@ from sqlalchemy import Boolean, ColumnElement, Float, case, cast, func, literal,
 
 from dbdict_celery.config import validate_table
 from dbdict_celery.errors import UsageError
+from dbdict_celery.store.job import JOB_COLUMNS
 from dbdict_celery.store.store import JobStore
-
-ROW_COLUMNS = ("id", "status", "priority", "experiment", "attempts", "host", "workdir", "exproot",
-               "created_at", "started_at", "finished_at", "error")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ def view_columns(keys: dict[str, set[str]]) -> list[ViewColumn]:
     columns: dict[str, ViewColumn] = {}
     for key, types in keys.items():
         name = key.replace(".", "_").lower()
-        if name in ROW_COLUMNS:
+        if name in JOB_COLUMNS:
             name = f"state_{name}"
         if name in columns:
             raise UsageError(f"keys {columns[name].key!r} and {key!r} would share column {name!r}")
@@ -56,7 +54,7 @@ def create_view(store: JobStore, name: str) -> list[ViewColumn]:
     columns = view_columns(store.state_keys())
     t = store.table
     query = select(
-        *(t.c[column] for column in ROW_COLUMNS),
+        *(t.c[column] for column in JOB_COLUMNS),
         *(_value(store.dialect, t.c.state, column).label(column.name) for column in columns),
     )
     store.replace_view(name, query)

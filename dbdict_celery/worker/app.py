@@ -1,6 +1,6 @@
 """The Celery app: `celery -A dbdict_celery worker` finds it as `dbdict_celery.app`.
 
-The settings are those the job table's guarantees depend on (see DESIGN.md):
+The settings are those the job table's guarantees depend on (see docs/guarantees.md):
 JSON only, a message acknowledged only once its job has ended, one message
 prefetched at a time (so priorities hold), and broker priorities that follow
 the row's priority. The broker is `DBDICT_BROKER`, else an embedded SQLite

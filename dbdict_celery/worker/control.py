@@ -10,18 +10,32 @@ a worker that misses it still learns of the cancel from the row.
 from __future__ import annotations
 
 import signal
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.filters import Filter
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.store import Cancellation, JobStore
 from dbdict_celery.worker.app import app
 from dbdict_celery.worker.enqueue import enqueue
 
+CANCELLABLE = (Status.START, Status.RUNNING)
+REQUEUEABLE = (Status.FAILED, Status.CANCELLED)
 
-def cancel(store: JobStore, job_ids: Sequence[int]) -> Cancellation:
-    """Cancel jobs; running ones are stopped through their channel, state saved."""
-    cancellation = store.cancel(job_ids)
+
+def cancel(
+    store: JobStore, job_ids: Sequence[int] | None = None, where: Iterable[str | Filter] = ()
+) -> Cancellation:
+    """Cancel the jobs named, or the START and RUNNING jobs matching `where`.
+
+    START jobs end CANCELLED at once; running ones are asked to stop (their
+    experiments see `switch() == 'stop'`), save, and end CANCELLED with their state.
+    """
+    where = list(where)
+    if job_ids is None and not where:
+        raise UsageError("name the jobs to cancel: job ids, or filters such as lr>0.1")
+    cancellation = store.cancel(chosen(store, job_ids, where, CANCELLABLE))
     for job in cancellation.stopping:
         if job.task_id:
             app.control.revoke(job.task_id, terminate=True, signal=signal.SIGTERM.name)
@@ -30,13 +44,37 @@ def cancel(store: JobStore, job_ids: Sequence[int]) -> Cancellation:
 
 def requeue(
     store: JobStore,
-    job_ids: Sequence[int],
-    from_statuses: Sequence[Status] = (Status.FAILED, Status.CANCELLED),
+    job_ids: Sequence[int] | None = None,
+    where: Iterable[str | Filter] = (),
+    statuses: Sequence[Status] = REQUEUEABLE,
     priority: float | None = None,
     send: bool = True,
 ) -> list[Job]:
-    """Put jobs back to START, to resume from their saved state, and send their messages."""
-    jobs = store.requeue(job_ids, from_statuses, priority)
+    """Put jobs back to START, to resume from their saved state, and send their messages.
+
+    The jobs named, else every job in `statuses` (FAILED and CANCELLED by
+    default) that matches `where`; a named job in another status is left as it is.
+    Returns the jobs changed.
+    """
+    jobs = store.requeue(chosen(store, job_ids, where, statuses), statuses, priority)
     if send and jobs:
         enqueue(store, [(job.id, job.priority) for job in jobs])
     return jobs
+
+
+def chosen(
+    store: JobStore,
+    job_ids: Sequence[int] | None,
+    where: Iterable[str | Filter],
+    statuses: Sequence[Status],
+) -> list[int]:
+    """The ids named (each checked to exist: JobNotFound names a missing one), else the ids of
+    the jobs in `statuses` matching `where`."""
+    where = list(where)
+    if job_ids is not None and where:
+        raise UsageError("choose jobs by id or by filters, not both")
+    if job_ids is None:
+        return [job.id for job in store.stream(list(statuses), where)]
+    for job_id in job_ids:
+        store.get(job_id)
+    return list(job_ids)

@@ -19,18 +19,12 @@ from typing import Any
 from dbdict_celery.errors import ExprootUnreachable, StoreError, SyncError
 from dbdict_celery.experiment.channel import Experiment, RSyncChannel
 from dbdict_celery.experiment.params import DD, expand, flatten
-from dbdict_celery.experiment.sync import Remote
-from dbdict_celery.store.job import Job
+from dbdict_celery.store.job import Job, job_dir
 from dbdict_celery.store.store import JobStore
 
 log = logging.getLogger(__name__)
 
 BOOKKEEPING = "dbdict"
-
-
-def job_dir(exproot: str, store: JobStore, job_id: int) -> Remote:
-    """Where a job keeps its files: `EXPROOT/dbname/tablename/ID`."""
-    return Remote.parse(exproot).join(store.path.dbname, store.path.table, str(job_id))
 
 
 def row_state(state: DD) -> dict[str, Any]:
@@ -54,7 +48,7 @@ class DBRSyncChannel(RSyncChannel):
     ) -> None:
         state = expand(job.state)
         state[BOOKKEEPING] = DD(experiment=job.experiment, status=self.START)
-        remote = job_dir(exproot, store, job.id)
+        remote = job_dir(exproot, store.path, job.id)
         super().__init__(
             path, remote, experiment, state, redirect_stdout=True, redirect_stderr=True
         )
@@ -73,6 +67,11 @@ class DBRSyncChannel(RSyncChannel):
     def save(self) -> None:
         super().save()
         self._record()
+
+    def save_final(self) -> None:
+        """Push the files only: the runner then writes the state and the outcome to the row
+        in one UPDATE (`JobStore.finish`)."""
+        super().save()
 
     def _record(self, **columns: Any) -> None:
         if not self.store.save(self.job, row_state(self.state), **columns):

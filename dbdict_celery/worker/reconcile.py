@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from dbdict_celery.config import LOST_RUNS
+from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import RESTART_PRIORITY
 from dbdict_celery.store.store import JobStore
@@ -20,8 +22,6 @@ from dbdict_celery.worker.broker_queue import jobs_with_messages
 from dbdict_celery.worker.enqueue import Enqueuer
 
 log = logging.getLogger(__name__)
-
-LOST_RUNS = 3  # runs a job may lose to dead workers before it stays FAILED
 
 
 @dataclass
@@ -39,8 +39,15 @@ class Reconciliation:
         return bool(self.requeued or self.failed or self.cancelled or self.resent)
 
 
-def reconcile(store: JobStore, stale_after: float, max_attempts: int = LOST_RUNS) -> Reconciliation:
-    """One pass of both repairs on `store`'s table."""
+def reconcile(
+    store: JobStore, stale_after: float | None = None, max_attempts: int = LOST_RUNS
+) -> Reconciliation:
+    """One pass of both repairs on `store`'s table.
+
+    A RUNNING job is stale after `stale_after` seconds without a heartbeat
+    (default `DBDICT_STALE_AFTER`, 300); it fails once it has had `max_attempts` runs.
+    """
+    stale_after = stale_after or default_stale_after()
     done = Reconciliation()
     for job in store.stale(stale_after):
         status = store.release_stale(job, stale_after, max_attempts)

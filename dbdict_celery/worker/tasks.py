@@ -15,7 +15,6 @@ from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
 
 from dbdict_celery.config import default_exproot, max_attempts
-from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.errors import (
     ExprootUnreachable,
     JobNotFound,
@@ -104,7 +103,7 @@ def reconcile_table(table: str | None = None, stale_after: float | None = None) 
     The table defaults to the one DBDICT_DB names (else `jobs`).
     """
     store = JobStore.open(None, table, create=False)
-    done = reconcile(store, stale_after or default_stale_after())
+    done = reconcile(store, stale_after)
     return {
         "requeued": len(done.requeued),
         "failed": len(done.failed),

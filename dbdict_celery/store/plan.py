@@ -1,10 +1,10 @@
-"""Scheduling: validated jobs into the table (the Python API behind `dbdict schedule`).
+"""Planning a sweep: the validated jobs that `dbdict schedule` is asked for.
 
-A `Plan` is what `dbdict schedule` is asked for: one experiment, its
-parameters (sweeps included, see `sweep.py`), a priority and an exproot.
-Everything that can be checked is checked when the plan is made, before
-anything is written: a typo never becomes a row, and a sweep is never
-half-inserted because of a bad value in its middle.
+A `Plan` is one experiment, its parameters (sweeps included, see
+`experiment/sweep.py`), a priority and an exproot. Everything that can be
+checked is checked when the plan is made, before anything is written: a typo
+never becomes a row, and a sweep is never half-inserted because of a bad
+value in its middle. `worker.submit` then inserts the plan and sends its messages.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.channel import resolve_experiment
 from dbdict_celery.experiment.params import expand, flatten
 from dbdict_celery.experiment.sweep import Sweep
 from dbdict_celery.experiment.sync import Remote
-from dbdict_celery.store.job import DEFAULT_PRIORITY, Inserted, NewJob
-from dbdict_celery.store.store import BATCH_SIZE, JobStore
+from dbdict_celery.store.job import DEFAULT_PRIORITY, NewJob
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ def plan(
     The experiment must be importable here and now; every swept value must
     make a valid job together with the fixed parameters.
     """
+    if isinstance(params, str):
+        raise UsageError(f"params must be a list of key=value strings, not the string {params!r}")
     resolve_experiment(experiment)
     sweep = Sweep.parse(params, samples, seed)
     for key, values in sweep.grid:
@@ -58,14 +60,3 @@ def plan(
     flatten(expand(sweep.fixed))
     root = str(Remote.parse(exproot)) if exproot else None
     return Plan(experiment, sweep, priority, root)
-
-
-def schedule(
-    store: JobStore, planned: Plan, batch_size: int = BATCH_SIZE
-) -> Iterator[list[Inserted]]:
-    """Insert a plan's jobs in batches, yielding each committed batch.
-
-    A job whose experiment and parameters are already in the table is not
-    inserted again (it comes back with `created=False` and its row's id).
-    """
-    return store.insert(planned.jobs(), batch_size)

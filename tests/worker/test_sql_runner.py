@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.job import RESTART_PRIORITY
+from dbdict_celery.store.job import RESTART_PRIORITY, Job, NewJob
 from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.dbrunner import run_booked
 from tests.conftest import dbdict, read_conf, start_dbdict
+
+pytestmark = pytest.mark.integration
 
 
 def test_schedule_validates_inserts_once_and_keeps_the_exproot(
@@ -91,7 +97,7 @@ def test_three_parallel_sql_runners_drain_a_mixed_table(location: str, tmp_path:
             assert 1 <= job.attempts <= 3, "each loop runs a job at most once"
             assert job.state["count"] == current["count"] == job.attempts, "each run resumed"
         else:
-            assert "ValueError: the experiment broke on purpose" in job.error
+            assert "ValueError: the experiment broke on purpose" in (job.error or "")
             assert job.state["progress"] == 1
             assert current["dbdict.status"] == Status.FAILED
         assert job.host
@@ -166,9 +172,11 @@ def test_bad_table_paths_on_the_command_line(tmp_path: Path, location: str, mess
         assert "Traceback" not in done.stderr
 
 
-def wait_for_row(store: JobStore, condition: object, what: str, timeout: float = 60) -> None:
+def wait_for_row(
+    store: JobStore, condition: Callable[[Job], bool], what: str, timeout: float = 60
+) -> None:
     deadline = time.monotonic() + timeout
-    while not condition(store.jobs()[0]):  # type: ignore[operator]
+    while not condition(store.jobs()[0]):
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
 
@@ -191,7 +199,12 @@ def test_the_heartbeat_advances_while_the_experiment_never_saves(
     )
     wait_for_row(store, lambda job: job.status == Status.RUNNING, "the job to start")
     first = store.jobs()[0].heartbeat_at
-    wait_for_row(store, lambda job: job.heartbeat_at > first, "a heartbeat", timeout=10)
+    wait_for_row(
+        store,
+        lambda job: first is not None and job.heartbeat_at is not None and job.heartbeat_at > first,
+        "a heartbeat",
+        timeout=10,
+    )
     _, err = runner.communicate(timeout=60)
     assert runner.returncode == 0, err
     assert store.jobs()[0].status == Status.DONE
@@ -225,7 +238,7 @@ def test_an_experiment_calling_sys_exit_is_recorded_failed_and_the_runner_exits(
     assert done.returncode == 3
     (job,) = JobStore.open(location).jobs()
     assert job.status == Status.FAILED
-    assert "SystemExit: 3" in job.error
+    assert "SystemExit: 3" in (job.error or "")
     assert job.state["progress"] == 1
 
 
@@ -242,3 +255,26 @@ def test_a_runner_without_an_exproot_leaves_the_job_to_start(location: str, tmp_
     with pytest.raises(UsageError, match="has no exproot"):
         run_booked(store, job)
     assert store.get(job.id).status == Status.START
+
+
+def test_the_end_of_a_run_writes_the_row_once(location: str, tmp_path: Path) -> None:
+    """Setup records where the files are; the outcome and the last state land in one UPDATE."""
+    store = JobStore.open(location)
+    list(store.insert([NewJob("tests.experiments.write_files", {"runs": 0})]))
+    updates: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE"):
+            updates.append(statement)
+
+    job = store.book()
+    assert job is not None
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        outcome = run_booked(store, job, str(tmp_path / "exproot"))
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    assert outcome.status is Status.DONE
+    assert store.get(job.id).state["runs"] == 1
+    # setup, the experiment's one save(), and the end: 3, not the 4 of a save before finish
+    assert len(updates) == 3, updates

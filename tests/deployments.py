@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import amqp.exceptions
 import kombu
@@ -144,7 +145,7 @@ def postgres_redis(tmp_path: Path, postgres_location: str, broker: str = REDIS) 
 def _purge_rabbitmq(url: str) -> None:
     never_declared = contextlib.suppress(amqp.exceptions.NotFound)  # then nothing to purge
     with kombu.Connection(url) as connection, never_declared:
-        connection.channel().queue_purge(QUEUE)
+        cast("amqp.Channel", connection.channel()).queue_purge(QUEUE)  # a pyamqp channel
 
 
 def embedded(tmp_path: Path) -> Deployment:

@@ -10,6 +10,7 @@ import os
 import signal
 from collections import Counter
 
+import pytest
 from celery import Celery
 
 from dbdict_celery.experiment.status import Status
@@ -17,13 +18,15 @@ from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.app import QUEUE
 from dbdict_celery.worker.enqueue import RUN_JOB
 from tests.conftest import read_conf, wait_until
-from tests.integration.deployments import (
+from tests.deployments import (
     REDIS,
     Deployment,
     redis_messages_waiting,
     scheduled,
     wait_for_statuses,
 )
+
+pytestmark = pytest.mark.integration
 
 
 def test_a_grid_of_counting_jobs_runs_to_done(deployment: Deployment) -> None:

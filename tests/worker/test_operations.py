@@ -9,11 +9,14 @@ import sqlite3
 from collections import Counter
 from typing import Any
 
+import pytest
 import redis
 
 from dbdict_celery.experiment.status import Status
 from tests.conftest import read_conf, wait_until
-from tests.integration.deployments import REDIS, Deployment, scheduled, wait_for_statuses
+from tests.deployments import REDIS, Deployment, scheduled, wait_for_statuses
+
+pytestmark = pytest.mark.integration
 
 
 def show(deployment: Deployment, job_id: int) -> dict[str, Any]:

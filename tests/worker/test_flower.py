@@ -9,15 +9,19 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
+
 from dbdict_celery.experiment.status import Status
 from tests.conftest import free_port, wait_until
-from tests.integration.deployments import (
+from tests.deployments import (
     CELERY,
     Deployment,
     environment,
     scheduled,
     wait_for_statuses,
 )
+
+pytestmark = pytest.mark.integration
 
 AUTH = "researcher:s3cret"
 

@@ -14,6 +14,8 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import NewJob, param_hash
 from dbdict_celery.store.store import JobStore
 
+pytestmark = pytest.mark.integration
+
 EXPERIMENT = "examples.count.experiment"
 
 

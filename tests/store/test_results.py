@@ -17,6 +17,8 @@ from dbdict_celery.store.job import NewJob
 from dbdict_celery.store.store import JobStore
 from tests.conftest import dbdict, start_dbdict, wait_until
 
+pytestmark = pytest.mark.integration
+
 EXPERIMENT = "examples.count.experiment"
 
 

@@ -6,7 +6,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -60,7 +60,7 @@ def test_save_and_switch_returns_what_switch_returns() -> None:
 
     def experiment(state: DD, channel: Channel) -> bool:
         answers.append(channel.save_and_switch())
-        channel.request_stop()  # type: ignore[attr-defined]
+        cast(SingleChannel, channel).request_stop()
         answers.append(channel.save_and_switch())
         answers.append(channel())
         return channel.INCOMPLETE
@@ -130,7 +130,7 @@ def test_standard_channel_runs_in_its_workdir_and_writes_confs(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     workdir = tmp_path / "deep" / "workdir"
-    seen = {}
+    seen: dict[str, Any] = {}
 
     def experiment(state: DD, channel: Channel) -> None:
         seen["cwd"] = os.getcwd()

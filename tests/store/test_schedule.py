@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import redis
 
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.schedule import plan, schedule
+from dbdict_celery.store.plan import plan
 from dbdict_celery.store.store import JobStore
 from tests.conftest import dbdict
-from tests.integration.deployments import REDIS, Deployment, redis_messages_waiting
+from tests.deployments import REDIS, Deployment, redis_messages_waiting
+
+pytestmark = pytest.mark.integration
 
 GRID = ["examples.count.experiment", "target=range(1, 4)", "scale=choice(1, 2)", "lr=0.5"]
 
@@ -59,7 +62,7 @@ def test_a_sweep_is_inserted_once_and_force_brings_back_what_was_cancelled(
 
 def test_batches_are_committed_as_the_sweep_streams(location: str) -> None:
     planned = plan("examples.count.experiment", ["a=range(50)", "b=range(50)"])
-    batches = schedule(JobStore.open(location), planned, batch_size=1000)
+    batches = JobStore.open(location).insert(planned.jobs(), batch_size=1000)
     assert len(next(batches)) == 1000
     assert JobStore.open(location).counts()[Status.START] == 1000, "committed before the rest"
     assert sum(len(batch) for batch in batches) == 1500

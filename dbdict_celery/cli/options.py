@@ -1,0 +1,64 @@
+"""The options several commands share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from dbdict_celery.experiment.status import Status
+
+STATUS = click.Choice([status.name.lower() for status in Status])
+
+
+def db_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--db and --table: which job table a command works on."""
+    command = click.option(
+        "--table", metavar="NAME", help="The table, when the path does not name one (default jobs)."
+    )(command)
+    return click.option(
+        "--db",
+        metavar="TABLEPATH",
+        help="postgresql://user@host/db/table or sqlite:///path/jobs.db/table "
+        "(default: $DBDICT_DB, else the embedded database in $DBDICT_HOME).",
+    )(command)
+
+
+def where_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--where EXPR, repeatable: conditions on the flattened state."""
+    return click.option(
+        "--where",
+        "filters",
+        multiple=True,
+        metavar="EXPR",
+        help="A condition on a parameter or result: lr>0.01, model.kind=cnn "
+        "(repeatable; all must hold).",
+    )(command)
+
+
+def status_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--status S, repeatable: only jobs in these statuses."""
+    return click.option(
+        "--status", "statuses", type=STATUS, multiple=True, help="Only these (repeatable)."
+    )(command)
+
+
+def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--json: data for scripts instead of tables for people."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON, for scripts.")(command)
+
+
+def stale_after_option(what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--stale-after SECONDS, with the default of DBDICT_STALE_AFTER."""
+    return click.option(
+        "--stale-after",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        help=f"{what} (default $DBDICT_STALE_AFTER, 300).",
+    )
+
+
+def chosen_statuses(names: tuple[str, ...]) -> list[Status] | None:
+    """The statuses named by --status options; None when none was given."""
+    return [Status[name.upper()] for name in names] or None
