@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import platformdirs
 
@@ -91,35 +91,54 @@ def table_path(location: str | None = None, table: str | None = None) -> TablePa
             f"malformed table path {_masked_text(location)!r}: expected "
             "postgresql://user@host/db/table or sqlite:///path/jobs.db/table"
         )
-    if scheme == "sqlite":
-        url_text, named = _split_sqlite(location)
-    else:
-        url_text, named = _split_server(location)
+    try:
+        if scheme == "sqlite":
+            url_text, named = _split_sqlite(location)
+            url = make_url(url_text).set(drivername=_SCHEMES[scheme])
+        else:
+            url, named = _split_server(location)
+    except (ArgumentError, ValueError) as error:
+        raise UsageError(
+            f"malformed table path {_masked_text(location)!r}: {error} (a password may hold "
+            "any character; percent-encode @ % # ? / as %40 %25 %23 %3F %2F if in doubt)"
+        ) from None
     if from_environment and table:
         named = None
     if named and table and named != table:
         raise UsageError(f"the table is given twice: {named!r} in the path and {table!r}")
-    try:
-        url = make_url(url_text).set(drivername=_SCHEMES[scheme])
-    except (ArgumentError, ValueError) as error:
-        raise UsageError(f"malformed table path {_masked_text(location)!r}: {error}") from None
     if not url.database:
         raise UsageError(f"table path {_masked_text(location)!r} names no database")
     return TablePath(url, validate_table(named or table or DEFAULT_TABLE))
 
 
-def _split_server(location: str) -> tuple[str, str | None]:
-    """`scheme://auth@host/db[/table][?query]` -> (URL text without the table, table)."""
-    parts = urlsplit(location)
+def _split_server(location: str) -> tuple[URL, str | None]:
+    """`scheme://user:password@host[:port]/db[/table][?query]` -> (the database's URL, table).
+
+    The host follows the last `@`, so a password may hold `@`, `/`, `#` or `?`
+    as typed; percent-encoded characters (`%40`) are decoded, as in any URL.
+    """
+    from sqlalchemy.engine import URL
+
+    scheme, _, rest = location.partition("://")
+    userinfo, at, hostpath = rest.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    parts = urlsplit(f"//{hostpath}")
     segments = [segment for segment in parts.path.split("/") if segment]
     if len(segments) > 2:
         raise UsageError(
             f"malformed table path {_masked_text(location)!r}: "
             "expected /dbname/tablename after the host"
         )
-    table = segments[1] if len(segments) == 2 else None
-    url = parts._replace(path="/" + segments[0] if segments else "").geturl()
-    return url, table
+    url = URL.create(
+        _SCHEMES[scheme],
+        username=unquote(user) if at else None,
+        password=unquote(password) if colon else None,
+        host=parts.hostname,
+        port=parts.port,
+        database=unquote(segments[0]) if segments else None,
+        query=dict(parse_qsl(parts.query)),
+    )
+    return url, segments[1] if len(segments) == 2 else None
 
 
 def _split_sqlite(location: str) -> tuple[str, str | None]:
@@ -137,7 +156,14 @@ def mask(url: URL) -> str:
 
 
 def _masked_text(text: str) -> str:
-    return re.sub(r"(://[^:/@\s]*:)[^@/\s]*@", r"\1***@", text)
+    """A location as typed, with everything between `user:` and the last `@` masked: a
+    password may hold any character, `@` and `/` included."""
+    scheme, separator, rest = text.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if not separator or not at or not colon:
+        return text
+    return f"{scheme}://{user}:***@{host}"
 
 
 def broker_url() -> str:

@@ -37,12 +37,26 @@ class StoreError(DbdictError):
     """The job database cannot be reached or refused an operation."""
 
 
+class UnstorableValue(DbdictError):
+    """A value of a state cannot be kept (in a conf file or in the job table): a bytes, a set,
+    an array... Named with its key, so the experiment can be fixed."""
+
+
 class JobNotFound(UsageError):
     """No job has the id the user gave."""
 
 
-class ExprootUnreachable(SyncError):
+class NotRunnableHere(DbdictError):
+    """This machine cannot run a job now (its files or its code are out of reach): a fault
+    of the machine, not of the job, which goes back to START, its attempt not counted."""
+
+
+class ExprootUnreachable(SyncError, NotRunnableHere):
     """A job's files could not be fetched before it ran: a fault of this machine, not the job."""
+
+
+class ExperimentUnavailable(NotRunnableHere):
+    """A job's experiment cannot be imported on this machine (its code is not on the path)."""
 
 
 class BrokerError(DbdictError):

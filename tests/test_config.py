@@ -111,3 +111,32 @@ def test_broker_and_exproot_defaults_live_in_dbdict_home(
     monkeypatch.setenv("DBDICT_BROKER", "redis://h:6379/0")
     monkeypatch.setenv("DBDICT_EXPROOT", "ssh://node:/data")
     assert (broker_url(), default_exproot()) == ("redis://h:6379/0", "ssh://node:/data")
+
+
+@pytest.mark.parametrize(
+    "password", ["Sup3r/Secret", "p@ss@word", "ha#sh", "que?ry", "100%sure", "co:lon", "Sup3r%2FS"]
+)
+def test_any_password_is_read_whole_and_never_shown(password: str) -> None:
+    path = table_path(f"postgresql://root:{password}@db.lab:5432/exps/sweep")
+    expected = password.replace("%2F", "/")  # percent-encoded characters are decoded
+    assert path.url.password == expected
+    assert (path.url.username, path.url.host, path.url.port) == ("root", "db.lab", 5432)
+    assert (path.url.database, path.table) == ("exps", "sweep")
+    assert str(path) == "postgresql://root:***@db.lab:5432/exps/sweep"
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "postgresql://root:Sup3r/Secret@db.lab:5432/exps/a/b",
+        "postgresql://root:p@ss@db.lab:notaport/exps/t",
+        "mysql://root:Sup3r/Secret@db.lab/exps/t",
+        "postgresql://root:Sup3r/Secret@db.lab/exps/bad;name",
+    ],
+)
+def test_a_malformed_path_never_shows_its_password(location: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        table_path(location)
+    message = str(caught.value)
+    for secret in ("Sup3r", "Secret", "p@ss", "ss@"):
+        assert secret not in message, message

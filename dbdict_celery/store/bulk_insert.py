@@ -17,6 +17,7 @@ from sqlalchemy.schema import CreateTable
 
 from dbdict_celery.store.job import Inserted, NewJob
 from dbdict_celery.store.schema import staging_table
+from dbdict_celery.store.values import encode
 
 _STAGING = staging_table(MetaData())
 
@@ -40,8 +41,8 @@ def _values_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) ->
     rows = [
         {
             "experiment": job.experiment,
-            "params": job.params,
-            "state": job.params,
+            "params": encode(job.params),
+            "state": encode(job.params),
             "param_hash": digest,
             "priority": job.priority,
             "exproot": job.exproot,
@@ -68,7 +69,7 @@ def _copy_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) -> d
     with cursor.copy(f"COPY {_STAGING.name} ({columns}) FROM STDIN") as copy:
         for digest, job in jobs.items():
             copy.write_row(
-                (job.experiment, json.dumps(job.params), digest, job.priority, job.exproot)
+                (job.experiment, json.dumps(encode(job.params)), digest, job.priority, job.exproot)
             )
     staged = _STAGING.c
     statement = (

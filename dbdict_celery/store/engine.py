@@ -1,9 +1,11 @@
 """Database engines: one per database and process, configured for safe concurrent writers.
 
 Connection pools do not survive a fork (Celery's prefork children), so the
-process id is part of the key. SQLite runs in WAL mode with a busy timeout,
-and every transaction takes the write lock at once (`BEGIN IMMEDIATE`), so
-two writers queue up instead of failing halfway through a transaction.
+process id is part of the key. SQLite runs in WAL mode with a busy timeout;
+a writing transaction takes the write lock at once (`BEGIN IMMEDIATE`), so
+two writers queue up instead of failing halfway through a transaction, while
+a reading one (marked with the `READ_ONLY` execution option) takes no lock:
+in WAL mode readers and the writer never block each other.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from dbdict_celery.config import TablePath
 
 CONNECT_TIMEOUT = 5
+READ_ONLY = "dbdict_read_only"  # an execution option: this transaction only reads
 _ENGINES: dict[tuple[str, int], Engine] = {}
 _LOCK = threading.Lock()
 
@@ -47,7 +50,8 @@ def _create_engine(path: TablePath) -> Engine:
         dbapi_connection.execute("PRAGMA busy_timeout=60000")
 
     @event.listens_for(engine, "begin")
-    def _begin_immediate(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(connection: Connection) -> None:
+        reading = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine

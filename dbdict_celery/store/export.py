@@ -17,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from dbdict_celery.errors import DbdictError, UsageError
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.job import JOB_COLUMNS, Job
+from dbdict_celery.store.job import JOB_COLUMNS, Job, shown_key
 
 if TYPE_CHECKING:  # not imported at run time: `dbdict --help` reads FORMATS, cheaply
     from dbdict_celery.store.filters import Filter
@@ -30,7 +30,7 @@ def export_columns(keys: Iterable[str]) -> list[tuple[str, str | None]]:
     """(column name, state key or None for a row column); a state key named like a row
     column is exported as `state.KEY`."""
     columns: list[tuple[str, str | None]] = [(name, None) for name in JOB_COLUMNS]
-    columns += [(f"state.{key}" if key in JOB_COLUMNS else key, key) for key in keys]
+    columns += [(shown_key(key), key) for key in keys]
     return columns
 
 

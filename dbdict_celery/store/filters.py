@@ -1,26 +1,33 @@
 """Filters on a job's values, as users write them: `lr>0.01`, `model.kind=cnn`.
 
 A filter reads one key of the flattened `state` (which starts as the
-parameters and gains the results), an operator (`=`, `!=`, `<`, `<=`, `>`,
-`>=`) and a value read like a parameter value. Ordering compares numbers only,
-and a row whose value is not a number simply does not match; it never makes
-the query fail. Keys are validated, and values are always bound parameters.
+parameters and gains the results), or a job column when the key names one
+(`id`, `status=done`, `attempts>1`; the state key `id` is then `state.id`),
+an operator (`=`, `!=`, `<`, `<=`, `>`, `>=`) and a value read like a
+parameter value. Ordering compares numbers only (infinities included, NaN
+never), and a row whose value is not a number simply does not match; it never
+makes the query fail. Keys are validated, and values are always bound parameters.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Table, and_, case, cast, func, literal, not_
+from sqlalchemy import ColumnElement, Float, Table, and_, case, cast, func, literal, not_, or_
 from sqlalchemy.dialects.postgresql import JSONB
 
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.params import convert
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import state_key
+from dbdict_celery.store.values import FLOAT_TAG, NON_FINITE, encode_value
 
 _FILTER = re.compile(r"\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*(==|!=|<=|>=|=|<|>)\s*(.*)")
+_INFINITIES = ["Infinity", "-Infinity"]
 _ORDERING = {"<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
 
 
@@ -46,47 +53,83 @@ class Filter:
         return cls(key, "=" if op == "==" else op, value)
 
     def clause(self, table: Table, dialect: str) -> ColumnElement[bool]:
-        """This condition as SQL on `table.state`, for `dialect` (postgresql or sqlite)."""
+        """This condition as SQL for `dialect` (postgresql or sqlite): on a job column when
+        the key names one (`id`, `status`, `attempts`...), else on the state (`state.id` is
+        the state key `id`)."""
+        key = state_key(self.key)
+        if key is None:
+            return self._on_column(table.c[self.key])
         if self.op in _ORDERING:
             is_number, number = (_postgres_number if dialect == "postgresql" else _sqlite_number)(
-                table, self.key
+                table, key
             )
             return and_(is_number, getattr(number, _ORDERING[self.op])(self.value))
         equal = (_postgres_equal if dialect == "postgresql" else _sqlite_equal)(
-            table, self.key, self.value
+            table, key, self.value
         )
         return equal if self.op == "=" else not_(func.coalesce(equal, False))
 
+    def _on_column(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
+        value = self.value
+        if column.key == "status" and isinstance(value, str):
+            try:
+                value = Status[value.upper()]
+            except KeyError:
+                names = ", ".join(status.name.lower() for status in Status)
+                raise UsageError(f"no status {value!r}: use one of {names}") from None
+        if self.op in _ORDERING:
+            return getattr(column, _ORDERING[self.op])(value)  # type: ignore[no-any-return]
+        equal = column.is_(None) if value is None else column == value
+        return equal if self.op == "=" else not_(func.coalesce(equal, False))
 
-def sort_key(table: Table, dialect: str, key: str) -> list[ColumnElement[Any]]:
-    """What to order by for a state key: numbers by value first, then other values as text."""
+
+def sort_key(table: Table, dialect: str, key: str, descending: bool) -> list[ColumnElement[Any]]:
+    """What to order by for a state key: numbers by value (infinities included) first, then
+    NaN and other values, by their text."""
     Filter.parse(f"{key}=0")  # validates the key
+    _, number = (_postgres_number if dialect == "postgresql" else _sqlite_number)(table, key)
     if dialect == "postgresql":
-        is_number, number = _postgres_number(table, key)
-        return [case((is_number, number)), table.c.state.op("->>")(literal(key))]
-    return [func.json_extract(table.c.state, literal(f'$."{key}"'))]  # numbers sort before text
+        rest: ColumnElement[Any] = table.c.state.op("->>")(literal(key))
+    else:
+        rest = func.json_extract(table.c.state, literal(f'$."{key}"'))
+    direction = "desc" if descending else "asc"
+    return [getattr(number, direction)().nulls_last(), getattr(rest, direction)()]
 
 
 def _postgres_number(table: Table, key: str) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    """(is a number, its value): NaN is a number of no value, so it never compares."""
     element = table.c.state.op("->")(literal(key))
-    number = cast(table.c.state.op("->>")(literal(key)), Float())
-    return func.jsonb_typeof(element) == "number", number
+    tag = element.op("->>")(literal(FLOAT_TAG))
+    plain = func.jsonb_typeof(element) == "number"
+    number = case(
+        (plain, cast(table.c.state.op("->>")(literal(key)), Float())),
+        (tag.in_(_INFINITIES), cast(tag, Float())),
+    )
+    return or_(plain, tag.in_(NON_FINITE)), number
 
 
 def _postgres_equal(table: Table, key: str, value: Any) -> ColumnElement[bool]:
     element = table.c.state.op("->")(literal(key))
-    return element == cast(literal(json.dumps(value)), JSONB)
+    return element == cast(literal(json.dumps(encode_value(value))), JSONB)
 
 
 def _sqlite_number(table: Table, key: str) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    """(is a number, its value), as for Postgres; SQLite has infinities but no NaN."""
     path = literal(f'$."{key}"')
-    is_number = func.json_type(table.c.state, path).in_(["integer", "real"])
-    return is_number, func.json_extract(table.c.state, path)
+    tag = func.json_extract(table.c.state, literal(f'$."{key}".{FLOAT_TAG}'))
+    plain = func.json_type(table.c.state, path).in_(["integer", "real"])
+    number = case(
+        (plain, func.json_extract(table.c.state, path)),
+        (tag == "Infinity", literal(math.inf)),
+        (tag == "-Infinity", literal(-math.inf)),
+    )
+    return or_(plain, tag.in_(NON_FINITE)), number
 
 
 def _sqlite_equal(table: Table, key: str, value: Any) -> ColumnElement[bool]:
     path = literal(f'$."{key}"')
     kind = func.json_type(table.c.state, path)
+    value = encode_value(value)
     if value is None:
         return kind == "null"
     if isinstance(value, (list, tuple, dict)):

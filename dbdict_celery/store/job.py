@@ -11,6 +11,7 @@ from typing import Any
 from dbdict_celery.config import TablePath
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.sync import Remote
+from dbdict_celery.store.values import decode
 
 DEFAULT_PRIORITY = 1.0
 RESTART_PRIORITY = 2.0
@@ -85,6 +86,8 @@ class Job:
         """Build a Job from a result row of the job table."""
         values = dict(row._mapping)
         values["status"] = Status(values["status"])
+        values["params"] = decode(values["params"])
+        values["state"] = decode(values["state"])
         return cls(**values)
 
 
@@ -96,3 +99,18 @@ JOB_COLUMNS = tuple(
     for field in fields(Job)
     if field.name not in ("params", "state", "param_hash", "run_id")
 )
+
+
+def shown_key(key: str) -> str:
+    """A state key as it is named beside the job columns (in lists, exports, filters and
+    sorts): `state.KEY` when a column has its name, so the two are never confused."""
+    return f"state.{key}" if key in JOB_COLUMNS else key
+
+
+def state_key(name: str) -> str | None:
+    """The state key a user's name means (the inverse of `shown_key`), or None when the name
+    is a job column."""
+    if name in JOB_COLUMNS:
+        return None
+    prefix, _, rest = name.partition(".")
+    return rest if prefix == "state" and rest in JOB_COLUMNS else name

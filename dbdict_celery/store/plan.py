@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from dbdict_celery.errors import UsageError
+from dbdict_celery.errors import UnstorableValue, UsageError
 from dbdict_celery.experiment.channel import resolve_experiment
 from dbdict_celery.experiment.params import expand, flatten
 from dbdict_celery.experiment.sweep import Sweep
 from dbdict_celery.experiment.sync import Remote
 from dbdict_celery.store.job import DEFAULT_PRIORITY, NewJob
+from dbdict_celery.store.values import encode
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,12 @@ def plan(
         raise UsageError(f"params must be a list of key=value strings, not the string {params!r}")
     resolve_experiment(experiment)
     sweep = Sweep.parse(params, samples, seed)
-    for key, values in sweep.grid:
-        for value in values:
-            flatten(expand({**sweep.fixed, key: value}))
-    flatten(expand(sweep.fixed))
+    try:
+        for key, values in sweep.grid:
+            for value in values:
+                encode(flatten(expand({**sweep.fixed, key: value})))
+        encode(flatten(expand(sweep.fixed)))
+    except UnstorableValue as error:  # typed by the user: a usage mistake
+        raise UsageError(str(error)) from None
     root = str(Remote.parse(exproot)) if exproot else None
     return Plan(experiment, sweep, priority, root)

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, func, literal, select
+from sqlalchemy import ColumnElement, Connection, Select, Table, case, func, literal, select
 from sqlalchemy.sql.elements import UnaryExpression
 
 from dbdict_celery.config import TablePath
 from dbdict_celery.errors import JobNotFound, UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.filters import Filter, sort_key
-from dbdict_celery.store.job import JOB_COLUMNS, Job
+from dbdict_celery.store.job import Job, state_key
+from dbdict_celery.store.values import FLOAT_TAG, NON_FINITE
 
 STREAM_BATCH = 1000
 _JSON_TYPES = {
@@ -62,12 +63,14 @@ class Queries:
     table: Table
     dialect: str
 
-    def _transaction(self) -> contextlib.AbstractContextManager[Connection]:
+    def _transaction(
+        self, read_only: bool = False
+    ) -> contextlib.AbstractContextManager[Connection]:
         raise NotImplementedError
 
     def get(self, job_id: int) -> Job:
         """One job in full; JobNotFound if there is no such id."""
-        with self._transaction() as connection:
+        with self._transaction(read_only=True) as connection:
             row = connection.execute(select(self.table).where(self.table.c.id == job_id)).first()
         if row is None:
             raise JobNotFound(f"no job {job_id} in {self.path}")
@@ -76,7 +79,7 @@ class Queries:
     def counts(self) -> dict[Status, int]:
         """The number of jobs in each status (every status listed, zeros included)."""
         t = self.table
-        with self._transaction() as connection:
+        with self._transaction(read_only=True) as connection:
             grouped = connection.execute(select(t.c.status, func.count()).group_by(t.c.status))
             found = {status: count for status, count in grouped}
         return {status: int(found.get(status, 0)) for status in Status}
@@ -90,7 +93,7 @@ class Queries:
         running = (
             select(t).where(t.c.status == Status.RUNNING).order_by(t.c.id).limit(running_limit)
         )
-        with self._transaction() as connection:
+        with self._transaction(read_only=True) as connection:
             counts = {
                 (name, Status(status)): int(n) for name, status, n in connection.execute(grouped)
             }
@@ -112,7 +115,7 @@ class Queries:
         descending (numbers by value, before text).
         """
         query = self._select(status, where, sort, ids).limit(limit)
-        with self._transaction() as connection:
+        with self._transaction(read_only=True) as connection:
             return [Job.from_row(row) for row in connection.execute(query)]
 
     def stream(
@@ -123,7 +126,7 @@ class Queries:
     ) -> Iterator[Job]:
         """Like `jobs`, a batch at a time: for exports of millions of rows."""
         query = self._select(status, where, sort, None).execution_options(yield_per=STREAM_BATCH)
-        with self._transaction() as connection:
+        with self._transaction(read_only=True) as connection:
             for row in connection.execute(query):
                 yield Job.from_row(row)
 
@@ -131,7 +134,7 @@ class Queries:
         """RUNNING jobs whose last heartbeat is older than `seconds`, by the database's clock."""
         t = self.table
         query = select(t).where(t.c.status == Status.RUNNING, t.c.heartbeat_at < self._ago(seconds))
-        with self._transaction() as connection:
+        with self._transaction(read_only=True) as connection:
             return [Job.from_row(row) for row in connection.execute(query.order_by(t.c.id))]
 
     def state_keys(
@@ -142,13 +145,16 @@ class Queries:
         chosen = self._select(status, where, None, None).order_by(None).subquery()
         if self.dialect == "postgresql":
             each = func.jsonb_each(chosen.c.state).table_valued("key", "value")
+            tag: ColumnElement[Any] = each.c.value.op("->>")(literal(FLOAT_TAG))
             kind: ColumnElement[Any] = func.jsonb_typeof(each.c.value)
         else:
-            each = func.json_each(chosen.c.state).table_valued("key", "type")
+            each = func.json_each(chosen.c.state).table_valued("key", "value", "type")
+            tag = case((each.c.type == "object", func.json_extract(each.c.value, f"$.{FLOAT_TAG}")))
             kind = each.c.type
+        kind = case((tag.in_(NON_FINITE), literal("number")), else_=kind)  # NaN is a number
         query = select(each.c.key, kind).select_from(chosen).join(each, literal(True)).distinct()
         found: dict[str, set[str]] = {}
-        with self._transaction() as connection:
+        with self._transaction(read_only=True) as connection:
             for key, json_type in connection.execute(query):
                 found.setdefault(key, set()).add(_JSON_TYPES.get(json_type, json_type))
         return dict(sorted(found.items()))
@@ -182,13 +188,11 @@ class Queries:
         if not sort:
             return []
         descending = sort.startswith("-")
-        key = sort.lstrip("-")
-        if not key:
+        name = sort.lstrip("-")
+        if not name:
             raise UsageError("--sort needs a key, e.g. --sort -result.accuracy")
-        if key in JOB_COLUMNS:
-            column: ColumnElement[Any] = self.table.c[key]
+        key = state_key(name)
+        if key is None:
+            column: ColumnElement[Any] = self.table.c[name]
             return [column.desc() if descending else column.asc()]
-        return [
-            part.desc() if descending else part.asc()
-            for part in sort_key(self.table, self.dialect, key)
-        ]
+        return sort_key(self.table, self.dialect, key, descending)

@@ -43,10 +43,11 @@ from dbdict_celery.config import TablePath, table_path, validate_table
 from dbdict_celery.errors import StoreError, TableMissing
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.bulk_insert import insert_batch
-from dbdict_celery.store.engine import engine_for
+from dbdict_celery.store.engine import READ_ONLY, engine_for
 from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob
 from dbdict_celery.store.queries import Queries
 from dbdict_celery.store.schema import SCHEMA_VERSION, job_table, versions_table
+from dbdict_celery.store.values import encode
 
 log = logging.getLogger(__name__)
 
@@ -101,11 +102,17 @@ class JobStore(Queries):
         return cls(table_path(location, table), create)
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        """A transaction; database failures become one clear StoreError, password masked."""
+    def _transaction(self, read_only: bool = False) -> Iterator[Connection]:
+        """A transaction; database failures become one clear StoreError, password masked.
+
+        `read_only` ones never take SQLite's write lock (see `engine.py`), so a long
+        export never holds up a worker's save.
+        """
         try:
-            with self.engine.begin() as connection:
-                yield connection
+            with self.engine.connect() as connection:
+                connection.execution_options(**{READ_ONLY: read_only})
+                with connection.begin():
+                    yield connection
         except DBAPIError as error:
             detail = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
             if self.path.url.password:
@@ -246,7 +253,9 @@ class JobStore(Queries):
         unknown = set(columns) - _RUN_COLUMNS
         if unknown:
             raise ValueError(f"cannot set {sorted(unknown)} from a run")
-        row = self._update_owned(job, "state", state=state, heartbeat_at=func.now(), **columns)
+        row = self._update_owned(
+            job, "state", state=encode(state), heartbeat_at=func.now(), **columns
+        )
         return row is not None and not row.cancel_requested
 
     def heartbeat(self, job: Job) -> bool:
@@ -277,10 +286,19 @@ class JobStore(Queries):
             if priority is not None:
                 values["priority"] = priority
         if state is not None:
-            values["state"] = state
+            values["state"] = encode(state)
         if error is not None:
             values["error"] = error
         row = self._update_owned(job, f"outcome {status.name}", **values)
+        return None if row is None else Status(row.status)
+
+    def unbook(self, job: Job) -> Status | None:
+        """Give back a job this run booked but could not start (its files or its code are
+        out of reach here): START as it was (CANCELLED if a cancel was asked), the attempt
+        not counted. Returns the new status, or None if the job is no longer this run's."""
+        t = self.table
+        values = {**_back_to_start(t, None), "attempts": t.c.attempts - 1, "heartbeat_at": None}
+        row = self._update_owned(job, "give-back", **values)
         return None if row is None else Status(row.status)
 
     def release(self, job_id: int, task_id: str, priority: float | None = None) -> Status | None:
@@ -311,23 +329,32 @@ class JobStore(Queries):
         heartbeat is still that old: a run that came back to life is left be.
         Returns the new status, or None if nothing changed.
         """
-        t = self.table
         lost = (
             f"its worker was lost: no heartbeat for {seconds:g} s (host {job.host}, pid {job.pid})"
         )
+        return self._release_run(
+            job, lost, max_attempts, self.table.c.heartbeat_at < self._ago(seconds)
+        )
+
+    def release_lost(self, job: Job, max_attempts: int, reason: str) -> Status | None:
+        """Put back, at once, a RUNNING job whose run is known to be dead (its process is
+        gone), as `release_stale` does without waiting for its heartbeat to age; `reason`
+        becomes its error if it is out of attempts."""
+        return self._release_run(job, reason, max_attempts)
+
+    def _release_run(
+        self, job: Job, reason: str, max_attempts: int, *conditions: ColumnElement[bool]
+    ) -> Status | None:
+        t = self.table
         values = _back_to_start(t, RESTART_PRIORITY)
         out_of_attempts = and_(t.c.attempts >= max_attempts, not_(t.c.cancel_requested))
         values["status"] = case((out_of_attempts, Status.FAILED), else_=values["status"])
         values["finished_at"] = case((out_of_attempts, func.now()), else_=values["finished_at"])
-        values["error"] = case((out_of_attempts, literal(lost)), else_=t.c.error)
+        values["error"] = case((out_of_attempts, literal(reason)), else_=t.c.error)
         statement = (
             update(t)
-            .where(
-                t.c.id == job.id,
-                t.c.run_id == job.run_id,
-                t.c.status == Status.RUNNING,
-                t.c.heartbeat_at < self._ago(seconds),
-            )
+            .where(t.c.id == job.id, t.c.run_id == job.run_id, t.c.status == Status.RUNNING)
+            .where(*conditions)
             .values(**values)
             .returning(t.c.status)
         )

@@ -13,12 +13,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Boolean, ColumnElement, Float, case, cast, func, literal, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Float,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+)
 
 from dbdict_celery.config import validate_table
 from dbdict_celery.errors import UsageError
 from dbdict_celery.store.job import JOB_COLUMNS
 from dbdict_celery.store.store import JobStore
+from dbdict_celery.store.values import FLOAT_TAG, NON_FINITE
 
 
 @dataclass(frozen=True)
@@ -62,12 +74,28 @@ def create_view(store: JobStore, name: str) -> list[ViewColumn]:
 
 
 def _value(dialect: str, state: ColumnElement[Any], column: ViewColumn) -> ColumnElement[Any]:
+    """The column's SQL; NaN and infinities (see values.py) read as floats: on SQLite,
+    which has no NaN, NaN reads as NULL."""
     key = literal(column.key)
     if dialect != "postgresql":
-        return func.json_extract(state, literal(f'$."{column.key}"'))  # SQLite keeps the types
+        value = func.json_extract(state, literal(f'$."{column.key}"'))  # SQLite keeps the types
+        if column.kind != "number":
+            return value
+        tag = func.json_extract(state, literal(f'$."{column.key}".{FLOAT_TAG}'))
+        return case(
+            (tag == "Infinity", literal_column("9e999")),  # SQLite's spelling of infinity
+            (tag == "-Infinity", literal_column("-9e999")),
+            (tag.is_not(None), null()),
+            else_=value,
+        )
     as_text: ColumnElement[Any] = state.op("->>")(key)
     if column.kind == "text":
         return as_text
-    is_kind = func.jsonb_typeof(state.op("->")(key)) == column.kind
-    typed = cast(as_text, Float()) if column.kind == "number" else cast(as_text, Boolean())
-    return case((is_kind, typed))
+    element = state.op("->")(key)
+    is_kind = func.jsonb_typeof(element) == column.kind
+    if column.kind == "boolean":
+        return case((is_kind, cast(as_text, Boolean())))
+    spelled = element.op("->>")(literal(FLOAT_TAG))
+    return case(
+        (is_kind, cast(as_text, Float())), (spelled.in_(NON_FINITE), cast(spelled, Float()))
+    )

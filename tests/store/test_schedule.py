@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import redis
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.plan import plan
 from dbdict_celery.store.store import JobStore
-from tests.conftest import dbdict
+from tests.conftest import DBDICT, dbdict, dbdict_env
 from tests.deployments import REDIS, Deployment, redis_messages_waiting
 
 pytestmark = pytest.mark.integration
@@ -93,3 +94,34 @@ def test_an_unreachable_broker_fails_before_anything_is_written(
     assert "hunter2" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert JobStore.open(location).jobs() == []
+
+
+@pytest.mark.parametrize(
+    ("broker", "message", "code"),
+    [
+        ("foo://x", "unknown broker 'foo://x/'", 2),
+        ("amqp://guest:Wr0ngPass@127.0.0.1:5672//", "ACCESS_REFUSED", 1),
+    ],
+)
+def test_a_bad_broker_is_one_line_and_nothing_is_inserted(
+    location: str, tmp_path: Path, broker: str, message: str, code: int
+) -> None:
+    done = dbdict("schedule", "--db", location, "examples.count.experiment", "target=2",
+                  cwd=tmp_path, DBDICT_BROKER=broker)  # fmt: skip
+    assert done.returncode == code
+    (line,) = done.stderr.strip().splitlines()
+    assert message in line
+    assert "Wr0ngPass" not in line
+    assert JobStore.open(location).jobs() == []
+
+
+def test_a_parameter_that_is_not_utf8_is_one_line(location: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [DBDICT, "schedule", "--no-enqueue", "--db", location, "examples.count.experiment",
+         b"name=caf\xe9"],
+        cwd=tmp_path, env=dbdict_env(), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert "cannot store 'name'" in line
+    assert "not valid UTF-8" in line
