@@ -30,13 +30,16 @@ if TYPE_CHECKING:
 
     from dbdict_celery.errors import BrokerError as BrokerError
     from dbdict_celery.errors import DbdictError as DbdictError
+    from dbdict_celery.errors import ExperimentUnavailable as ExperimentUnavailable
     from dbdict_celery.errors import ExprootUnreachable as ExprootUnreachable
     from dbdict_celery.errors import JobNotFound as JobNotFound
     from dbdict_celery.errors import JobRefused as JobRefused
+    from dbdict_celery.errors import NotRunnableHere as NotRunnableHere
     from dbdict_celery.errors import ResolveError as ResolveError
     from dbdict_celery.errors import StoreError as StoreError
     from dbdict_celery.errors import SyncError as SyncError
     from dbdict_celery.errors import TableMissing as TableMissing
+    from dbdict_celery.errors import UnstorableValue as UnstorableValue
     from dbdict_celery.errors import UsageError as UsageError
     from dbdict_celery.experiment.channel import Channel as Channel
     from dbdict_celery.experiment.channel import RSyncChannel as RSyncChannel
@@ -124,10 +127,13 @@ _WHERE = {
     "ResolveError": "errors",
     "JobRefused": "errors",
     "SyncError": "errors",
+    "NotRunnableHere": "errors",
     "ExprootUnreachable": "errors",
+    "ExperimentUnavailable": "errors",
     "StoreError": "errors",
     "JobNotFound": "errors",
     "TableMissing": "errors",
+    "UnstorableValue": "errors",
     "BrokerError": "errors",
 }
 

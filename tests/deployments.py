@@ -88,9 +88,11 @@ class Deployment:
         path = self.store().path
         return self.exproot / path.dbname / path.table / str(job_id)
 
-    def start_worker(self, *options: str, via_dbdict: bool = False, **env: str) -> Worker:
-        """Start `celery -A dbdict_celery worker` (or `dbdict worker`) with `options`;
-        returns once it is ready."""
+    def start_worker(
+        self, *options: str, via_dbdict: bool = False, cwd: Path | None = None, **env: str
+    ) -> Worker:
+        """Start `celery -A dbdict_celery worker` (or `dbdict worker`) with `options`, in
+        `cwd` (default: the deployment's directory); returns once it is ready."""
         number = len(self.workers) + 1
         log = self.cwd / f"worker{number}.log"
         start = [DBDICT, "worker"] if via_dbdict else [CELERY, "-A", "dbdict_celery", "worker"]
@@ -99,7 +101,7 @@ class Deployment:
         with open(log, "wb") as output:
             process = subprocess.Popen(
                 command,
-                cwd=self.cwd,
+                cwd=cwd or self.cwd,
                 env=environment(self.env, env),
                 stdout=output,
                 stderr=subprocess.STDOUT,

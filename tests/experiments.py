@@ -88,3 +88,39 @@ def flaky(state: DD, channel: Channel) -> None:
     if state.tries < 2:
         raise RuntimeError(f"try {state.tries} fails")
     state.result = "ok"
+
+
+def unstorable(state: DD, channel: Channel) -> bool | None:
+    """Saves one good step, then puts a value of `kind` the table cannot keep in its state:
+    saving it (`at=save`) or returning with it (`at=end`)."""
+    import numpy
+
+    values = {
+        "set": {1, 2},
+        "bytes": b"raw",
+        "array": numpy.zeros(3),
+        "int_keys": {1: "a"},
+        "int_keys_in_a_list": [{1: "a"}],
+    }
+    state.step = 1
+    channel.save()
+    state.value = values[state.kind]
+    if state.at == "save":
+        channel.save()
+    return channel.COMPLETE
+
+
+def record(state: DD, channel: Channel) -> None:
+    """Records its `value` parameter as its result, as a diverged loss is recorded."""
+    state.result = state.value
+    channel.save()
+
+
+def dies(state: DD, channel: Channel) -> None:
+    """Saves a step, then kills its own process (as the out-of-memory killer would) on its
+    first `deaths` runs; completes on the next."""
+    state.runs = int(state.get("runs", 0)) + 1
+    channel.save()
+    if state.runs <= int(state.deaths):
+        os._exit(1)
+    state.result = "survived"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -35,6 +36,12 @@ def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "-w", "--workdir", metavar="DIR", help="The working directory to run the experiment in."
+        ),
+        click.option(
+            "--restart",
+            is_flag=True,
+            help="Start over: forget the working directory's saved state (orig.conf and "
+            "current.conf), e.g. to run it with other parameters.",
         ),
         click.option(
             "-n",
@@ -70,7 +77,8 @@ def run_command(experiment: str, params: tuple[str, ...], **flags: Any) -> None:
     Example:
         dbdict run examples.regexp.experiment regexp::re.compile regexp.pattern='a.*c'
     """
-    _report(runner.run_cmdline(experiment, params, _options(**flags)))
+    with _reporting_exits():
+        _report(runner.run_cmdline(experiment, params, _options(**flags)))
 
 
 @click.command("filemerge")
@@ -95,7 +103,22 @@ def filemerge_command(experiment: str, sources: tuple[str, ...], **flags: Any) -
         dbdict run mymodule.my_experiment text.first=hello text.second=world \\
             text.tagline='THE GREATEST LANGUAGE EVER'
     """
-    _report(runner.run_filemerge(experiment, sources, _options(**flags)))
+    with _reporting_exits():
+        _report(runner.run_filemerge(experiment, sources, _options(**flags)))
+
+
+@contextlib.contextmanager
+def _reporting_exits() -> Iterator[None]:
+    """An experiment that calls sys.exit ends the command with its code, but not silently."""
+    try:
+        yield
+    except SystemExit as exit:
+        click.echo(
+            f"dbdict: the experiment called sys.exit({exit.code!r}): recorded FAILED, with its "
+            "state, in current.conf",
+            err=True,
+        )
+        raise
 
 
 def _report(result: runner.RunResult) -> None:

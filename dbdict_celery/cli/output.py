@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn
 from rich.table import Table
 
-from dbdict_celery.store.job import JOB_COLUMNS, Job
+from dbdict_celery.store.job import Job, shown_key, state_key
 
 PIPED_WIDTH = 200  # a table piped to a file or `less` is not cut to 80 columns
 
@@ -48,10 +48,11 @@ def print_json(data: Any) -> None:
 
 def value_of(job: Job, column: str) -> Any:
     """A row column, else a key of the job's flattened state (None if it has none)."""
-    if column in JOB_COLUMNS:
+    key = state_key(column)
+    if key is None:
         value = getattr(job, column)
         return value.name if column == "status" else value
-    return job.state.get(column)
+    return job.state.get(key)
 
 
 def text(value: Any) -> str:
@@ -92,7 +93,7 @@ def default_columns(jobs: Sequence[Job]) -> list[str]:
         params.update(dict.fromkeys(job.params))
     for job in jobs:
         added.update(dict.fromkeys(key for key in job.state if key not in params))
-    return ["id", "status", *params, *sorted(added)]
+    return ["id", "status", *map(shown_key, params), *map(shown_key, sorted(added))]
 
 
 def rich_table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:

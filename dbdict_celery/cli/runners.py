@@ -11,6 +11,7 @@ import click
 import dbdict_celery as api
 from dbdict_celery.cli.options import db_options
 from dbdict_celery.config import table_path
+from dbdict_celery.errors import DbdictError
 from dbdict_celery.experiment.sync import Remote
 
 
@@ -31,7 +32,7 @@ def sql_command(exproot: str, db: str | None, table: str | None, count: int) -> 
     Books the highest-priority START job, runs it with its files in
     EXPROOT/dbname/tablename/ID (a path or ssh://host:path; a job scheduled
     with --exproot keeps its own), and repeats. Any number of these may run
-    in parallel on one table: no job runs twice.
+    in parallel on one table: no job runs twice. Exits 1 if a job it ran FAILED.
     """
     report = api.run_sql(api.JobStore.open(db, table), exproot, count)
     if report.drained:
@@ -40,6 +41,10 @@ def sql_command(exproot: str, db: str | None, table: str | None, count: int) -> 
         click.echo(f"Stopped on request (ran {report.ran} jobs)")
     else:
         click.echo(f"Ran {report.ran} jobs")
+    if report.failed:
+        raise DbdictError(
+            f"{report.failed} of the jobs run here FAILED: see dbdict list --status failed"
+        )
 
 
 @click.command(

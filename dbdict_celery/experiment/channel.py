@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Iterator
-from types import FrameType
 from typing import Any, TextIO
 
-from dbdict_celery.errors import JobRefused, UsageError
+from dbdict_celery.errors import JobRefused, UnstorableValue, UsageError
 from dbdict_celery.experiment import sync
 from dbdict_celery.experiment.params import DD, expand, format_d, parse_lines, resolve
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.experiment.stopping import StopFlag, stop_signals
 
 Experiment = Callable[[DD, "Channel"], Any]
 
@@ -74,28 +72,28 @@ class SingleChannel(Channel):
     """Runs one experiment in this process; SIGTERM and SIGINT become `'stop'`.
 
     A stop request is sticky: once asked to stop, every later `switch()` says
-    `'stop'`, so an experiment cannot miss it by calling `switch()` twice.
+    `'stop'`, so an experiment cannot miss it by calling `switch()` twice. A
+    channel runs its experiment once; `stop` may be a flag its runner already
+    listens to (a Celery task does, from before it books the job).
     """
 
-    def __init__(self, experiment: Experiment, state: DD) -> None:
+    def __init__(self, experiment: Experiment, state: DD, stop: StopFlag | None = None) -> None:
         self.experiment = experiment
         self.state = DD(state)
-        # A plain attribute, not a threading.Event: a signal handler must never wait on a
-        # lock that the code it interrupted may hold (Event.set takes one).
-        self._stop_requested = False
+        self.stop = stop or StopFlag()
 
     def switch(self, message: Any = None) -> str | None:
-        return STOP if self._stop_requested else None
+        return STOP if self.stop.requested else None
 
     @property
     def stop_requested(self) -> bool:
         """Whether the experiment has been asked to stop during this run."""
-        return self._stop_requested
+        return self.stop.requested
 
     def request_stop(self) -> None:
         """Ask the experiment to stop at its next `switch()`; safe from a signal handler
         and from any thread."""
-        self._stop_requested = True
+        self.stop.set()
 
     def setup(self) -> None:
         """Prepare the state before the run (load a checkpoint, fetch files)."""
@@ -108,17 +106,26 @@ class SingleChannel(Channel):
 
         Returns what the experiment returned. An exception is recorded in the
         state (status FAILED, `dbdict.error` holds the traceback), saved, and
-        re-raised to the caller.
+        re-raised to the caller. SIGTERM and SIGINT are stop requests from the
+        first moment (while files are fetched too): a stop before the
+        experiment starts saves and returns INCOMPLETE without running it.
         """
-        self._stop_requested = False
+        with stop_signals(self.stop):
+            return self._run(force)
+
+    def _run(self, force: bool) -> Any:
         self.setup()
         book = self.state.setdefault("dbdict", DD())
         status = book.get("status", self.START)
         if status in (self.DONE, self.RUNNING) and not force:
             word = "DONE" if status == self.DONE else "RUNNING"
             raise JobRefused(f"this job is already {word}; use --force to run it anyway")
-        book.status = self.RUNNING
         book.pop("error", None)
+        if self.stop.requested:  # asked to stop before the experiment could start
+            book.status = self.START
+            self.save_final()
+            return self.INCOMPLETE
+        book.status = self.RUNNING
         with self.running():
             try:
                 outcome = self.experiment(self.state, self)
@@ -141,21 +148,8 @@ class SingleChannel(Channel):
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        """The context the experiment runs in: here, the stop signal handlers."""
-        if threading.current_thread() is not threading.main_thread():
-            yield  # signal handlers can only be installed from the main thread
-            return
-        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
-        for signum in previous:
-            signal.signal(signum, self._on_signal)
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.request_stop()
+        """The context the experiment runs in (the stop signals are already handled)."""
+        yield
 
 
 class StandardChannel(SingleChannel):
@@ -172,8 +166,9 @@ class StandardChannel(SingleChannel):
         state: DD,
         redirect_stdout: bool = False,
         redirect_stderr: bool = False,
+        stop: StopFlag | None = None,
     ) -> None:
-        super().__init__(experiment, state)
+        super().__init__(experiment, state, stop)
         self.path = os.path.realpath(path)
         self.redirect_stdout = redirect_stdout
         self.redirect_stderr = redirect_stderr
@@ -190,6 +185,27 @@ class StandardChannel(SingleChannel):
 
     def save(self) -> None:
         _write_conf(os.path.join(self.path, CURRENT_CONF), self.state)
+
+    def save_final(self) -> None:
+        """A plain save; when the state cannot be written, `current.conf` still records that
+        the run FAILED and why (with the last state that could be written), so that the next
+        run is not refused as RUNNING."""
+        try:
+            self.save()
+        except UnstorableValue as error:
+            self._record_failure(str(error))
+            raise
+
+    def _record_failure(self, reason: str) -> None:
+        saved = os.path.join(self.path, CURRENT_CONF)
+        if not os.path.isfile(saved):
+            saved = os.path.join(self.path, ORIG_CONF)
+        with open(saved, encoding="utf-8") as lines:
+            state = expand(parse_lines(lines))
+        book = state.setdefault("dbdict", DD())
+        book.status = self.FAILED
+        book.error = "\n".join(filter(None, [self.state.dbdict.get("error"), reason]))
+        _write_conf(os.path.join(self.path, CURRENT_CONF), state)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
@@ -224,8 +240,9 @@ class RSyncChannel(StandardChannel):
         state: DD,
         redirect_stdout: bool = False,
         redirect_stderr: bool = False,
+        stop: StopFlag | None = None,
     ) -> None:
-        super().__init__(path, experiment, state, redirect_stdout, redirect_stderr)
+        super().__init__(path, experiment, state, redirect_stdout, redirect_stderr, stop)
         self.remote = remote if isinstance(remote, sync.Remote) else sync.Remote.parse(remote)
 
     def setup(self) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
-from dbdict_celery.errors import ResolveError, UsageError
+from dbdict_celery.errors import ResolveError, UnstorableValue, UsageError
 
 BUILDER = "__builder__"
 
@@ -150,17 +150,21 @@ def flatten(obj: Any) -> dict[str, Any]:
             items = dict(value.state())
             items[BUILDER] = f"{type(value).__module__}.{type(value).__qualname__}"
         else:
-            raise UsageError(
-                f"cannot store {prefix or 'the state'}: a {type(value).__name__} is neither "
-                "a literal, a dict, nor an object with a state() method"
+            kind = type(value)
+            module = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
+            raise UnstorableValue(
+                f"cannot store {prefix or 'the state'!r}: a {module}{kind.__qualname__} is "
+                "neither a literal, a dict, nor an object with a state() method (convert it, "
+                "e.g. array.tolist(), or save it as a file in the working directory)"
             )
         if not items and prefix:
             flat[prefix] = {}
         for key, item in items.items():
             if not isinstance(key, str) or not all(key.split(".")):
                 where = prefix or "the state"
-                raise UsageError(
-                    f"cannot store key {key!r} in {where}: keys are names, dotted paths at most"
+                raise UnstorableValue(
+                    f"cannot store {where!r}: it has the key {key!r}, and keys are names "
+                    "(dotted paths at most)"
                 )
             visit(f"{prefix}.{key}" if prefix else key, item)
 
@@ -170,8 +174,8 @@ def flatten(obj: Any) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     """Numbers as the builtin types, so that `repr` writes a literal (numpy scalars included)."""
-    if type(value).__module__ == "numpy" and callable(getattr(value, "item", None)):
-        return value.item()
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        return value.item()  # a numpy scalar, not an array: arrays are not literals
     if isinstance(value, float) and type(value) is not float:
         return float(value)
     if isinstance(value, int) and type(value) not in (int, bool):

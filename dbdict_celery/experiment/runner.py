@@ -7,6 +7,7 @@ experiment there through a `StandardChannel`. They are the Python API behind
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -17,7 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbdict_celery.errors import UsageError
-from dbdict_celery.experiment.channel import StandardChannel, resolve_experiment
+from dbdict_celery.experiment.channel import (
+    CURRENT_CONF,
+    ORIG_CONF,
+    StandardChannel,
+    resolve_experiment,
+)
 from dbdict_celery.experiment.params import DD, convert, expand, flatten, parse, parse_lines
 
 _UNSAFE = re.compile(r"[^\w.,=+-]")
@@ -33,6 +39,7 @@ class RunOptions:
     redirect_stderr: bool = False
     workdir: str | None = None
     dry_run: bool = False
+    restart: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,7 @@ def run_state(experiment: str, flat: dict[str, Any], options: RunOptions) -> Run
         workdir = tempfile.mkdtemp(prefix="dbdict-dry-run-")
     else:
         workdir = options.workdir or default_workdir(experiment, flat)
+        _check_same_job(workdir, state, options.restart)
     channel = StandardChannel(
         workdir, function, state, options.redirect_stdout, options.redirect_stderr
     )
@@ -105,6 +113,36 @@ def run_state(experiment: str, flat: dict[str, Any], options: RunOptions) -> Run
     return RunResult(outcome, channel.state, channel.path)
 
 
+def _check_same_job(workdir: str, state: DD, restart: bool) -> None:
+    """A working directory belongs to one job (an experiment and its parameters): refuse to
+    resume it with others, which its saved state would silently override. With `restart`,
+    its saved state goes and the run starts over."""
+    saved = [os.path.join(workdir, name) for name in (ORIG_CONF, CURRENT_CONF)]
+    if restart:
+        for path in saved:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+        return
+    if not os.path.isfile(saved[0]):
+        return
+    with open(saved[0], encoding="utf-8") as lines:
+        started = flatten(expand(parse_lines(lines)))
+    given = flatten(state)
+    differ = sorted(key for key in started.keys() | given.keys()
+                    if started.get(key, _MISSING) != given.get(key, _MISSING))  # fmt: skip
+    if differ:
+        shown = ", ".join(
+            f"{key}={_word(started[key]) if key in started else '(unset)'}" for key in differ[:5]
+        )
+        raise UsageError(
+            f"{workdir} holds a job started with {shown}, not what was given: "
+            "choose another --workdir, or --restart to start it over with the new parameters"
+        )
+
+
+_MISSING = object()
+
+
 def _word(value: Any) -> str:
     """A value as typed on the command line: bare when it reads back as the same string."""
     if isinstance(value, str) and convert(value) == value:
@@ -113,13 +151,14 @@ def _word(value: Any) -> str:
 
 
 def default_workdir(experiment: str, flat: dict[str, Any]) -> str:
-    """A directory name made of the parameters, `key=value` joined with commas.
+    """A directory name made of the experiment and its parameters, `key=value`, joined
+    with commas: two experiments with the same parameters never share a directory.
 
     Characters unsafe in a file name become `_`; when that changed anything or
     the name is too long, a short hash of the full text keeps names distinct.
     """
     words = (f"{key}={_word(value)}" for key, value in sorted(flatten(flat).items()))
-    text = ",".join(words) or experiment
+    text = ",".join([experiment, *words])
     safe = _UNSAFE.sub("_", text)
     if safe == text and len(safe) <= _MAX_NAME:
         return safe

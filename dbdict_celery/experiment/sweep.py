@@ -18,6 +18,7 @@ import ast
 import itertools
 import math
 import random
+import re
 import secrets
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ GRID = ("choice", "range")
 RANDOM = ("uniform", "loguniform", "randint")
 
 Draw = Callable[[random.Random], Any]
+_LOOKS_LIKE_A_SWEEP = re.compile(r"(" + "|".join(GRID + RANDOM) + r")\s*\(", flags=re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,30 @@ class Sweep:
 
 
 def _sweep_call(raw: str) -> tuple[str, list[Any]] | None:
-    """`choice(a, b)` -> ('choice', [a, b]); None if `raw` is not a sweep."""
+    """`choice(a, b)` -> ('choice', [a, b]); None if `raw` is not a sweep.
+
+    Text that looks like a sweep but is not one (`choice(0.1, 0.01` without
+    its parenthesis, `Choice(...)`) is refused: a typo must not silently
+    become one job with a string parameter. Quoted, such text is a string.
+    """
+    text = raw.strip()
+    looks_like = _LOOKS_LIKE_A_SWEEP.match(text)
     try:
-        tree = ast.parse(raw.strip(), mode="eval").body
-    except SyntaxError:
-        return None
+        tree = ast.parse(text, mode="eval").body
+    except (SyntaxError, ValueError):  # ValueError: text that is not UTF-8
+        tree = None
+    if looks_like is not None:
+        called = looks_like.group(1)
+        if tree is None:
+            raise UsageError(
+                f"{text!r} looks like a sweep but does not parse (a missing parenthesis or "
+                f"comma?); to pass it as text, quote it: \"'{text}'\""
+            )
+        if called not in GRID + RANDOM:
+            raise UsageError(
+                f"{text!r}: did you mean {called.lower()}(...)? Sweeps are written in lower "
+                f"case; to pass it as text, quote it: \"'{text}'\""
+            )
     if not (
         isinstance(tree, ast.Call)
         and isinstance(tree.func, ast.Name)
@@ -109,7 +130,6 @@ def _sweep_call(raw: str) -> tuple[str, list[Any]] | None:
     name = tree.func.id
     if tree.keywords or any(isinstance(arg, ast.Starred) for arg in tree.args):
         raise UsageError(f"{name}() takes plain values, as in {name}(1, 2): {raw.strip()!r}")
-    text = raw.strip()
     return name, [convert(ast.get_source_segment(text, arg) or "") for arg in tree.args]
 
 

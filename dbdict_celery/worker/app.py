@@ -16,9 +16,12 @@ import os
 from typing import Any
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
+from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy.pool import NullPool
 
 from dbdict_celery.config import broker_url
+from dbdict_celery.errors import UsageError
 
 QUEUE = "dbdict"
 LEVELS = 10  # broker priority levels, 0..9
@@ -61,6 +64,12 @@ def create_app() -> Celery:
     and that wins, as it does in Celery's own settings.
     """
     url = os.environ.get("CELERY_BROKER_URL") or broker_url()
+    scheme = url.partition("://")[0].partition("+")[0]
+    if scheme not in TRANSPORT_ALIASES:
+        raise UsageError(
+            f"unknown broker {maybe_sanitize_url(url)!r}: use redis://, amqp:// or "
+            "sqla+sqlite:///path (DBDICT_BROKER, or celery --broker)"
+        )
     if url.startswith(EMBEDDED):
         os.makedirs(os.path.dirname(os.path.abspath(url[len(EMBEDDED) :])), exist_ok=True)
     celery = Celery("dbdict_celery", include=["dbdict_celery.worker.tasks"])

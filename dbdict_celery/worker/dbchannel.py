@@ -19,8 +19,10 @@ from typing import Any
 from dbdict_celery.errors import ExprootUnreachable, StoreError, SyncError
 from dbdict_celery.experiment.channel import Experiment, RSyncChannel
 from dbdict_celery.experiment.params import DD, expand, flatten
+from dbdict_celery.experiment.stopping import StopFlag
 from dbdict_celery.store.job import Job, job_dir
 from dbdict_celery.store.store import JobStore
+from dbdict_celery.store.values import encode
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +30,16 @@ BOOKKEEPING = "dbdict"
 
 
 def row_state(state: DD) -> dict[str, Any]:
-    """The flattened state as the row keeps it: the `dbdict.*` bookkeeping lives in columns."""
-    return {
+    """The flattened state as the row keeps it (the `dbdict.*` bookkeeping lives in columns).
+
+    Raises UnstorableValue, naming the key, for a value the table cannot keep:
+    a save checks this first, so its files and the row keep the last good save.
+    """
+    flat = {
         key: value for key, value in flatten(state).items() if key.partition(".")[0] != BOOKKEEPING
     }
+    encode(flat)
+    return flat
 
 
 class DBRSyncChannel(RSyncChannel):
@@ -45,12 +53,13 @@ class DBRSyncChannel(RSyncChannel):
         exproot: str,
         experiment: Experiment,
         heartbeat_interval: float,
+        stop: StopFlag | None = None,
     ) -> None:
         state = expand(job.state)
         state[BOOKKEEPING] = DD(experiment=job.experiment, status=self.START)
         remote = job_dir(exproot, store.path, job.id)
         super().__init__(
-            path, remote, experiment, state, redirect_stdout=True, redirect_stderr=True
+            path, remote, experiment, state, redirect_stdout=True, redirect_stderr=True, stop=stop
         )
         self.store = store
         self.job = job
@@ -62,19 +71,21 @@ class DBRSyncChannel(RSyncChannel):
             super().setup()
         except SyncError as error:
             raise ExprootUnreachable(str(error)) from None
-        self._record(workdir=self.path, exproot=self.exproot)
+        self._record(row_state(self.state), workdir=self.path, exproot=self.exproot)
 
     def save(self) -> None:
+        state = row_state(self.state)
         super().save()
-        self._record()
+        self._record(state)
 
     def save_final(self) -> None:
         """Push the files only: the runner then writes the state and the outcome to the row
         in one UPDATE (`JobStore.finish`)."""
+        row_state(self.state)
         super().save()
 
-    def _record(self, **columns: Any) -> None:
-        if not self.store.save(self.job, row_state(self.state), **columns):
+    def _record(self, state: dict[str, Any], **columns: Any) -> None:
+        if not self.store.save(self.job, state, **columns):
             self.request_stop()
 
     @contextlib.contextmanager

@@ -5,12 +5,21 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import traceback
 from dataclasses import dataclass
+from typing import Any
 
 from dbdict_celery.config import heartbeat_interval
-from dbdict_celery.errors import ExprootUnreachable, UsageError
+from dbdict_celery.errors import (
+    ExperimentUnavailable,
+    NotRunnableHere,
+    ResolveError,
+    UnstorableValue,
+    UsageError,
+)
 from dbdict_celery.experiment.channel import Channel, resolve_experiment
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.experiment.stopping import StopFlag
 from dbdict_celery.experiment.sync import Remote
 from dbdict_celery.store.job import RESTART_PRIORITY, Job
 from dbdict_celery.store.store import JobStore
@@ -30,34 +39,44 @@ class Outcome:
     stopped: bool = False
 
 
-def run_booked(store: JobStore, job: Job, exproot: str | None = None) -> Outcome:
+def run_booked(
+    store: JobStore, job: Job, exproot: str | None = None, stop: StopFlag | None = None
+) -> Outcome:
     """Run a job this process has booked, and record its outcome in the row.
 
     COMPLETE -> DONE; INCOMPLETE -> START with RESTART_PRIORITY (resumable),
     or CANCELLED if a cancel was asked meanwhile; an exception -> FAILED with
     its traceback (a SystemExit or the like is recorded too, then goes on up).
+    `stop` is the flag the caller's stop signals set, if it listens already.
     The job's own exproot (given at scheduling) wins over `exproot`. If the
-    exproot cannot be reached, the job goes back to START untouched and the
-    SyncError propagates: the problem is this machine's, not the job's.
+    exproot cannot be reached or the experiment cannot be imported here, the
+    job goes back to START untouched (its attempt not counted) and the
+    NotRunnableHere error propagates: the problem is this machine's, not the job's.
     """
     root = job.exproot or (str(Remote.parse(exproot)) if exproot else None)
     if root is None:
-        store.finish(job, Status.START)
+        store.unbook(job)
         raise UsageError(f"job {job.id} has no exproot: give one to schedule or to the runner")
     try:
         experiment = resolve_experiment(job.experiment)
+    except ResolveError as error:  # scheduled from where it imported: this machine lacks it
+        store.unbook(job)
+        raise ExperimentUnavailable(
+            f"{error}: on this machine, {job.experiment!r} is not importable (start workers "
+            "where the experiment's module is on PYTHONPATH, or install it)"
+        ) from None
     except UsageError as error:
         store.finish(job, Status.FAILED, error=str(error))
         return Outcome(Status.FAILED)
     workdir = tempfile.mkdtemp(prefix=f"dbdict-{store.path.table}-{job.id}-")
-    channel = DBRSyncChannel(store, job, workdir, root, experiment, heartbeat_interval())
+    channel = DBRSyncChannel(store, job, workdir, root, experiment, heartbeat_interval(), stop)
     try:
         outcome = channel.run(force=True)
-    except ExprootUnreachable:
-        store.finish(job, Status.START)
+    except NotRunnableHere:
+        store.unbook(job)
         raise
     except BaseException as error:  # SystemExit too: the row must not stay RUNNING
-        failed = _failed(store, channel)
+        failed = _failed(store, channel, error)
         if not isinstance(error, Exception):
             raise
         return failed
@@ -71,20 +90,32 @@ def run_booked(store: JobStore, job: Job, exproot: str | None = None) -> Outcome
     return Outcome(status, channel.stop_requested)
 
 
-def _failed(store: JobStore, channel: DBRSyncChannel) -> Outcome:
-    error = channel.state.dbdict.get("error")
-    status = store.finish(channel.job, Status.FAILED, row_state(channel.state), error=error)
-    log.error("job %s failed:\n%s", channel.job.id, error)
+def _failed(store: JobStore, channel: DBRSyncChannel, error: BaseException) -> Outcome:
+    """Record a run that raised: FAILED with the experiment's traceback (or the error that
+    ended the run) and its state, or, if that state cannot be stored, with the reason and
+    the row's last good save left in place."""
+    reason = channel.state.dbdict.get("error") or "".join(
+        traceback.format_exception_only(type(error), error)
+    )
+    try:
+        state: dict[str, Any] | None = row_state(channel.state)
+    except UnstorableValue as unstorable:
+        state = None
+        if str(unstorable) not in reason:
+            reason = f"{reason}\n{unstorable} (the row keeps its last good save)"
+    status = store.finish(channel.job, Status.FAILED, state, error=reason)
+    log.error("job %s failed:\n%s", channel.job.id, reason)
     return Outcome(status, channel.stop_requested)
 
 
 @dataclass(frozen=True)
 class LoopReport:
-    """What a `dbdict sql` loop did: jobs run, and why it ended."""
+    """What a `dbdict sql` loop did: jobs run, how many of them ended FAILED, and why it ended."""
 
     ran: int
     drained: bool
     stopped: bool
+    failed: int = 0
 
 
 def run_sql(store: JobStore, exproot: str, n: int = 1) -> LoopReport:
@@ -96,12 +127,14 @@ def run_sql(store: JobStore, exproot: str, n: int = 1) -> LoopReport:
     saved and back to START, and this process should exit.
     """
     ran: list[int] = []
+    failed = 0
     while n <= 0 or len(ran) < n:
         job = store.book(exclude=ran)
         if job is None:
-            return LoopReport(len(ran), drained=True, stopped=False)
+            return LoopReport(len(ran), drained=True, stopped=False, failed=failed)
         outcome = run_booked(store, job, exproot)
         ran.append(job.id)
+        failed += outcome.status is Status.FAILED
         if outcome.stopped:
-            return LoopReport(len(ran), drained=False, stopped=True)
-    return LoopReport(len(ran), drained=False, stopped=False)
+            return LoopReport(len(ran), drained=False, stopped=True, failed=failed)
+    return LoopReport(len(ran), drained=False, stopped=False, failed=failed)

@@ -88,8 +88,16 @@ def enqueue(
 
 @contextlib.contextmanager
 def _broker_errors() -> Iterator[None]:
+    """The broker's failures (down, refusing our credentials...) as one BrokerError line."""
+    connection = app.connection_for_write()
+    failures: tuple[type[BaseException], ...] = (
+        OperationalError,
+        *connection.connection_errors,
+        *connection.channel_errors,
+    )
     try:
         yield
-    except OperationalError as error:
-        where = app.connection_for_write().as_uri()  # password masked
-        raise BrokerError(f"cannot reach the broker at {where}: {error}") from None
+    except failures as error:
+        where = connection.as_uri()  # password masked
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise BrokerError(f"cannot reach the broker at {where}: {detail}") from None

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any
 
-from celery.signals import task_revoked, worker_init, worker_ready, worker_shutting_down
+from celery.signals import task_revoked, worker_ready, worker_shutting_down
 from celery.worker import state
 
 from dbdict_celery.config import grace_period
@@ -40,18 +40,14 @@ log = logging.getLogger(__name__)
 
 # Created in the worker's main process before its pool forks: shared with every child.
 _shutting_down = multiprocessing.RawValue(ctypes.c_bool, False)
-_shutdown_started = threading.Event()
+# The pipe that wakes the grace thread: a write to it is the one thing, besides flags and
+# signals, the shutdown handler does (a threading.Event would take a lock in a signal handler).
+_wakeup: list[int] = []
 
 
 def shutting_down() -> bool:
     """Whether this worker is in a warm shutdown (true in its pool children too)."""
     return bool(_shutting_down.value)
-
-
-@worker_init.connect
-def _check_settings(**_: Any) -> None:
-    """Fail at start, not at shutdown, on a malformed DBDICT_GRACE."""
-    grace_period()
 
 
 @task_revoked.connect
@@ -75,7 +71,11 @@ def _cancel_revoked_job(
 def _watch_for_shutdown(**_: Any) -> None:
     """Start, ahead of time, the thread that enforces the grace period: the shutdown signal
     handler must only flip flags (starting a thread there takes locks)."""
-    threading.Thread(target=_kill_after_grace, name="dbdict-grace", daemon=True).start()
+    read_end, write_end = os.pipe()
+    _wakeup[:] = [write_end]
+    threading.Thread(
+        target=_kill_after_grace, args=(read_end,), name="dbdict-grace", daemon=True
+    ).start()
 
 
 @worker_shutting_down.connect
@@ -86,7 +86,8 @@ def _stop_running_jobs(how: str = "", **_: Any) -> None:
     _shutting_down.value = True
     for pid, _request in _running_children():
         _signal(pid, signal.SIGTERM)
-    _shutdown_started.set()
+    for write_end in _wakeup:
+        os.write(write_end, b"\0")  # takes no lock: wakes the grace thread
 
 
 def _running_children() -> list[tuple[int, Any]]:
@@ -98,8 +99,8 @@ def _running_children() -> list[tuple[int, Any]]:
     ]
 
 
-def _kill_after_grace() -> None:
-    _shutdown_started.wait()
+def _kill_after_grace(wakeup: int) -> None:
+    os.read(wakeup, 1)  # until the shutdown handler writes
     grace = grace_period()
     time.sleep(grace)
     for pid, request in _running_children():

@@ -10,21 +10,26 @@ again; a failed job is sent again while it has attempts left
 
 from __future__ import annotations
 
+import os
+import socket
+
 from celery import Task
 from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
 
-from dbdict_celery.config import default_exproot, max_attempts
+from dbdict_celery.config import LOST_RUNS, default_exproot, max_attempts
 from dbdict_celery.errors import (
-    ExprootUnreachable,
     JobNotFound,
+    NotRunnableHere,
     StoreError,
+    TableMissing,
     UsageError,
 )
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.experiment.stopping import StopFlag, stop_signals
 from dbdict_celery.store.job import RESTART_PRIORITY, Job
 from dbdict_celery.store.store import JobStore
-from dbdict_celery.worker import stop_requests
+from dbdict_celery.worker import startup, stop_requests  # noqa: F401 (startup: its signals)
 from dbdict_celery.worker.app import app
 from dbdict_celery.worker.dbrunner import run_booked
 from dbdict_celery.worker.enqueue import RUN_JOB, enqueue
@@ -36,7 +41,7 @@ RECONCILE = "dbdict_celery.worker.reconcile"
 SKIPPED = "SKIPPED"
 STORE_RETRY_DELAY = 30.0
 STORE_RETRIES = 10
-EXPROOT_RETRY_DELAY = 60.0
+NOT_RUNNABLE_RETRY_DELAY = 60.0  # seconds: a machine that lacks files or code, try later
 
 __all__ = ["reconcile_table", "run_job"]
 
@@ -46,27 +51,46 @@ def run_job(self: Task[[str, int], str], table: str, job_id: int) -> str:
     """Run job `job_id` of `table` (in this worker's DBDICT_DB) if it is START.
 
     Returns the status the job ended in, or SKIPPED when it did not run.
+    SIGTERM (a revoke, a shutdown) is a stop request from the first moment:
+    a job stopped while it is booked or its files fetched goes back to START.
     """
     if stop_requests.shutting_down():
         log.info("job %s is left to another worker: this one is shutting down", job_id)
         raise Reject("worker shutting down", requeue=True)
+    with stop_signals(StopFlag()) as stop:
+        return _book_and_run(self, table, job_id, stop)
+
+
+def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: StopFlag) -> str:
     try:
         store = JobStore.open(None, table, create=False)
-        job = store.book(job_id, task_id=self.request.id)
-    except UsageError as error:  # no such table, or a bad name: a message from elsewhere
-        log.warning("job %s of table %r not run: %s", job_id, table, error)
+        job = store.book(job_id, task_id=task.request.id)
+    except TableMissing as error:  # this worker's DBDICT_DB may not be the job's database
+        log.error(
+            "job %s of table %r cannot be run here: %s. Is DBDICT_DB on this worker the "
+            "database it was scheduled in? Its message goes back, to be tried again in %.0f s",
+            job_id, table, error, STORE_RETRY_DELAY,
+        )  # fmt: skip
+        raise task.retry(countdown=STORE_RETRY_DELAY, max_retries=STORE_RETRIES) from None
+    except UsageError as error:  # a malformed table name: not a message of ours
+        log.error("job %s of table %r not run: %s", job_id, table, error)
         return SKIPPED
     except StoreError as error:
         log.error("cannot book job %s: %s", job_id, error)
-        raise self.retry(countdown=STORE_RETRY_DELAY, max_retries=STORE_RETRIES) from None
+        raise task.retry(countdown=STORE_RETRY_DELAY, max_retries=STORE_RETRIES) from None
+    if job is None:
+        job = _take_over_a_dead_run(store, job_id, task.request.id)
     if job is None:
         _explain_skip(store, job_id)
         return SKIPPED
     try:
-        outcome = run_booked(store, job, default_exproot())
-    except ExprootUnreachable as error:
-        log.error("job %s is back to START, its files are out of reach: %s", job_id, error)
-        enqueue(store, [(job.id, job.priority)], record=False, countdown=EXPROOT_RETRY_DELAY)
+        outcome = run_booked(store, job, default_exproot(), stop)
+    except NotRunnableHere as error:
+        log.error(
+            "job %s cannot run on this worker, and is back to START (sent again in %.0f s): %s",
+            job_id, NOT_RUNNABLE_RETRY_DELAY, error,
+        )  # fmt: skip
+        enqueue(store, [(job.id, job.priority)], record=False, countdown=NOT_RUNNABLE_RETRY_DELAY)
         return Status.START.name
     if outcome.status is Status.START:
         enqueue(store, [(job.id, RESTART_PRIORITY)], record=False)
@@ -79,6 +103,51 @@ def _retry_failed(store: JobStore, job: Job) -> None:
     if store.requeue([job.id], from_statuses=[Status.FAILED]):
         log.info("job %s failed on attempt %s; sending it again", job.id, job.attempts)
         enqueue(store, [(job.id, job.priority)], record=False)
+
+
+def _take_over_a_dead_run(store: JobStore, job_id: int, task_id: str | None) -> Job | None:
+    """Book again a job whose run died with its pool process (os._exit, out of memory, a
+    crash), so that it need not wait for reconcile.
+
+    Its message comes back at once (`task_reject_on_worker_lost`). If the row still shows
+    the run this very message started, on this host, and its process is gone, the job goes
+    back from its last save (FAILED once it has had LOST_RUNS runs) and is booked again.
+    """
+    try:
+        row = store.get(job_id)
+    except JobNotFound:
+        return None
+    if not (
+        row.status is Status.RUNNING
+        and task_id is not None
+        and row.task_id == task_id
+        and row.host == socket.gethostname()
+        and row.pid is not None
+        and not _alive(row.pid)
+    ):
+        return None
+    reason = (
+        f"its process died while running it (host {row.host}, pid {row.pid}): killed, out of "
+        "memory, or it called os._exit"
+    )
+    status = store.release_lost(row, LOST_RUNS, reason)
+    log.warning("job %s: %s; it is now %s", job_id, reason, status.name if status else "unchanged")
+    return store.book(job_id, task_id=task_id) if status is Status.START else None
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process runs with this pid (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 def _explain_skip(store: JobStore, job_id: int) -> None:

@@ -30,7 +30,7 @@ def test_the_default_workdir_is_named_after_the_parameters(tmp_path: Path) -> No
     done = dbdict("run", COUNT, "target=2", "interval=0", "name=first try", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     (workdir,) = tmp_path.iterdir()
-    assert workdir.name.startswith("interval=0,name=first_try,target=2-")
+    assert workdir.name.startswith(f"{COUNT},interval=0,name=first_try,target=2-")
     assert read_conf(workdir / "current.conf")["count"] == 2
 
 
@@ -237,3 +237,63 @@ def test_the_readme_demo_runs_end_to_end() -> None:
     assert "dbdict.status = 0" in done.stdout, "the checkpoint after SIGTERM is START"
     assert done.stdout.rstrip().endswith("target = 40")
     assert "dbdict.status = 2" in done.stdout.split("final state:")[1]
+
+
+@pytest.mark.parametrize(
+    ("kind", "at", "named"),
+    [
+        ("array", "save", "a numpy.ndarray"),
+        ("set", "end", "a set"),
+        ("int_keys", "save", "the key 1"),
+    ],
+)
+def test_a_state_that_cannot_be_saved_fails_in_one_line_and_may_run_again(
+    tmp_path: Path, kind: str, at: str, named: str
+) -> None:
+    args = ["run", "-w", "work", "tests.experiments.unstorable", f"kind={kind}", f"at={at}"]
+    done = dbdict(*args, cwd=tmp_path)
+    assert done.returncode == 1
+    assert "cannot store 'value'" in done.stderr
+    assert named in done.stderr
+    assert "Traceback" not in done.stderr
+    saved = read_conf(tmp_path / "work" / "current.conf")
+    assert saved["dbdict.status"] == Channel.FAILED
+    assert saved["step"] == 1, "the last state that could be written"
+    assert "cannot store 'value'" in saved["dbdict.error"]
+    again = dbdict(*args, cwd=tmp_path)
+    assert "already" not in again.stderr, "a FAILED run may run again"
+    assert "cannot store 'value'" in again.stderr
+
+
+def test_an_experiment_calling_sys_exit_keeps_its_code_and_says_so(tmp_path: Path) -> None:
+    done = dbdict("run", "-w", "work", "tests.experiments.exits", cwd=tmp_path)
+    assert done.returncode == 3
+    assert "sys.exit(3)" in done.stderr
+    assert read_conf(tmp_path / "work" / "current.conf")["dbdict.status"] == Channel.FAILED
+
+
+def test_two_experiments_with_the_same_parameters_never_share_a_workdir(tmp_path: Path) -> None:
+    first = dbdict("run", COUNT, "target=2", "interval=0", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    other = dbdict("run", "tests.experiments.record", "target=2", "interval=0", "value=1",
+                   cwd=tmp_path)  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    assert "already" not in other.stderr
+    assert len(list(tmp_path.iterdir())) == 2
+
+
+def test_parameters_that_contradict_the_saved_job_are_refused_unless_restarted(
+    tmp_path: Path,
+) -> None:
+    first = dbdict("run", "-w", "work", COUNT, "target=2", "interval=0", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    for args in (["-f", COUNT, "target=5", "interval=0"],
+                 ["-f", "tests.experiments.record", "target=2", "interval=0"]):  # fmt: skip
+        refused = dbdict("run", "-w", "work", *args, cwd=tmp_path)
+        assert refused.returncode == 2
+        assert "--restart" in refused.stderr
+        assert read_conf(tmp_path / "work" / "current.conf")["target"] == 2, "nothing changed"
+    again = dbdict("run", "-w", "work", "--restart", COUNT, "target=5", "interval=0", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    saved = read_conf(tmp_path / "work" / "current.conf")
+    assert (saved["target"], saved["count"]) == (5, 5)

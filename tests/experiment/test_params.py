@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from dbdict_celery import (
     DD,
     ResolveError,
+    UnstorableValue,
     UsageError,
     expand,
     flatten,
@@ -107,10 +108,10 @@ def test_flatten_records_the_builder_of_objects_with_state() -> None:
 
 
 def test_flatten_refuses_what_it_cannot_write_back() -> None:
-    with pytest.raises(UsageError, match="Fraction"):
+    with pytest.raises(UnstorableValue, match="Fraction"):
         flatten({"f": Fraction(1, 3)})
     for bad_key in ("", "a..b", ".a", 3):
-        with pytest.raises(UsageError, match="keys are names"):
+        with pytest.raises(UnstorableValue, match="keys are names"):
             flatten({"sub": {bad_key: 1}})
 
 

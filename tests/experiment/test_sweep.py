@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -91,3 +92,28 @@ def test_malformed_sweeps_are_refused_clearly(
 ) -> None:
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace("-", r"\-")):
         Sweep.parse(params, samples)
+
+
+@pytest.mark.parametrize(
+    ("typed", "hint"),
+    [
+        ("lr=choice(0.1, 0.01", "does not parse"),
+        ("lr=loguniform(1e-4, 1e-1", "does not parse"),
+        ("lr=Choice(0.1, 0.01)", "did you mean choice(...)"),
+        ("n=RANGE(3)", "did you mean range(...)"),
+        ("lr = uniform (0, 1", "does not parse"),
+    ],
+)
+def test_text_that_looks_like_a_sweep_but_is_not_one_is_refused(typed: str, hint: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(hint)) as refused:
+        Sweep.parse([typed], samples=2)
+    assert "quote it" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["note='choice(0.1, 0.01'", 'note="Choice(a, b)"', "f=choices", "g=uniformity(1)"],
+)
+def test_quoted_or_merely_similar_text_stays_a_string(typed: str) -> None:
+    (params,) = list(Sweep.parse([typed]))
+    assert isinstance(next(iter(params.values())), str)

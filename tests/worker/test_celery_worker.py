@@ -210,17 +210,82 @@ def test_higher_priorities_run_first_on_redis_and_rabbitmq(any_broker: Deploymen
     assert [job.priority for job in ran] == [3.0, 2.0, 2.0, 1.0]
 
 
-def test_a_message_for_a_table_that_does_not_exist_runs_nothing(cluster: Deployment) -> None:
+def test_a_message_for_a_table_this_worker_cannot_see_runs_nothing_and_is_kept(
+    cluster: Deployment,
+) -> None:
     app = Celery(broker=REDIS)
     app.send_task(RUN_JOB, args=("no_such_table", 1), queue=QUEUE)
     worker = cluster.start_worker("-c", "1")
-    wait_until(lambda: "'SKIPPED'" in worker.text(), "the message to be dropped")
-    assert "there is no job table" in worker.text()
+    wait_until(lambda: "retry: Retry in" in worker.text(), "the message to be sent back")
+    (said,) = [line for line in worker.text().splitlines() if "cannot be run here" in line]
+    assert "ERROR" in said
+    assert "there is no job table" in said
+    assert "DBDICT_DB" in said
+    assert "'SKIPPED'" not in worker.text(), "the message was not dropped"
     from sqlalchemy import inspect
 
     assert not inspect(cluster.store().engine).has_table("no_such_table"), "no table was made"
 
 
+def test_a_worker_says_at_start_which_job_database_it_serves(cluster: Deployment) -> None:
+    configured = cluster.start_worker("-c", "1")
+    wait_until(lambda: "this worker runs jobs of the database postgresql://" in configured.text(),
+               "the worker to name its database")  # fmt: skip
+    unset = cluster.start_worker("-c", "1", DBDICT_DB="")
+    wait_until(lambda: "DBDICT_DB is not set" in unset.text(), "the worker to warn")
+    (said,) = [line for line in unset.text().splitlines() if "DBDICT_DB is not set" in line]
+    assert "WARNING" in said
+    assert "embedded database sqlite:///" in said
+
+
 def _with_count(store: JobStore, job_id: int, at_least: int) -> object:
     job = store.get(job_id)
     return job if job.status == Status.RUNNING and job.state.get("count", 0) >= at_least else None
+
+
+def test_a_job_whose_process_dies_is_put_back_at_once_not_after_the_staleness_window(
+    cluster: Deployment,
+) -> None:
+    """os._exit in the experiment: the worker knows at once; the job resumes from its last
+    save, and one that always dies ends FAILED after 3 runs with the reason."""
+    scheduled(cluster, "tests.experiments.dies", "deaths=1", "tag=once")
+    scheduled(cluster, "tests.experiments.dies", "deaths=99", "tag=always")
+    cluster.start_worker("-c", "1")  # DBDICT_STALE_AFTER is 300 s: reconcile plays no part
+    store = cluster.store()
+    wait_for_statuses(store, Status.DONE, Status.FAILED, timeout=120)
+    once, always = store.jobs()
+    assert (once.status, once.state["result"], once.state["runs"]) == (Status.DONE, "survived", 2)
+    assert (always.status, always.attempts) == (Status.FAILED, 3)
+    assert always.error is not None
+    assert "its process died" in always.error
+
+
+MYEXP = """
+def experiment(state, channel):
+    state.result = state.x * 2
+"""
+
+
+def test_the_celery_command_finds_experiments_where_it_was_started(cluster: Deployment) -> None:
+    (cluster.cwd / "myexp.py").write_text(MYEXP, encoding="utf-8")
+    scheduled(cluster, "myexp.experiment", "x=21")
+    cluster.start_worker("-c", "1")  # `celery -A dbdict_celery worker`, in the folder of myexp
+    store = cluster.store()
+    wait_for_statuses(store, Status.DONE)
+    assert store.jobs()[0].state["result"] == 42
+
+
+def test_a_worker_that_cannot_import_the_experiment_gives_the_job_back_loudly(
+    cluster: Deployment,
+) -> None:
+    (cluster.cwd / "myexp.py").write_text(MYEXP, encoding="utf-8")
+    scheduled(cluster, "myexp.experiment", "x=21")
+    elsewhere = cluster.cwd / "elsewhere"
+    elsewhere.mkdir()
+    worker = cluster.start_worker("-c", "1", cwd=elsewhere)
+    wait_until(lambda: "cannot run on this worker" in worker.text(), "the worker to say so")
+    (said,) = [line for line in worker.text().splitlines() if "cannot run on this worker" in line]
+    assert "ERROR" in said
+    assert "PYTHONPATH" in said
+    (job,) = cluster.store().jobs()
+    assert (job.status, job.attempts, job.error) == (Status.START, 0, None), "not the job's fault"

@@ -1,0 +1,50 @@
+"""What a worker checks and says when it starts: its settings, its experiments' code, and the
+job database it serves.
+
+A worker reads every job from its own `DBDICT_DB`. One started without it
+serves the embedded SQLite database of its machine, which no other machine
+can see: said loudly at start, not discovered later from jobs that wait forever.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from celery.signals import worker_init, worker_ready
+
+from dbdict_celery.config import grace_period, mask, max_attempts, table_path
+from dbdict_celery.worker.app import EMBEDDED, app
+
+log = logging.getLogger(__name__)
+
+
+@worker_init.connect
+def _check_settings(**_: Any) -> None:
+    """Fail at start, not at the first job or at shutdown, on a malformed setting; and find
+    experiments where the worker was started, as `dbdict worker` (`python -m celery`) does:
+    the `celery` script alone does not put its working directory on the path."""
+    grace_period()
+    max_attempts()
+    table_path()
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+
+
+@worker_ready.connect
+def _announce_database(**_: Any) -> None:
+    database = mask(table_path().url)
+    if os.environ.get("DBDICT_DB"):
+        log.info("dbdict: this worker runs jobs of the database %s (DBDICT_DB)", database)
+        return
+    if str(app.conf.broker_url).startswith(EMBEDDED):
+        log.info("dbdict: this worker runs jobs of the embedded database %s", database)
+        return
+    log.warning(
+        "dbdict: DBDICT_DB is not set: this worker runs jobs of the embedded database %s, "
+        "which no other machine can see. Jobs scheduled elsewhere stay START until a worker "
+        "with their DBDICT_DB takes them; set DBDICT_DB=postgresql://... here.",
+        database,
+    )
