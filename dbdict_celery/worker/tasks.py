@@ -37,7 +37,7 @@ from dbdict_celery.worker.reconcile import reconcile
 
 log = get_task_logger(__name__)
 
-RECONCILE = "dbdict_celery.worker.reconcile"
+RECONCILE = "dbdict_celery.reconcile"
 SKIPPED = "SKIPPED"
 STORE_RETRY_DELAY = 30.0
 STORE_RETRIES = 10

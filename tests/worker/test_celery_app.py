@@ -65,3 +65,17 @@ def test_celery_finds_the_app_as_dbdict_celery_app(tmp_path: Path) -> None:
 
     assert dbdict_celery.app.main == "dbdict_celery"
     assert "dbdict_celery.run_job" in dbdict_celery.app.tasks
+
+
+def test_the_task_names_users_write_are_the_registered_ones() -> None:
+    """Beat schedules and Flower name tasks by these strings: moving code never changes them."""
+    import re
+
+    import dbdict_celery
+    from tests.conftest import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r'"task": "([\w.]+)"', readme))
+    assert named == {"dbdict_celery.reconcile"}
+    registered = set(dbdict_celery.app.tasks)
+    assert {"dbdict_celery.reconcile", "dbdict_celery.run_job"} <= registered

@@ -142,7 +142,7 @@ def test_sigterm_during_watch_ends_it(deployment: Deployment) -> None:
 
 
 def test_the_reconcile_task_repairs_from_inside_a_worker(cluster: Deployment) -> None:
-    """What Celery beat would do: send `dbdict_celery.worker.reconcile` to the workers."""
+    """What Celery beat would do: send `dbdict_celery.reconcile` to the workers."""
     from celery import Celery
 
     from dbdict_celery.worker.app import QUEUE
@@ -151,6 +151,6 @@ def test_the_reconcile_task_repairs_from_inside_a_worker(cluster: Deployment) ->
               "interval=0")  # fmt: skip
     worker = cluster.start_worker("-c", "1")
     table = cluster.store().path.table
-    Celery(broker=REDIS).send_task("dbdict_celery.worker.reconcile", args=(table,), queue=QUEUE)
+    Celery(broker=REDIS).send_task("dbdict_celery.reconcile", args=(table,), queue=QUEUE)
     wait_for_statuses(cluster.store(), Status.DONE)
     assert "'resent': 5" in worker.text()
