@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 DBDICT = str(Path(sys.executable).with_name("dbdict"))
-POSTGRES = "postgresql://root@127.0.0.1:5432/test"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -167,19 +166,46 @@ def ssh_command(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 # module imports the helpers above, and the unit tests need neither.
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The session's own Postgres database (see tests/services.py)."""
+    from tests.services import postgres_database
+
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's private Redis server."""
+    from tests.services import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """The session's own RabbitMQ vhost."""
+    from tests.services import rabbitmq_vhost
+
+    with rabbitmq_vhost() as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A table path to a fresh, empty job table on each backend."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/jobs.db/jobs"
         return
-    yield from _postgres_table()
+    yield from _postgres_table(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
-def postgres_location() -> Iterator[str]:
+def postgres_location(postgres_url: str) -> Iterator[str]:
     """A fresh Postgres job table's path, dropped afterwards."""
-    yield from _postgres_table()
+    yield from _postgres_table(postgres_url)
 
 
 @pytest.fixture(params=["postgres-redis", "embedded"])
@@ -190,16 +216,17 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
     if request.param == "embedded":
         chosen = embedded(tmp_path)
     else:
-        chosen = postgres_redis(tmp_path, request.getfixturevalue("postgres_location"))
+        location = request.getfixturevalue("postgres_location")
+        chosen = postgres_redis(tmp_path, location, request.getfixturevalue("redis_url"))
     yield from _closing(chosen)
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, postgres_location: str) -> Iterator[Deployment]:
+def cluster(tmp_path: Path, postgres_location: str, redis_url: str) -> Iterator[Deployment]:
     """Postgres and Redis: for what needs a broker that broadcasts (revoke) or many workers."""
     from tests.deployments import postgres_redis
 
-    yield from _closing(postgres_redis(tmp_path, postgres_location))
+    yield from _closing(postgres_redis(tmp_path, postgres_location, redis_url))
 
 
 @pytest.fixture(params=["redis", "rabbitmq"])
@@ -207,9 +234,9 @@ def any_broker(
     request: pytest.FixtureRequest, tmp_path: Path, postgres_location: str
 ) -> Iterator[Deployment]:
     """Postgres with each server broker in turn."""
-    from tests.deployments import AMQP, REDIS, postgres_redis
+    from tests.deployments import postgres_redis
 
-    broker = REDIS if request.param == "redis" else AMQP
+    broker = request.getfixturevalue("redis_url" if request.param == "redis" else "amqp_url")
     yield from _closing(postgres_redis(tmp_path, postgres_location, broker))
 
 
@@ -220,12 +247,12 @@ def _closing(deployment: Deployment) -> Iterator[Deployment]:
         deployment.close()
 
 
-def _postgres_table() -> Iterator[str]:
+def _postgres_table(database: str) -> Iterator[str]:
     from sqlalchemy import create_engine, text
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    yield f"{POSTGRES}/{name}"
-    engine = create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://"))
+    yield f"{database}/{name}"
+    engine = create_engine(database.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as connection:
         connection.execute(text(f"DROP TABLE IF EXISTS {name} CASCADE"))  # made above; views too
         if engine.dialect.has_table(connection, "dbdict_schema"):

@@ -28,8 +28,6 @@ from dbdict_celery.worker.app import QUEUE
 from tests.conftest import DBDICT, REPO, dbdict, wait_until
 
 CELERY = str(Path(sys.executable).with_name("celery"))
-REDIS = "redis://127.0.0.1:6379/15"
-AMQP = "amqp://guest:guest@127.0.0.1:5672//"
 
 
 @dataclass
@@ -125,11 +123,12 @@ def environment(*layers: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def postgres_redis(tmp_path: Path, postgres_location: str, broker: str = REDIS) -> Deployment:
-    """Postgres job table, Redis broker (its test database flushed first) or RabbitMQ
-    (the dbdict queue purged first)."""
-    if broker == REDIS:
-        redis.Redis.from_url(REDIS).flushdb()
+def postgres_redis(tmp_path: Path, postgres_location: str, broker: str) -> Deployment:
+    """Postgres job table, and the session's private Redis (emptied first) or its own
+    RabbitMQ vhost (the dbdict queue purged first) as the broker."""
+    on_redis = broker.startswith("redis")
+    if on_redis:
+        redis.Redis.from_url(broker).flushdb()
     else:
         _purge_rabbitmq(broker)
     exproot = tmp_path / "exproot"
@@ -140,7 +139,7 @@ def postgres_redis(tmp_path: Path, postgres_location: str, broker: str = REDIS) 
         "DBDICT_HOME": str(tmp_path / "home"),
         "DBDICT_HEARTBEAT": "1",
     }
-    name = "postgres-redis" if broker == REDIS else "postgres-rabbitmq"
+    name = "postgres-redis" if on_redis else "postgres-rabbitmq"
     return Deployment(name, postgres_location, env, exproot, tmp_path)
 
 
@@ -170,9 +169,14 @@ def wait_for_statuses(store: JobStore, *wanted: Status, timeout: float = 90) -> 
                f"every job to be {'/'.join(s.name for s in wanted)}", timeout)  # fmt: skip
 
 
-def redis_messages_waiting() -> int:
-    """Messages in the dbdict queue on the test Redis, over all its priority lists."""
-    client = redis.Redis.from_url(REDIS)
+def broker_of(deployment: Deployment) -> str:
+    """The broker URL of a deployment's workers."""
+    return deployment.env["DBDICT_BROKER"]
+
+
+def redis_messages_waiting(url: str) -> int:
+    """Messages in the dbdict queue on a Redis, over all its priority lists."""
+    client = redis.Redis.from_url(url)
     return sum(
         int(client.llen(key))
         for key in client.scan_iter(match=f"{QUEUE}*")

@@ -12,6 +12,7 @@ from typing import Any
 import pandas
 import pytest
 
+from dbdict_celery.config import table_path
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import NewJob
 from dbdict_celery.store.store import JobStore
@@ -176,7 +177,8 @@ def _sql(location: str, query: str) -> list[list[str]]:
         database = location[len("sqlite:///") :].rpartition("/")[0]
         command = ["sqlite3", "-separator", "|", database, query]
     else:
-        command = ["psql", "-h", "127.0.0.1", "-U", "root", "-d", "test", "-At", "-c", query]
+        url = table_path(location).url.set(drivername="postgresql")
+        command = ["psql", url.render_as_string(hide_password=False), "-At", "-c", query]
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=30)
     return [line.split("|") for line in done.stdout.splitlines()]
 

@@ -12,7 +12,7 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.plan import plan
 from dbdict_celery.store.store import JobStore
 from tests.conftest import DBDICT, dbdict, dbdict_env
-from tests.deployments import REDIS, Deployment, redis_messages_waiting
+from tests.deployments import Deployment, broker_of, redis_messages_waiting
 
 pytestmark = pytest.mark.integration
 
@@ -72,14 +72,14 @@ def test_batches_are_committed_as_the_sweep_streams(location: str) -> None:
 def test_a_large_sweep_sends_one_message_per_job_over_one_connection(
     cluster: Deployment,
 ) -> None:
-    client = redis.Redis.from_url(REDIS)
+    client = redis.Redis.from_url(broker_of(cluster))  # the session's own server: no other client
     before = int(client.info("stats")["total_connections_received"])
     done = cluster.dbdict("schedule", "tests.experiments.mark", "n=range(3000)", "marks=x")
     assert done.returncode == 0, done.stderr
     assert "scheduled 3000 jobs" in done.stdout
     connections = int(client.info("stats")["total_connections_received"]) - before
     assert connections <= 3, f"{connections} connections to Redis for 3000 messages"
-    assert redis_messages_waiting() == 3000
+    assert redis_messages_waiting(broker_of(cluster)) == 3000
     jobs = cluster.store().jobs()
     assert len({job.task_id for job in jobs}) == 3000
 

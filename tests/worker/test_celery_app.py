@@ -25,7 +25,7 @@ def test_higher_row_priorities_run_first_on_redis_and_rabbitmq() -> None:
 
 
 def test_the_settings_the_guarantees_depend_on(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DBDICT_BROKER", "redis://127.0.0.1:6379/15")
+    monkeypatch.setenv("DBDICT_BROKER", "redis://broker.invalid:6379/0")  # never contacted
     conf = create_app().conf
     assert conf.accept_content == ["json"]
     assert (conf.task_serializer, conf.result_serializer) == ("json", "json")

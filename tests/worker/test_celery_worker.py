@@ -19,8 +19,8 @@ from dbdict_celery.worker.app import QUEUE
 from dbdict_celery.worker.enqueue import RUN_JOB
 from tests.conftest import read_conf, wait_until
 from tests.deployments import (
-    REDIS,
     Deployment,
+    broker_of,
     redis_messages_waiting,
     scheduled,
     wait_for_statuses,
@@ -56,7 +56,7 @@ def test_duplicate_messages_run_a_job_once(cluster: Deployment) -> None:
     marks = cluster.cwd / "marks"
     (job,) = scheduled(cluster, "tests.experiments.mark", "n=7", f"marks='{marks}'")
     store = cluster.store()
-    app = Celery(broker=REDIS)
+    app = Celery(broker=broker_of(cluster))
     table = store.path.table
     for task_id in (job.task_id, None):  # the same message again, then the task called again
         app.send_task(RUN_JOB, args=(table, job.id), task_id=task_id, queue=QUEUE, priority=6)
@@ -89,7 +89,9 @@ def test_revoke_with_terminate_cancels_with_the_state_saved_and_requeue_resumes(
     store = cluster.store()
     cluster.start_worker("-c", "1", DBDICT_HEARTBEAT="600")  # the revoke must do it alone
     running = wait_until(lambda: _with_count(store, job.id, at_least=2), "2 saved steps")
-    Celery(broker=REDIS).control.revoke(running.task_id, terminate=True, signal="SIGTERM")
+    Celery(broker=broker_of(cluster)).control.revoke(
+        running.task_id, terminate=True, signal="SIGTERM"
+    )
     wait_for_statuses(store, Status.CANCELLED, timeout=30)
     cancelled = store.get(job.id)
     assert running.state["count"] < cancelled.state["count"] <= running.state["count"] + 2, (
@@ -122,7 +124,7 @@ def test_sigterm_to_the_worker_stops_running_jobs_which_resume_on_a_new_worker(
     assert [(job.status, job.priority) for job in stopped] == [(Status.START, 2.0)] * 2
     assert all(0 < job.state["count"] < job.params["target"] for job in stopped)
     if deployment.name == "postgres-redis":
-        assert redis_messages_waiting() == 2
+        assert redis_messages_waiting(broker_of(deployment)) == 2
     deployment.start_worker("-c", "2")
     wait_for_statuses(store, Status.DONE, timeout=60)
     for job in store.jobs():
@@ -213,7 +215,7 @@ def test_higher_priorities_run_first_on_redis_and_rabbitmq(any_broker: Deploymen
 def test_a_message_for_a_table_this_worker_cannot_see_runs_nothing_and_is_kept(
     cluster: Deployment,
 ) -> None:
-    app = Celery(broker=REDIS)
+    app = Celery(broker=broker_of(cluster))
     app.send_task(RUN_JOB, args=("no_such_table", 1), queue=QUEUE)
     worker = cluster.start_worker("-c", "1")
     wait_until(lambda: "retry: Retry in" in worker.text(), "the message to be sent back")
