@@ -62,10 +62,10 @@ if TYPE_CHECKING:
     from dbdict_celery.store.export import export as export
     from dbdict_celery.store.job import Job as Job
     from dbdict_celery.store.logs import read_log as read_log
+    from dbdict_celery.store.operations import Cancellation as Cancellation
     from dbdict_celery.store.plan import Plan as Plan
     from dbdict_celery.store.plan import plan as plan
     from dbdict_celery.store.queries import Summary as Summary
-    from dbdict_celery.store.store import Cancellation as Cancellation
     from dbdict_celery.store.store import JobStore as JobStore
     from dbdict_celery.store.view import create_view as create_view
     from dbdict_celery.store.wait import wait as wait
@@ -102,7 +102,7 @@ _WHERE = {
     "Status": "experiment.status",
     # the job table
     "JobStore": "store.store",
-    "Cancellation": "store.store",
+    "Cancellation": "store.operations",
     "Job": "store.job",
     "Summary": "store.queries",
     "Plan": "store.plan",

@@ -199,6 +199,12 @@ def grace_period() -> float:
     return _seconds("DBDICT_GRACE", 25.0)
 
 
+def max_state_bytes() -> int:
+    """The largest state (as JSON) a job may save to the table: `DBDICT_MAX_STATE_MB`, default
+    16. Above it, a value belongs in a file of the working directory."""
+    return int(_seconds("DBDICT_MAX_STATE_MB", 16.0) * 1024 * 1024)
+
+
 def max_attempts() -> int:
     """Runs a failing job gets before it stays FAILED (`DBDICT_MAX_ATTEMPTS`, default 1)."""
     text = os.environ.get("DBDICT_MAX_ATTEMPTS", "1")
@@ -208,13 +214,14 @@ def max_attempts() -> int:
 
 
 def _seconds(variable: str, default: float) -> float:
+    """A positive number from the environment (seconds, most often), else `default`."""
     text = os.environ.get(variable)
     if text is None:
         return default
     try:
         seconds = float(text)
     except ValueError:
-        raise UsageError(f"{variable} must be a number of seconds, not {text!r}") from None
+        raise UsageError(f"{variable} must be a positive number, not {text!r}") from None
     if not seconds > 0:
         raise UsageError(f"{variable} must be positive, not {text!r}")
     return seconds

@@ -41,6 +41,15 @@ class UnstorableValue(DbdictError):
     """A value of a state cannot be kept (in a conf file or in the job table): a bytes, a set,
     an array... Named with its key, so the experiment can be fixed."""
 
+    ADVICE = "convert it, e.g. array.tolist(), or save it as a file in the working directory"
+
+    @staticmethod
+    def type_name(value: object) -> str:
+        """A value's type as the error names it: `set`, `numpy.ndarray`."""
+        kind = type(value)
+        module = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
+        return f"{module}{kind.__qualname__}"
+
 
 class JobNotFound(UsageError):
     """No job has the id the user gave."""

@@ -124,3 +124,9 @@ def dies(state: DD, channel: Channel) -> None:
     if state.runs <= int(state.deaths):
         os._exit(1)
     state.result = "survived"
+
+
+def big(state: DD, channel: Channel) -> None:
+    """Saves a result of `size` characters."""
+    state.blob = "x" * int(state.size)
+    channel.save()

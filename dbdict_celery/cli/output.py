@@ -17,6 +17,8 @@ from rich.table import Table
 from dbdict_celery.store.job import Job, shown_key, state_key
 
 PIPED_WIDTH = 200  # a table piped to a file or `less` is not cut to 80 columns
+CELL_LIMIT = 200  # characters of a value in a list of jobs
+DETAIL_LIMIT = 5000  # characters of a value in `dbdict show`
 
 
 @functools.cache
@@ -55,17 +57,22 @@ def value_of(job: Job, column: str) -> Any:
     return job.state.get(key)
 
 
-def text(value: Any) -> str:
-    """A value as a cell: strings bare, None empty, anything else as Python writes it."""
+def text(value: Any, limit: int = CELL_LIMIT) -> str:
+    """A value as a cell: strings bare, None empty, anything else as Python writes it; cut at
+    `limit` characters, saying so (a 50 MB value would take a terminal minutes to lay out)."""
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, timedelta):
-        return duration(value)
-    return repr(value)
+        shown = value
+    elif isinstance(value, datetime):
+        shown = value.strftime("%Y-%m-%d %H:%M:%S")
+    elif isinstance(value, timedelta):
+        shown = duration(value)
+    else:
+        shown = repr(value)
+    if len(shown) <= limit:
+        return shown
+    return f"{shown[:limit]}… ({len(shown):,} characters in all: --json shows them)"
 
 
 def duration(span: timedelta | None) -> str:
@@ -96,13 +103,18 @@ def default_columns(jobs: Sequence[Job]) -> list[str]:
     return ["id", "status", *map(shown_key, params), *map(shown_key, sorted(added))]
 
 
-def rich_table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
-    """A Rich table of `rows`, each value shown with `text`."""
+def rich_table(
+    title: str | None,
+    columns: Iterable[str],
+    rows: Iterable[Iterable[Any]],
+    limit: int = CELL_LIMIT,
+) -> Table:
+    """A Rich table of `rows`, each value shown with `text` (cut at `limit` characters)."""
     shown = Table(title=title, title_justify="left", header_style="bold")
     for column in columns:
         shown.add_column(column, overflow="fold")
     for row in rows:
-        shown.add_row(*(text(value) for value in row))
+        shown.add_row(*(text(value, limit) for value in row))
     return shown
 
 

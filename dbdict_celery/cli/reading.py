@@ -18,6 +18,7 @@ from dbdict_celery.cli.options import (
     where_option,
 )
 from dbdict_celery.cli.output import (
+    DETAIL_LIMIT,
     default_columns,
     duration,
     job_record,
@@ -171,12 +172,16 @@ def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) 
     record = job_record(job)
     params, state, error = record.pop("params"), record.pop("state"), record.pop("error")
     record["files"] = str(job_dir(job.exproot, store.path, job.id)) if job.exproot else ""
-    stdout().print(rich_table(f"Job {job.id} in {store.path}", ["field", "value"], record.items()))
-    stdout().print(rich_table("Parameters", ["key", "value"], sorted(params.items())))
     changed = sorted(
         (key, value) for key, value in state.items() if params.get(key, state) != value
     )
-    stdout().print(rich_table("State beyond the parameters", ["key", "value"], changed))
+    tables = [
+        (f"Job {job.id} in {store.path}", ["field", "value"], record.items()),
+        ("Parameters", ["key", "value"], sorted(params.items())),
+        ("State beyond the parameters", ["key", "value"], changed),
+    ]
+    for title, columns, rows in tables:
+        stdout().print(rich_table(title, columns, rows, DETAIL_LIMIT))
     if error:
         stdout().print("[bold]Last traceback[/bold]")
         stdout().print(error, markup=False, highlight=False)

@@ -150,12 +150,10 @@ def flatten(obj: Any) -> dict[str, Any]:
             items = dict(value.state())
             items[BUILDER] = f"{type(value).__module__}.{type(value).__qualname__}"
         else:
-            kind = type(value)
-            module = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
             raise UnstorableValue(
-                f"cannot store {prefix or 'the state'!r}: a {module}{kind.__qualname__} is "
-                "neither a literal, a dict, nor an object with a state() method (convert it, "
-                "e.g. array.tolist(), or save it as a file in the working directory)"
+                f"cannot store {prefix or 'the state'!r}: a {UnstorableValue.type_name(value)} "
+                "is neither a literal, a dict, nor an object with a state() method "
+                f"({UnstorableValue.ADVICE})"
             )
         if not items and prefix:
             flat[prefix] = {}

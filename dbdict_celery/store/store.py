@@ -15,8 +15,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -24,40 +23,30 @@ from sqlalchemy import (
     Connection,
     MetaData,
     Row,
-    Select,
     Table,
     and_,
-    bindparam,
     case,
     func,
     insert,
     literal,
     not_,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import DBAPIError
 
-from dbdict_celery.config import TablePath, table_path, validate_table
+from dbdict_celery.config import TablePath, table_path
 from dbdict_celery.errors import StoreError, TableMissing
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.bulk_insert import insert_batch
 from dbdict_celery.store.engine import READ_ONLY, engine_for
 from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob
+from dbdict_celery.store.operations import Operations
 from dbdict_celery.store.queries import Queries
 from dbdict_celery.store.schema import SCHEMA_VERSION, job_table, versions_table
 from dbdict_celery.store.values import encode
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Cancellation:
-    """What a cancel did: START jobs now CANCELLED, and RUNNING jobs asked to stop."""
-
-    cancelled: list[int]
-    stopping: list[Job]
 
 
 def _back_to_start(t: Table, priority: float | None) -> dict[str, Any]:
@@ -78,8 +67,9 @@ _READY: set[tuple[str, str, int]] = set()
 _RUN_COLUMNS = frozenset({"workdir", "exproot", "task_id"})
 
 
-class JobStore(Queries):
-    """A job table: insert, book, save, finish and query jobs (queries in `queries.py`)."""
+class JobStore(Queries, Operations):
+    """A job table: insert, book, save, finish and release jobs; query them (`queries.py`)
+    and change them from outside their runs (`operations.py`)."""
 
     def __init__(self, path: TablePath, create: bool = True) -> None:
         self.path = path
@@ -361,76 +351,3 @@ class JobStore(Queries):
         with self._transaction() as connection:
             status = connection.scalar(statement)
         return None if status is None else Status(status)
-
-    # -- changing jobs from outside a run ---------------------------------------------------
-
-    def cancel(self, job_ids: Sequence[int], task_id: str | None = None) -> Cancellation:
-        """Cancel jobs: START ones at once; RUNNING ones are asked to stop.
-
-        A running job learns of the request at its next heartbeat or save (or
-        sooner, from a Celery revoke), saves, and ends CANCELLED with its state.
-        With `task_id`, only jobs whose row names that Celery task change
-        (for a revoke of that task).
-        """
-        t = self.table
-        chosen: list[ColumnElement[bool]] = [t.c.id.in_(list(job_ids))]
-        if task_id is not None:
-            chosen.append(t.c.task_id == task_id)
-        cancel_waiting = (
-            update(t)
-            .where(*chosen, t.c.status == Status.START)
-            .values(status=Status.CANCELLED, finished_at=func.now())
-            .returning(t.c.id)
-        )
-        stop_running = (
-            update(t)
-            .where(*chosen, t.c.status == Status.RUNNING)
-            .values(cancel_requested=True)
-            .returning(*t.c)
-        )
-        with self._transaction() as connection:
-            cancelled = sorted(connection.scalars(cancel_waiting))
-            stopping = [Job.from_row(row) for row in connection.execute(stop_running)]
-        return Cancellation(cancelled, sorted(stopping, key=lambda job: job.id))
-
-    def requeue(
-        self,
-        job_ids: Sequence[int],
-        from_statuses: Sequence[Status] = (Status.FAILED, Status.CANCELLED),
-        priority: float | None = None,
-    ) -> list[Job]:
-        """Put jobs back to START (their state kept, to resume from); returns the jobs changed."""
-        t = self.table
-        values: dict[str, Any] = {} if priority is None else {"priority": priority}
-        statement = (
-            update(t)
-            .where(t.c.id.in_(list(job_ids)), t.c.status.in_(list(from_statuses)))
-            .values(status=Status.START, run_id=None, cancel_requested=False, **values)
-            .returning(*t.c)
-        )
-        with self._transaction() as connection:
-            rows = connection.execute(statement).all()
-        return sorted((Job.from_row(row) for row in rows), key=lambda job: job.id)
-
-    def set_task_ids(self, task_ids: Mapping[int, str]) -> None:
-        """Record which Celery task (message) was sent for each job."""
-        if not task_ids:
-            return
-        t = self.table
-        statement = (
-            update(t)
-            .where(t.c.id == bindparam("job_id"), t.c.status == Status.START)
-            .values(task_id=bindparam("new_task_id"))
-        )
-        rows = [{"job_id": job_id, "new_task_id": task} for job_id, task in task_ids.items()]
-        with self._transaction() as connection:
-            connection.execute(statement, rows)
-
-    def replace_view(self, name: str, query: Select[Any]) -> None:
-        """(Re)create the view `name` (an identifier, validated here) as `query`."""
-        validate_table(name)
-        body = query.compile(self.engine, compile_kwargs={"literal_binds": True})
-        quoted = self.engine.dialect.identifier_preparer.quote(name)
-        with self._transaction() as connection:
-            connection.execute(text(f"DROP VIEW IF EXISTS {quoted}"))
-            connection.execute(text(f"CREATE VIEW {quoted} AS {body}"))

@@ -16,10 +16,12 @@ Anything else (bytes, sets, numpy arrays, other objects) is refused with
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
 
+from dbdict_celery.config import max_state_bytes
 from dbdict_celery.errors import UnstorableValue
 
 FLOAT_TAG = "__float__"
@@ -28,8 +30,18 @@ NON_FINITE = tuple(_FLOATS)  # the tag's spellings
 
 
 def encode(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """A flat state (or params) as the row keeps it; UnstorableValue for a value it cannot."""
-    return {key: encode_value(value, key) for key, value in flat.items()}
+    """A flat state (or params) as the row keeps it; UnstorableValue for a value it cannot,
+    or for a state larger than `DBDICT_MAX_STATE_MB` (default 16) as JSON."""
+    encoded = {key: encode_value(value, key) for key, value in flat.items()}
+    size, limit = len(json.dumps(encoded, separators=(",", ":"))), max_state_bytes()
+    if size > limit:
+        largest = max(encoded, key=lambda key: len(json.dumps(encoded[key])))
+        raise UnstorableValue(
+            f"cannot store a state of {size / 2**20:.1f} MB (its largest value: {largest!r}): "
+            f"the limit is {limit / 2**20:g} MB (DBDICT_MAX_STATE_MB); keep large results in "
+            "files of the working directory"
+        )
+    return encoded
 
 
 def encode_value(value: Any, key: str = "the value") -> Any:
@@ -58,12 +70,9 @@ def encode_value(value: Any, key: str = "the value") -> Any:
                     f"({name!r}); the table keeps dicts with string keys only"
                 )
         return {name: encode_value(item, key) for name, item in value.items()}
-    kind = type(value)
-    where = "" if kind.__module__ == "builtins" else f"{kind.__module__}."
     raise UnstorableValue(
-        f"cannot store {key!r}: a {where}{kind.__qualname__} is not a number, string, boolean, "
-        "None, list or dict (convert it, e.g. array.tolist(), or save it as a file in the "
-        "working directory)"
+        f"cannot store {key!r}: a {UnstorableValue.type_name(value)} is not a number, string, "
+        f"boolean, None, list or dict ({UnstorableValue.ADVICE})"
     )
 
 

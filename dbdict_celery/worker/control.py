@@ -16,7 +16,8 @@ from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.filters import Filter
 from dbdict_celery.store.job import Job
-from dbdict_celery.store.store import Cancellation, JobStore
+from dbdict_celery.store.operations import Cancellation
+from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.app import app
 from dbdict_celery.worker.enqueue import enqueue
 

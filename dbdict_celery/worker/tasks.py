@@ -29,7 +29,11 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.stopping import StopFlag, stop_signals
 from dbdict_celery.store.job import RESTART_PRIORITY, Job
 from dbdict_celery.store.store import JobStore
-from dbdict_celery.worker import startup, stop_requests  # noqa: F401 (startup: its signals)
+from dbdict_celery.worker import (  # noqa: F401 (log_noise, startup: their signals)
+    log_noise,
+    startup,
+    stop_requests,
+)
 from dbdict_celery.worker.app import app
 from dbdict_celery.worker.dbrunner import run_booked
 from dbdict_celery.worker.enqueue import RUN_JOB, enqueue

@@ -138,3 +138,31 @@ def test_a_value_the_table_cannot_keep_fails_the_job_naming_it(
     saved = read_conf(files / "current.conf")
     assert saved["step"] == 1
     assert "value" not in saved, "the files keep the last good save"
+
+
+def test_a_state_above_the_size_limit_fails_the_job_saying_so(
+    location: str, tmp_path: Path
+) -> None:
+    dbdict("schedule", "--no-enqueue", "--db", location, "tests.experiments.big",
+           "size=2000000", cwd=tmp_path)  # fmt: skip
+    ran = dbdict("sql", "--db", location, "-n", "1", str(tmp_path / "root"), cwd=tmp_path,
+                 DBDICT_MAX_STATE_MB="1")  # fmt: skip
+    assert ran.returncode == 1
+    (job,) = JobStore.open(location).jobs()
+    assert job.status == Status.FAILED
+    assert job.error is not None
+    assert "DBDICT_MAX_STATE_MB" in job.error
+    assert "'blob'" in job.error
+    assert "blob" not in job.state
+
+
+def test_a_large_value_is_shown_cut_and_quickly(location: str, tmp_path: Path) -> None:
+    dbdict("schedule", "--no-enqueue", "--db", location, "tests.experiments.big",
+           "size=8000000", cwd=tmp_path)  # fmt: skip
+    ran = dbdict("sql", "--db", location, "-n", "1", str(tmp_path / "root"), cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    for command in (["show", "1"], ["list"]):
+        done = dbdict(*command, "--db", location, cwd=tmp_path, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "8,000,000 characters in all" in done.stdout
+        assert len(done.stdout) < 100_000

@@ -1,0 +1,120 @@
+"""Changing jobs from outside their runs: cancel, requeue, the task ids sent, views.
+
+Part of `JobStore` (the one door to the database), kept apart as `queries.py`
+is: a run changes its own row through the store's other methods; these are
+what an operator (or a scheduling command) does to rows that may be anyone's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    Table,
+    bindparam,
+    func,
+    text,
+    update,
+)
+
+from dbdict_celery.config import validate_table
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import Job
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """What a cancel did: START jobs now CANCELLED, and RUNNING jobs asked to stop."""
+
+    cancelled: list[int]
+    stopping: list[Job]
+
+
+class Operations:
+    """The outside-a-run half of JobStore."""
+
+    table: Table
+    engine: Engine
+
+    def _transaction(
+        self, read_only: bool = False
+    ) -> contextlib.AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    def cancel(self, job_ids: Sequence[int], task_id: str | None = None) -> Cancellation:
+        """Cancel jobs: START ones at once; RUNNING ones are asked to stop.
+
+        A running job learns of the request at its next heartbeat or save (or
+        sooner, from a Celery revoke), saves, and ends CANCELLED with its state.
+        With `task_id`, only jobs whose row names that Celery task change
+        (for a revoke of that task).
+        """
+        t = self.table
+        chosen: list[ColumnElement[bool]] = [t.c.id.in_(list(job_ids))]
+        if task_id is not None:
+            chosen.append(t.c.task_id == task_id)
+        cancel_waiting = (
+            update(t)
+            .where(*chosen, t.c.status == Status.START)
+            .values(status=Status.CANCELLED, finished_at=func.now())
+            .returning(t.c.id)
+        )
+        stop_running = (
+            update(t)
+            .where(*chosen, t.c.status == Status.RUNNING)
+            .values(cancel_requested=True)
+            .returning(*t.c)
+        )
+        with self._transaction() as connection:
+            cancelled = sorted(connection.scalars(cancel_waiting))
+            stopping = [Job.from_row(row) for row in connection.execute(stop_running)]
+        return Cancellation(cancelled, sorted(stopping, key=lambda job: job.id))
+
+    def requeue(
+        self,
+        job_ids: Sequence[int],
+        from_statuses: Sequence[Status] = (Status.FAILED, Status.CANCELLED),
+        priority: float | None = None,
+    ) -> list[Job]:
+        """Put jobs back to START (their state kept, to resume from); returns the jobs changed."""
+        t = self.table
+        values: dict[str, Any] = {} if priority is None else {"priority": priority}
+        statement = (
+            update(t)
+            .where(t.c.id.in_(list(job_ids)), t.c.status.in_(list(from_statuses)))
+            .values(status=Status.START, run_id=None, cancel_requested=False, **values)
+            .returning(*t.c)
+        )
+        with self._transaction() as connection:
+            rows = connection.execute(statement).all()
+        return sorted((Job.from_row(row) for row in rows), key=lambda job: job.id)
+
+    def set_task_ids(self, task_ids: Mapping[int, str]) -> None:
+        """Record which Celery task (message) was sent for each job."""
+        if not task_ids:
+            return
+        t = self.table
+        statement = (
+            update(t)
+            .where(t.c.id == bindparam("job_id"), t.c.status == Status.START)
+            .values(task_id=bindparam("new_task_id"))
+        )
+        rows = [{"job_id": job_id, "new_task_id": task} for job_id, task in task_ids.items()]
+        with self._transaction() as connection:
+            connection.execute(statement, rows)
+
+    def replace_view(self, name: str, query: Select[Any]) -> None:
+        """(Re)create the view `name` (an identifier, validated here) as `query`."""
+        validate_table(name)
+        body = query.compile(self.engine, compile_kwargs={"literal_binds": True})
+        quoted = self.engine.dialect.identifier_preparer.quote(name)
+        with self._transaction() as connection:
+            connection.execute(text(f"DROP VIEW IF EXISTS {quoted}"))
+            connection.execute(text(f"CREATE VIEW {quoted} AS {body}"))
