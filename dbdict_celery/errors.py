@@ -25,6 +25,11 @@ class ResolveError(UsageError):
     """A dotted name (an experiment or a builder) could not be imported."""
 
 
+class ModuleMissing(ResolveError):
+    """A module (the experiment's, or one it imports) is not installed or not on the path here:
+    on another machine, the same name may import."""
+
+
 class JobRefused(DbdictError):
     """A job cannot run in its current status (already DONE or RUNNING) without force."""
 

@@ -101,6 +101,7 @@ def unstorable(state: DD, channel: Channel) -> bool | None:
         "array": numpy.zeros(3),
         "int_keys": {1: "a"},
         "int_keys_in_a_list": [{1: "a"}],
+        "nul": "a\x00b",
     }
     state.step = 1
     channel.save()

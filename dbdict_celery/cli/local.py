@@ -114,8 +114,7 @@ def _reporting_exits() -> Iterator[None]:
         yield
     except SystemExit as exit:
         click.echo(
-            f"dbdict: the experiment called sys.exit({exit.code!r}): recorded FAILED, with its "
-            "state, in current.conf",
+            f"dbdict: the experiment called sys.exit({exit.code!r}): the run is recorded FAILED",
             err=True,
         )
         raise

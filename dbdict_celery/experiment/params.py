@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
-from dbdict_celery.errors import ResolveError, UnstorableValue, UsageError
+from dbdict_celery.errors import ModuleMissing, ResolveError, UnstorableValue, UsageError
 
 BUILDER = "__builder__"
 
@@ -93,7 +93,7 @@ def resolve(name: str) -> Any:
         raise ResolveError(f"cannot resolve {name!r}: not a dotted Python name")
     found: Any = _import(parts[0], name)
     if found is None:
-        raise ResolveError(f"cannot resolve {name!r}: no module named {parts[0]!r}")
+        raise ModuleMissing(f"cannot resolve {name!r}: no module named {parts[0]!r}")
     path = parts[0]
     for part in parts[1:]:
         parent, path = path, f"{path}.{part}"
@@ -118,7 +118,7 @@ def _import(module: str, wanted: str) -> ModuleType | None:
     except ModuleNotFoundError as error:
         if error.name == module:
             return None
-        raise ResolveError(
+        raise ModuleMissing(
             f"cannot resolve {wanted!r}: importing {module!r} failed: {error}"
         ) from None
     except Exception as error:

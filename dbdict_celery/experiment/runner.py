@@ -128,8 +128,12 @@ def _check_same_job(workdir: str, state: DD, restart: bool) -> None:
     with open(saved[0], encoding="utf-8") as lines:
         started = flatten(expand(parse_lines(lines)))
     given = flatten(state)
-    differ = sorted(key for key in started.keys() | given.keys()
-                    if started.get(key, _MISSING) != given.get(key, _MISSING))  # fmt: skip
+    # compared as written (repr), so that nan equals nan, and 1 never equals 1.0 or True
+    differ = sorted(
+        key
+        for key in started.keys() | given.keys()
+        if repr(started.get(key, _MISSING)) != repr(given.get(key, _MISSING))
+    )
     if differ:
         shown = ", ".join(
             f"{key}={_word(started[key]) if key in started else '(unset)'}" for key in differ[:5]
@@ -156,9 +160,28 @@ def default_workdir(experiment: str, flat: dict[str, Any]) -> str:
 
     Characters unsafe in a file name become `_`; when that changed anything or
     the name is too long, a short hash of the full text keeps names distinct.
+    A run begun under the earlier name (the parameters alone) still resumes there.
     """
-    words = (f"{key}={_word(value)}" for key, value in sorted(flatten(flat).items()))
-    text = ",".join([experiment, *words])
+    named = _directory_name([experiment, *_words(flat)])
+    earlier = _directory_name(_words(flat) or [experiment])
+    return earlier if _started_there(earlier, experiment) and not os.path.exists(named) else named
+
+
+def _words(flat: dict[str, Any]) -> list[str]:
+    return [f"{key}={_word(value)}" for key, value in sorted(flatten(flat).items())]
+
+
+def _started_there(workdir: str, experiment: str) -> bool:
+    """Whether `workdir` holds a run of `experiment` (its orig.conf says so)."""
+    try:
+        with open(os.path.join(workdir, ORIG_CONF), encoding="utf-8") as lines:
+            return bool(parse_lines(lines).get("dbdict.experiment") == experiment)
+    except OSError:
+        return False
+
+
+def _directory_name(words: list[str]) -> str:
+    text = ",".join(words)
     safe = _UNSAFE.sub("_", text)
     if safe == text and len(safe) <= _MAX_NAME:
         return safe

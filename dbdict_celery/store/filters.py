@@ -15,6 +15,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Float, Table, and_, case, cast, func, literal, not_, or_
@@ -77,10 +78,24 @@ class Filter:
             except KeyError:
                 names = ", ".join(status.name.lower() for status in Status)
                 raise UsageError(f"no status {value!r}: use one of {names}") from None
+        _check_column_value(column, value)
         if self.op in _ORDERING:
             return getattr(column, _ORDERING[self.op])(value)  # type: ignore[no-any-return]
         equal = column.is_(None) if value is None else column == value
         return equal if self.op == "=" else not_(func.coalesce(equal, False))
+
+
+def _check_column_value(column: ColumnElement[Any], value: Any) -> None:
+    """Refuse a value of another type than the column's (Postgres would fail the whole query:
+    an error in what was typed, not in the database)."""
+    kind = column.type.python_type
+    if value is None or kind is datetime:
+        if value is not None:
+            raise UsageError(f"--where cannot compare the times in {column.key}: sort by it")
+        return
+    numbers = (int, float) if kind is float else (kind,)
+    if not isinstance(value, numbers) or (isinstance(value, bool) and kind is not bool):
+        raise UsageError(f"{column.key} holds {kind.__name__} values, and {value!r} is not one")
 
 
 def sort_key(table: Table, dialect: str, key: str, descending: bool) -> list[ColumnElement[Any]]:

@@ -37,6 +37,9 @@ class Cancellation:
     stopping: list[Job]
 
 
+ID_CHUNK = 10_000
+
+
 class Operations:
     """The outside-a-run half of JobStore."""
 
@@ -57,25 +60,28 @@ class Operations:
         (for a revoke of that task).
         """
         t = self.table
-        chosen: list[ColumnElement[bool]] = [t.c.id.in_(list(job_ids))]
-        if task_id is not None:
-            chosen.append(t.c.task_id == task_id)
-        cancel_waiting = (
-            update(t)
-            .where(*chosen, t.c.status == Status.START)
-            .values(status=Status.CANCELLED, finished_at=func.now())
-            .returning(t.c.id)
-        )
-        stop_running = (
-            update(t)
-            .where(*chosen, t.c.status == Status.RUNNING)
-            .values(cancel_requested=True)
-            .returning(*t.c)
-        )
+        cancelled: list[int] = []
+        stopping: list[Job] = []
         with self._transaction() as connection:
-            cancelled = sorted(connection.scalars(cancel_waiting))
-            stopping = [Job.from_row(row) for row in connection.execute(stop_running)]
-        return Cancellation(cancelled, sorted(stopping, key=lambda job: job.id))
+            for chunk in _chunks(job_ids):
+                chosen: list[ColumnElement[bool]] = [t.c.id.in_(chunk)]
+                if task_id is not None:
+                    chosen.append(t.c.task_id == task_id)
+                cancel_waiting = (
+                    update(t)
+                    .where(*chosen, t.c.status == Status.START)
+                    .values(status=Status.CANCELLED, finished_at=func.now())
+                    .returning(t.c.id)
+                )
+                stop_running = (
+                    update(t)
+                    .where(*chosen, t.c.status == Status.RUNNING)
+                    .values(cancel_requested=True)
+                    .returning(*t.c)
+                )
+                cancelled += connection.scalars(cancel_waiting)
+                stopping += (Job.from_row(row) for row in connection.execute(stop_running))
+        return Cancellation(sorted(cancelled), sorted(stopping, key=lambda job: job.id))
 
     def requeue(
         self,
@@ -86,15 +92,17 @@ class Operations:
         """Put jobs back to START (their state kept, to resume from); returns the jobs changed."""
         t = self.table
         values: dict[str, Any] = {} if priority is None else {"priority": priority}
-        statement = (
-            update(t)
-            .where(t.c.id.in_(list(job_ids)), t.c.status.in_(list(from_statuses)))
-            .values(status=Status.START, run_id=None, cancel_requested=False, **values)
-            .returning(*t.c)
-        )
+        jobs: list[Job] = []
         with self._transaction() as connection:
-            rows = connection.execute(statement).all()
-        return sorted((Job.from_row(row) for row in rows), key=lambda job: job.id)
+            for chunk in _chunks(job_ids):
+                statement = (
+                    update(t)
+                    .where(t.c.id.in_(chunk), t.c.status.in_(list(from_statuses)))
+                    .values(status=Status.START, run_id=None, cancel_requested=False, **values)
+                    .returning(*t.c)
+                )
+                jobs += (Job.from_row(row) for row in connection.execute(statement))
+        return sorted(jobs, key=lambda job: job.id)
 
     def set_task_ids(self, task_ids: Mapping[int, str]) -> None:
         """Record which Celery task (message) was sent for each job."""
@@ -118,3 +126,10 @@ class Operations:
         with self._transaction() as connection:
             connection.execute(text(f"DROP VIEW IF EXISTS {quoted}"))
             connection.execute(text(f"CREATE VIEW {quoted} AS {body}"))
+
+
+def _chunks(job_ids: Sequence[int]) -> list[list[int]]:
+    """Ids in lists short enough for one IN (...) each: drivers bound the parameters of a
+    statement (SQLite to 32,766, psycopg to 65,535), and a sweep may have millions of jobs."""
+    ids = list(job_ids)
+    return [ids[start : start + ID_CHUNK] for start in range(0, len(ids), ID_CHUNK)]

@@ -1,4 +1,4 @@
-"""The job table: the one place that runs SQL.
+"""The job table: with `queries.py` and `operations.py`, the one place that runs SQL.
 
 Every status change is one conditional UPDATE. Booking takes a START row and
 makes it RUNNING with a fresh `run_id` (`FOR UPDATE SKIP LOCKED` on Postgres;
@@ -326,11 +326,16 @@ class JobStore(Queries, Operations):
             job, lost, max_attempts, self.table.c.heartbeat_at < self._ago(seconds)
         )
 
-    def release_lost(self, job: Job, max_attempts: int, reason: str) -> Status | None:
-        """Put back, at once, a RUNNING job whose run is known to be dead (its process is
-        gone), as `release_stale` does without waiting for its heartbeat to age; `reason`
-        becomes its error if it is out of attempts."""
-        return self._release_run(job, reason, max_attempts)
+    def release_lost(
+        self, job: Job, max_attempts: int, reason: str, silent_for: float
+    ) -> Status | None:
+        """Put back a RUNNING job whose run is known to be dead (its process is gone), as
+        `release_stale` does, once its heartbeat is `silent_for` seconds old (a few
+        heartbeats, not the minutes of staleness); `reason` becomes its error if it is out
+        of attempts. None (nothing changed) while the heartbeat is fresher."""
+        return self._release_run(
+            job, reason, max_attempts, self.table.c.heartbeat_at < self._ago(silent_for)
+        )
 
     def _release_run(
         self, job: Job, reason: str, max_attempts: int, *conditions: ColumnElement[bool]

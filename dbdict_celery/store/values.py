@@ -32,6 +32,8 @@ NON_FINITE = tuple(_FLOATS)  # the tag's spellings
 def encode(flat: Mapping[str, Any]) -> dict[str, Any]:
     """A flat state (or params) as the row keeps it; UnstorableValue for a value it cannot,
     or for a state larger than `DBDICT_MAX_STATE_MB` (default 16) as JSON."""
+    for key in flat:
+        _check_text(key, key)
     encoded = {key: encode_value(value, key) for key, value in flat.items()}
     size, limit = len(json.dumps(encoded, separators=(",", ":"))), max_state_bytes()
     if size > limit:
@@ -49,12 +51,7 @@ def encode_value(value: Any, key: str = "the value") -> Any:
     if value is None or isinstance(value, (bool, int)):
         return value
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise UnstorableValue(
-                f"cannot store {key!r}: its text {value!r} is not valid UTF-8"
-            ) from None
+        _check_text(value, key)
         return value
     if isinstance(value, float):
         if math.isfinite(value):
@@ -64,7 +61,9 @@ def encode_value(value: Any, key: str = "the value") -> Any:
         return [encode_value(item, key) for item in value]
     if isinstance(value, dict):
         for name in value:
-            if not isinstance(name, str):
+            if isinstance(name, str):
+                _check_text(name, key)
+            else:
                 raise UnstorableValue(
                     f"cannot store {key!r}: it holds a dict with a {type(name).__name__} key "
                     f"({name!r}); the table keeps dicts with string keys only"
@@ -74,6 +73,18 @@ def encode_value(value: Any, key: str = "the value") -> Any:
         f"cannot store {key!r}: a {UnstorableValue.type_name(value)} is not a number, string, "
         f"boolean, None, list or dict ({UnstorableValue.ADVICE})"
     )
+
+
+def _check_text(text: str, key: str) -> None:
+    """Text that every database keeps: valid UTF-8, and no NUL (JSONB refuses it)."""
+    if "\x00" in text:
+        raise UnstorableValue(f"cannot store {key!r}: its text holds a NUL character (\\x00)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UnstorableValue(
+            f"cannot store {key!r}: its text {text!r} is not valid UTF-8"
+        ) from None
 
 
 def decode(value: Any) -> Any:

@@ -11,10 +11,10 @@ from typing import Any
 
 from dbdict_celery.config import heartbeat_interval
 from dbdict_celery.errors import (
+    DbdictError,
     ExperimentUnavailable,
+    ModuleMissing,
     NotRunnableHere,
-    ResolveError,
-    UnstorableValue,
     UsageError,
 )
 from dbdict_celery.experiment.channel import Channel, resolve_experiment
@@ -53,23 +53,27 @@ def run_booked(
     job goes back to START untouched (its attempt not counted) and the
     NotRunnableHere error propagates: the problem is this machine's, not the job's.
     """
-    root = job.exproot or (str(Remote.parse(exproot)) if exproot else None)
-    if root is None:
+    try:
+        root = job.exproot or (str(Remote.parse(exproot)) if exproot else None)
+        if root is None:
+            raise UsageError(f"job {job.id} has no exproot: give one to schedule or to the runner")
+        interval = heartbeat_interval()
+    except DbdictError:  # this runner's settings: nothing of the job ran
         store.unbook(job)
-        raise UsageError(f"job {job.id} has no exproot: give one to schedule or to the runner")
+        raise
     try:
         experiment = resolve_experiment(job.experiment)
-    except ResolveError as error:  # scheduled from where it imported: this machine lacks it
+    except ModuleMissing as error:  # scheduled from where it imported: this machine lacks it
         store.unbook(job)
         raise ExperimentUnavailable(
             f"{error}: on this machine, {job.experiment!r} is not importable (start workers "
             "where the experiment's module is on PYTHONPATH, or install it)"
         ) from None
-    except UsageError as error:
+    except UsageError as error:  # the experiment's own code is broken: the job's fault
         store.finish(job, Status.FAILED, error=str(error))
         return Outcome(Status.FAILED)
     workdir = tempfile.mkdtemp(prefix=f"dbdict-{store.path.table}-{job.id}-")
-    channel = DBRSyncChannel(store, job, workdir, root, experiment, heartbeat_interval(), stop)
+    channel = DBRSyncChannel(store, job, workdir, root, experiment, interval, stop)
     try:
         outcome = channel.run(force=True)
     except NotRunnableHere:
@@ -99,7 +103,7 @@ def _failed(store: JobStore, channel: DBRSyncChannel, error: BaseException) -> O
     )
     try:
         state: dict[str, Any] | None = row_state(channel.state)
-    except UnstorableValue as unstorable:
+    except DbdictError as unstorable:
         state = None
         if str(unstorable) not in reason:
             reason = f"{reason}\n{unstorable} (the row keeps its last good save)"

@@ -15,7 +15,17 @@ from typing import Any
 
 from celery.signals import worker_init, worker_ready
 
-from dbdict_celery.config import grace_period, mask, max_attempts, table_path
+from dbdict_celery.config import (
+    default_exproot,
+    grace_period,
+    heartbeat_interval,
+    mask,
+    max_attempts,
+    max_state_bytes,
+    table_path,
+)
+from dbdict_celery.errors import DbdictError
+from dbdict_celery.experiment.sync import Remote
 from dbdict_celery.worker.app import EMBEDDED, app
 
 log = logging.getLogger(__name__)
@@ -23,14 +33,20 @@ log = logging.getLogger(__name__)
 
 @worker_init.connect
 def _check_settings(**_: Any) -> None:
-    """Fail at start, not at the first job or at shutdown, on a malformed setting; and find
-    experiments where the worker was started, as `dbdict worker` (`python -m celery`) does:
-    the `celery` script alone does not put its working directory on the path."""
-    grace_period()
-    max_attempts()
-    table_path()
+    """Find experiments where the worker was started, as `dbdict worker` (`python -m
+    celery`) does: the `celery` script alone does not put its working directory on the
+    path. Then refuse to start, rather than fail at each job or at shutdown, on a malformed
+    setting (SystemExit: Celery logs and ignores the other exceptions of signal handlers)."""
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
+    try:
+        for check in (grace_period, max_attempts, heartbeat_interval, max_state_bytes):
+            check()
+        table_path()
+        Remote.parse(default_exproot())
+    except DbdictError as error:
+        log.critical("dbdict: this worker cannot start: %s", error)
+        raise SystemExit(1) from None
 
 
 @worker_ready.connect

@@ -12,12 +12,10 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.plan import Plan
 from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.control import REQUEUEABLE
 from dbdict_celery.worker.enqueue import Enqueuer
-
-RESUMABLE = (Status.FAILED, Status.CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ def submit(
         for batch in store.insert(planned.jobs()):
             new = dict.fromkeys(row.id for row in batch if row.created)  # a sweep may repeat a job
             old = dict.fromkeys(row.id for row in batch if not row.created)
-            again = {job.id: job for job in store.requeue(list(old), RESUMABLE)} if force else {}
+            again = {job.id: job for job in store.requeue(list(old), REQUEUEABLE)} if force else {}
             if enqueuer is not None:
                 priority = {row.id: row.job.priority for row in batch}
                 to_send = [(job_id, priority[job_id]) for job_id in new]

@@ -17,7 +17,7 @@ from celery import Task
 from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
 
-from dbdict_celery.config import LOST_RUNS, default_exproot, max_attempts
+from dbdict_celery.config import LOST_RUNS, default_exproot, heartbeat_interval, max_attempts
 from dbdict_celery.errors import (
     JobNotFound,
     NotRunnableHere,
@@ -83,7 +83,7 @@ def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: St
         log.error("cannot book job %s: %s", job_id, error)
         raise task.retry(countdown=STORE_RETRY_DELAY, max_retries=STORE_RETRIES) from None
     if job is None:
-        job = _take_over_a_dead_run(store, job_id, task.request.id)
+        job = _take_over_a_dead_run(store, job_id, task)
     if job is None:
         _explain_skip(store, job_id)
         return SKIPPED
@@ -109,14 +109,17 @@ def _retry_failed(store: JobStore, job: Job) -> None:
         enqueue(store, [(job.id, job.priority)], record=False)
 
 
-def _take_over_a_dead_run(store: JobStore, job_id: int, task_id: str | None) -> Job | None:
+def _take_over_a_dead_run(store: JobStore, job_id: int, task: Task[[str, int], str]) -> Job | None:
     """Book again a job whose run died with its pool process (os._exit, out of memory, a
-    crash), so that it need not wait for reconcile.
+    crash), so that it need not wait for reconcile's minutes of staleness.
 
     Its message comes back at once (`task_reject_on_worker_lost`). If the row still shows
     the run this very message started, on this host, and its process is gone, the job goes
-    back from its last save (FAILED once it has had LOST_RUNS runs) and is booked again.
+    back from its last save (FAILED once it has had LOST_RUNS runs) and is booked again,
+    once its heartbeat is two beats old: a live run of a machine of the same name in
+    another pid namespace (containers sharing a host name) keeps beating, and is left be.
     """
+    task_id = task.request.id
     try:
         row = store.get(job_id)
     except JobNotFound:
@@ -134,8 +137,11 @@ def _take_over_a_dead_run(store: JobStore, job_id: int, task_id: str | None) -> 
         f"its process died while running it (host {row.host}, pid {row.pid}): killed, out of "
         "memory, or it called os._exit"
     )
-    status = store.release_lost(row, LOST_RUNS, reason)
-    log.warning("job %s: %s; it is now %s", job_id, reason, status.name if status else "unchanged")
+    beat = heartbeat_interval()
+    status = store.release_lost(row, LOST_RUNS, reason, silent_for=2 * beat)
+    if status is None:  # its heartbeat is still fresh: look again after a beat
+        raise task.retry(countdown=beat, max_retries=None)
+    log.warning("job %s: %s; it is now %s", job_id, reason, status.name)
     return store.book(job_id, task_id=task_id) if status is Status.START else None
 
 

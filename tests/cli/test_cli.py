@@ -297,3 +297,27 @@ def test_parameters_that_contradict_the_saved_job_are_refused_unless_restarted(
     assert again.returncode == 0, again.stderr
     saved = read_conf(tmp_path / "work" / "current.conf")
     assert (saved["target"], saved["count"]) == (5, 5)
+
+
+def test_a_run_begun_under_the_earlier_workdir_name_resumes_there(tmp_path: Path) -> None:
+    earlier = tmp_path / "interval=0,target=5"  # parameters only, as workdirs were named
+    earlier.mkdir()
+    (earlier / "orig.conf").write_text(
+        f"dbdict.experiment = {COUNT!r}\ninterval = 0\ntarget = 5\n", encoding="utf-8"
+    )
+    (earlier / "current.conf").write_text(
+        f"count = 3\ndbdict.experiment = {COUNT!r}\ndbdict.status = 0\ninterval = 0\ntarget = 5\n",
+        encoding="utf-8",
+    )
+    done = dbdict("run", COUNT, "target=5", "interval=0", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [path.name for path in tmp_path.iterdir()] == [earlier.name]
+    assert "step 4" in done.stdout
+    assert "step 1" not in done.stdout, "resumed from the saved count 3"
+
+
+def test_a_job_with_a_nan_parameter_is_the_same_job_when_run_again(tmp_path: Path) -> None:
+    args = ["run", "-w", "work", COUNT, "target=2", "interval=0", "x=nan"]
+    assert dbdict(*args, cwd=tmp_path).returncode == 0
+    again = dbdict(*args, cwd=tmp_path)
+    assert "already DONE" in again.stderr

@@ -69,3 +69,17 @@ def test_a_bad_status_name_in_a_filter_is_one_line(named_like_columns: str, tmp_
     done = dbdict("list", "--db", named_like_columns, "--where", "status=sleeping", cwd=tmp_path)
     assert done.returncode == 2
     assert "no status 'sleeping'" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [("attempts=abc", "attempts holds int values"),
+     ("cancel_requested=1", "cancel_requested holds bool values"),
+     ("created_at=2024", "cannot compare the times in created_at")],
+)  # fmt: skip
+def test_a_value_of_the_wrong_type_for_a_column_is_one_line(
+    named_like_columns: str, tmp_path: Path, condition: str, message: str
+) -> None:
+    done = dbdict("list", "--db", named_like_columns, "--where", condition, cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr

@@ -113,7 +113,8 @@ def test_nan_and_infinities_in_a_view(
 @pytest.mark.parametrize(
     ("kind", "named"),
     [("set", "a set"), ("bytes", "a bytes"), ("array", "a numpy.ndarray"),
-     ("int_keys", "the key 1"), ("int_keys_in_a_list", "a dict with a int key")],
+     ("int_keys", "the key 1"), ("int_keys_in_a_list", "a dict with a int key"),
+     ("nul", "NUL character")],
 )  # fmt: skip
 @pytest.mark.parametrize("at", ["save", "end"])
 def test_a_value_the_table_cannot_keep_fails_the_job_naming_it(

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from celery import Celery
@@ -19,8 +21,10 @@ from dbdict_celery.worker.app import QUEUE
 from dbdict_celery.worker.enqueue import RUN_JOB
 from tests.conftest import read_conf, wait_until
 from tests.deployments import (
+    CELERY,
     Deployment,
     broker_of,
+    environment,
     redis_messages_waiting,
     scheduled,
     wait_for_statuses,
@@ -85,16 +89,18 @@ def test_two_workers_run_each_of_200_jobs_exactly_once(cluster: Deployment) -> N
 def test_revoke_with_terminate_cancels_with_the_state_saved_and_requeue_resumes(
     cluster: Deployment,
 ) -> None:
-    (job,) = scheduled(cluster, "examples.count.experiment", "target=12", "interval=0.5")
+    (job,) = scheduled(cluster, "examples.count.experiment", "target=40", "interval=0.5")
     store = cluster.store()
     cluster.start_worker("-c", "1", DBDICT_HEARTBEAT="600")  # the revoke must do it alone
-    running = wait_until(lambda: _with_count(store, job.id, at_least=2), "2 saved steps")
+    wait_until(lambda: store.get(job.id).status == Status.RUNNING, "the job to start")
     idle = cluster.start_worker("-c", "1")  # hears the revoke of a task it does not run
-    Celery(broker=broker_of(cluster)).control.revoke(
-        running.task_id, terminate=True, signal="SIGTERM"
-    )
+    control = Celery(broker=broker_of(cluster)).control
+    wait_until(lambda: len(control.ping(timeout=1) or []) == 2, "both workers to listen")
+    running = wait_until(lambda: _with_count(store, job.id, at_least=2), "2 saved steps")
+    replies = control.revoke(running.task_id, terminate=True, signal="SIGTERM", reply=True,
+                             timeout=10)  # fmt: skip
+    assert len(replies or []) == 2, "each worker handled the revoke (and logged what it had to)"
     wait_for_statuses(store, Status.CANCELLED, timeout=30)
-    wait_until(lambda: "Tasks flagged as revoked" in idle.text(), "the idle worker to hear it")
     assert "Failed to mark" not in idle.text(), "no result backend is by design, not an error"
     cancelled = store.get(job.id)
     assert running.state["count"] < cancelled.state["count"] <= running.state["count"] + 2, (
@@ -108,9 +114,9 @@ def test_revoke_with_terminate_cancels_with_the_state_saved_and_requeue_resumes(
     assert f"requeued job {job.id}" in requeued.stdout
     wait_for_statuses(store, Status.DONE, timeout=60)
     done = store.get(job.id)
-    assert (done.state["count"], done.state["runs"], done.attempts) == (12, 2, 2)
+    assert (done.state["count"], done.state["runs"], done.attempts) == (40, 2, 2)
     steps = (files / "stdout").read_text().splitlines()
-    assert steps == [f"step {step}" for step in range(1, 13)], "resumed, not restarted"
+    assert steps == [f"step {step}" for step in range(1, 41)], "resumed, not restarted"
 
 
 def test_sigterm_to_the_worker_stops_running_jobs_which_resume_on_a_new_worker(
@@ -296,3 +302,20 @@ def test_a_worker_that_cannot_import_the_experiment_gives_the_job_back_loudly(
     assert "PYTHONPATH" in said
     (job,) = cluster.store().jobs()
     assert (job.status, job.attempts, job.error) == (Status.START, 0, None), "not the job's fault"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("DBDICT_GRACE", "soon"), ("DBDICT_DB", "mysql://db/jobs"), ("DBDICT_MAX_STATE_MB", "0")],
+)
+def test_a_worker_with_a_malformed_setting_refuses_to_start(
+    tmp_path: Path, setting: str, value: str
+) -> None:
+    env = environment({"DBDICT_HOME": str(tmp_path / "home"), setting: value})
+    done = subprocess.run(
+        [CELERY, "-A", "dbdict_celery", "worker", "--loglevel", "INFO"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "this worker cannot start" in done.stdout + done.stderr
+    assert setting in done.stdout + done.stderr or "malformed table path" in done.stderr
