@@ -45,6 +45,7 @@ RECONCILE = "dbdict_celery.reconcile"
 SKIPPED = "SKIPPED"
 STORE_RETRY_DELAY = 30.0
 STORE_RETRIES = 10
+TAKEOVER_LOOKS = 30  # looks, a heartbeat apart, at a dead run's row before leaving it be
 NOT_RUNNABLE_RETRY_DELAY = 60.0  # seconds: a machine that lacks files or code, try later
 
 __all__ = ["reconcile_table", "run_job"]
@@ -140,7 +141,10 @@ def _take_over_a_dead_run(store: JobStore, job_id: int, task: Task[[str, int], s
     beat = heartbeat_interval()
     status = store.release_lost(row, LOST_RUNS, reason, silent_for=2 * beat)
     if status is None:  # its heartbeat is still fresh: look again after a beat
-        raise task.retry(countdown=beat, max_retries=None)
+        if task.request.retries >= TAKEOVER_LOOKS:
+            log.info("job %s keeps beating: its run lives on elsewhere; this copy is done", job_id)
+            return None
+        raise task.retry(countdown=beat, max_retries=TAKEOVER_LOOKS)
     log.warning("job %s: %s; it is now %s", job_id, reason, status.name)
     return store.book(job_id, task_id=task_id) if status is Status.START else None
 
