@@ -19,7 +19,7 @@ from dbdict_celery.errors import (
 )
 from dbdict_celery.experiment.channel import Channel, resolve_experiment
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.experiment.stopping import StopFlag
+from dbdict_celery.experiment.stopping import StopFlag, stop_signals
 from dbdict_celery.experiment.sync import Remote
 from dbdict_celery.store.job import RESTART_PRIORITY, Job
 from dbdict_celery.store.store import JobStore
@@ -128,17 +128,22 @@ def run_sql(store: JobStore, exproot: str, n: int = 1) -> LoopReport:
     A loop runs each job at most once: a job that returns INCOMPLETE waits at
     START (priority 2.0) for another runner, so `-n 0` always ends. The loop
     also ends when a run was asked to stop (SIGTERM, Ctrl-C): that job is
-    saved and back to START, and this process should exit.
+    saved and back to START, and this process should exit. SIGTERM and SIGINT
+    are stop requests from the first booking to the last outcome: a stop
+    between a booking and its run is a stop too, never a killed runner.
     """
+    with stop_signals(StopFlag()) as stop:
+        return _loop(store, exproot, n, stop)
+
+
+def _loop(store: JobStore, exproot: str, n: int, stop: StopFlag) -> LoopReport:
     ran: list[int] = []
     failed = 0
-    while n <= 0 or len(ran) < n:
+    while (n <= 0 or len(ran) < n) and not stop.requested:
         job = store.book(exclude=ran)
         if job is None:
             return LoopReport(len(ran), drained=True, stopped=False, failed=failed)
-        outcome = run_booked(store, job, exproot)
+        outcome = run_booked(store, job, exproot, stop)
         ran.append(job.id)
         failed += outcome.status is Status.FAILED
-        if outcome.stopped:
-            return LoopReport(len(ran), drained=False, stopped=True, failed=failed)
-    return LoopReport(len(ran), drained=False, stopped=False, failed=failed)
+    return LoopReport(len(ran), drained=False, stopped=stop.requested, failed=failed)
