@@ -123,10 +123,9 @@ def _check_same_job(workdir: str, state: DD, restart: bool) -> None:
             with contextlib.suppress(FileNotFoundError):
                 os.remove(path)
         return
-    if not os.path.isfile(saved[0]):
+    started = _started_with(workdir)
+    if started is None:
         return
-    with open(saved[0], encoding="utf-8") as lines:
-        started = flatten(expand(parse_lines(lines)))
     given = flatten(state)
     # compared as written (repr), so that nan equals nan, and 1 never equals 1.0 or True
     differ = sorted(
@@ -173,11 +172,17 @@ def _words(flat: dict[str, Any]) -> list[str]:
 
 def _started_there(workdir: str, experiment: str) -> bool:
     """Whether `workdir` holds a run of `experiment` (its orig.conf says so)."""
+    started = _started_with(workdir)
+    return started is not None and started.get("dbdict.experiment") == experiment
+
+
+def _started_with(workdir: str) -> dict[str, Any] | None:
+    """The flat state a working directory's job started with (its orig.conf), if any."""
     try:
         with open(os.path.join(workdir, ORIG_CONF), encoding="utf-8") as lines:
-            return bool(parse_lines(lines).get("dbdict.experiment") == experiment)
-    except OSError:
-        return False
+            return flatten(expand(parse_lines(lines)))
+    except OSError:  # none there (or no directory at all): a fresh job
+        return None
 
 
 def _directory_name(words: list[str]) -> str:
