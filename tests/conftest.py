@@ -23,6 +23,13 @@ REPO = Path(__file__).resolve().parent.parent
 DBDICT = str(Path(sys.executable).with_name("dbdict"))
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--chaos-jobs", type=int, default=300, metavar="N",
+        help="jobs in each chaos test's workload (the racing one runs at least 1,000)",
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Tests never touch the user's own embedded database and broker."""

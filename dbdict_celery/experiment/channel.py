@@ -253,6 +253,10 @@ class RSyncChannel(StandardChannel):
 
     def save(self) -> None:
         super().save()
+        self.push()
+
+    def push(self) -> None:
+        """Copy the working directory to the remote."""
         sync.push(self.path, self.remote)
 
 

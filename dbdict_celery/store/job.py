@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import hashlib
 from dataclasses import dataclass, fields
@@ -15,6 +16,21 @@ from dbdict_celery.store.values import decode
 
 DEFAULT_PRIORITY = 1.0
 RESTART_PRIORITY = 2.0
+
+
+class Standing(enum.Enum):
+    """What a run's write (a save, a heartbeat) learned of its job.
+
+    Truthy only for OWNED, so `if not store.save(...)` reads "the run should stop".
+    A run that is LOST must not touch the job's files any more: another run may own them.
+    """
+
+    OWNED = "owned"  # the write landed: the job is still this run's
+    STOP_ASKED = "stop asked"  # the write landed, and a cancel asks the run to stop
+    LOST = "lost"  # nothing landed: the job was cancelled, finished or taken over
+
+    def __bool__(self) -> bool:
+        return self is Standing.OWNED
 
 
 def job_dir(exproot: str, path: TablePath, job_id: int) -> Remote:

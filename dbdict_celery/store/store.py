@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
@@ -40,7 +41,7 @@ from dbdict_celery.errors import StoreError, TableMissing
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.bulk_insert import insert_batch
 from dbdict_celery.store.engine import READ_ONLY, engine_for
-from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob
+from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob, Standing
 from dbdict_celery.store.operations import Operations
 from dbdict_celery.store.queries import Queries
 from dbdict_celery.store.schema import SCHEMA_VERSION, job_table, versions_table
@@ -62,7 +63,14 @@ def _back_to_start(t: Table, priority: float | None) -> dict[str, Any]:
     return values
 
 
+def _standing(row: Row[Any] | None) -> Standing:
+    if row is None:
+        return Standing.LOST
+    return Standing.STOP_ASKED if row.cancel_requested else Standing.OWNED
+
+
 BATCH_SIZE = 10_000
+RUN_WRITE_PATIENCE = 60.0  # seconds a run's write waits for a database that does not answer
 _READY: set[tuple[str, str, int]] = set()
 _RUN_COLUMNS = frozenset({"workdir", "exproot", "task_id"})
 
@@ -219,7 +227,23 @@ class JobStore(Queries, Operations):
         return Job.from_row(row) if row is not None else None
 
     def _update_owned(self, job: Job, what: str, **values: Any) -> Row[Any] | None:
-        """Update the row if it is still this run's; the updated row, or None (and a warning)."""
+        """Update the row if it is still this run's; the updated row, or None (and a warning).
+
+        A database that does not answer (restarting, failing over) is asked again for up
+        to RUN_WRITE_PATIENCE seconds: the run goes on as if nothing happened. The update
+        is conditional on the run, so asking twice never writes over someone else's run.
+        """
+        deadline = time.monotonic() + RUN_WRITE_PATIENCE
+        while True:
+            try:
+                return self._try_update_owned(job, what, values)
+            except StoreError as error:
+                if time.monotonic() >= deadline:
+                    raise
+                log.warning("job %s: %s not recorded yet, trying again: %s", job.id, what, error)
+                time.sleep(1.0)
+
+    def _try_update_owned(self, job: Job, what: str, values: dict[str, Any]) -> Row[Any] | None:
         t = self.table
         owned = and_(t.c.id == job.id, t.c.run_id == job.run_id, t.c.status == Status.RUNNING)
         with self._transaction() as connection:
@@ -233,11 +257,11 @@ class JobStore(Queries, Operations):
         log.warning("job %s is no longer this run's (it is %s): %s not recorded", job.id, now, what)
         return None
 
-    def save(self, job: Job, state: dict[str, Any], **columns: Any) -> bool:
-        """Record a run's current (flattened) state; False if the run should stop.
+    def save(self, job: Job, state: dict[str, Any], **columns: Any) -> Standing:
+        """Record a run's current (flattened) state; how the run stands after (see Standing).
 
-        The run should stop when the job is no longer its own (nothing was
-        recorded) or when a cancel was asked (the state was recorded).
+        The run should stop when the job is no longer its own (LOST: nothing was
+        recorded) or when a cancel was asked (STOP_ASKED: the state was recorded).
         `columns` may also set where the run keeps its files: workdir, exproot, task_id.
         """
         unknown = set(columns) - _RUN_COLUMNS
@@ -246,12 +270,11 @@ class JobStore(Queries, Operations):
         row = self._update_owned(
             job, "state", state=encode(state), heartbeat_at=func.now(), **columns
         )
-        return row is not None and not row.cancel_requested
+        return _standing(row)
 
-    def heartbeat(self, job: Job) -> bool:
-        """Tell the table the run is alive; False if the run should stop (as for `save`)."""
-        row = self._update_owned(job, "heartbeat", heartbeat_at=func.now())
-        return row is not None and not row.cancel_requested
+    def heartbeat(self, job: Job) -> Standing:
+        """Tell the table the run is alive; how the run stands after (as for `save`)."""
+        return _standing(self._update_owned(job, "heartbeat", heartbeat_at=func.now()))
 
     def finish(
         self,

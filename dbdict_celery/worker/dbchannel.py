@@ -6,6 +6,16 @@ writes the flattened state to the row; a heartbeat thread keeps the row's
 `heartbeat_at` fresh even when the experiment never saves. When the table
 says the job is no longer this run's (cancelled, or taken over after being
 declared dead), the experiment is asked to stop.
+
+A run touches the job's files only while it holds the job: each save writes
+the row first and pushes only if that write landed, and any push comes within
+a lease (half of DBDICT_STALE_AFTER) of the run's last landed write, or after
+a fresh heartbeat lands. Reconcile declares a run dead only after a whole
+DBDICT_STALE_AFTER of silence, so a run cut off from the database (its writes
+hang, then are refused) never pushes over the files of the run that took over.
+
+The experiment finds its run in `state.dbdict`: `id` (the row), `run_id` (this run,
+fresh at each booking) and `attempt` (1 for the first run).
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +31,7 @@ from dbdict_celery.errors import ExprootUnreachable, StoreError, SyncError
 from dbdict_celery.experiment.channel import Experiment, RSyncChannel
 from dbdict_celery.experiment.params import DD, expand, flatten
 from dbdict_celery.experiment.stopping import StopFlag
-from dbdict_celery.store.job import Job, job_dir
+from dbdict_celery.store.job import Job, Standing, job_dir
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.store.values import encode
 
@@ -54,6 +65,7 @@ class DBRSyncChannel(RSyncChannel):
         experiment: Experiment,
         heartbeat_interval: float,
         stop: StopFlag | None = None,
+        lease: float = 150.0,
     ) -> None:
         state = expand(job.state)
         state[BOOKKEEPING] = DD(experiment=job.experiment, status=self.START)
@@ -65,18 +77,23 @@ class DBRSyncChannel(RSyncChannel):
         self.job = job
         self.exproot = exproot
         self.heartbeat_interval = heartbeat_interval
+        self.lease = lease
+        self._held_until = time.monotonic() + lease  # the booking has just landed
+        self._lost = False
 
     def setup(self) -> None:
         try:
             super().setup()
         except SyncError as error:
             raise ExprootUnreachable(str(error)) from None
+        book = self.state.setdefault(BOOKKEEPING, DD())  # current.conf has an earlier run's
+        book.update(id=self.job.id, run_id=self.job.run_id, attempt=self.job.attempts)
         self._record(row_state(self.state), workdir=self.path, exproot=self.exproot)
 
     def save(self) -> None:
-        state = row_state(self.state)
+        """The row first, then current.conf and the files (pushed only if the row took it)."""
+        self._record(row_state(self.state))
         super().save()
-        self._record(state)
 
     def save_final(self) -> None:
         """Push the files only: the runner then writes the state and the outcome to the row
@@ -84,8 +101,26 @@ class DBRSyncChannel(RSyncChannel):
         row_state(self.state)
         super().save()
 
+    def push(self) -> None:
+        """Push the files while this run holds the job; a run that lost it pushes nothing."""
+        if not self._lost and time.monotonic() >= self._held_until:
+            self._note(self.store.heartbeat(self.job), time.monotonic())
+        if self._lost:
+            log.warning("job %s is no longer this run's: its files are not pushed", self.job.id)
+            return
+        super().push()
+
     def _record(self, state: dict[str, Any], **columns: Any) -> None:
-        if not self.store.save(self.job, state, **columns):
+        sent = time.monotonic()
+        self._note(self.store.save(self.job, state, **columns), sent)
+
+    def _note(self, standing: Standing, sent: float) -> None:
+        """Learn from a write sent at `sent`: a landed one extends the lease on the files."""
+        if standing is Standing.LOST:
+            self._lost = True
+        else:
+            self._held_until = max(self._held_until, sent + self.lease)
+        if not standing:
             self.request_stop()
 
     @contextlib.contextmanager
@@ -104,10 +139,8 @@ class DBRSyncChannel(RSyncChannel):
 
     def _beat(self, stopped: threading.Event) -> None:
         while not stopped.wait(self.heartbeat_interval):
+            sent = time.monotonic()
             try:
-                alive = self.store.heartbeat(self.job)
+                self._note(self.store.heartbeat(self.job), sent)
             except StoreError as error:
                 log.warning("heartbeat of job %s failed: %s", self.job.id, error)
-                continue
-            if not alive:
-                self.request_stop()

@@ -9,7 +9,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from dbdict_celery.config import heartbeat_interval
+from dbdict_celery.config import heartbeat_interval, stale_after
 from dbdict_celery.errors import (
     DbdictError,
     ExperimentUnavailable,
@@ -58,6 +58,7 @@ def run_booked(
         if root is None:
             raise UsageError(f"job {job.id} has no exproot: give one to schedule or to the runner")
         interval = heartbeat_interval()
+        lease = stale_after() / 2  # reconcile waits a whole stale_after before a takeover
     except DbdictError:  # this runner's settings: nothing of the job ran
         store.unbook(job)
         raise
@@ -73,7 +74,7 @@ def run_booked(
         store.finish(job, Status.FAILED, error=str(error))
         return Outcome(Status.FAILED)
     workdir = tempfile.mkdtemp(prefix=f"dbdict-{store.path.table}-{job.id}-")
-    channel = DBRSyncChannel(store, job, workdir, root, experiment, interval, stop)
+    channel = DBRSyncChannel(store, job, workdir, root, experiment, interval, stop, lease)
     try:
         outcome = channel.run(force=True)
     except NotRunnableHere:
