@@ -15,7 +15,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,30 +55,50 @@ def postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
-@contextlib.contextmanager
-def redis_server(directory: Path) -> Iterator[str]:
-    """A private redis-server on a free loopback port; its URL."""
-    from tests.conftest import free_port, wait_until
+class RedisServer:
+    """A private redis-server on a free loopback port that keeps nothing on disk: stopping
+    it loses every message, as a Redis restarted without persistence does."""
 
-    binary = shutil.which(REDIS_SERVER)
-    if binary is None:
-        pytest.skip(f"no {REDIS_SERVER} to start a private Redis (install redis-server)")
-    port = free_port()
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-         "no", "--dir", str(directory), "--logfile", str(directory / "redis.log")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    try:
-        wait_until(lambda: _redis_answers(url) or server.poll() is not None,
+    def __init__(self, directory: Path) -> None:
+        from tests.conftest import free_port
+
+        binary = shutil.which(REDIS_SERVER)
+        if binary is None:
+            pytest.skip(f"no {REDIS_SERVER} to start a private Redis (install redis-server)")
+        self.binary = binary
+        self.directory = directory
+        self.url = f"redis://127.0.0.1:{free_port()}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        from tests.conftest import wait_until
+
+        port = self.url.rsplit(":", 1)[1].split("/")[0]
+        self.process = server = subprocess.Popen(
+            [self.binary, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_until(lambda: _redis_answers(self.url) or server.poll() is not None,
                    "the private redis-server to answer", timeout=30)  # fmt: skip
-        assert server.poll() is None, (directory / "redis.log").read_text(errors="replace")
-        yield url
+        assert server.poll() is None, (self.directory / "redis.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def redis_server(directory: Path) -> Iterator[RedisServer]:
+    """A private Redis, running; stopped afterwards."""
+    server = RedisServer(directory)
+    server.start()
+    try:
+        yield server
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
 
 
 def _redis_answers(url: str) -> bool:
@@ -108,3 +130,71 @@ def _rabbitmqctl(binary: str, *args: str) -> None:
     done = subprocess.run([binary, "-q", *args], capture_output=True, text=True, timeout=120,
                           check=False)  # fmt: skip
     assert done.returncode == 0, f"rabbitmqctl {' '.join(args)}: {done.stderr or done.stdout}"
+
+
+class PostgresServer:
+    """A private PostgreSQL server of its own data directory and port, for the faults that
+    restart or crash the database (the shared server is never touched). Trust auth, one
+    superuser `root`; run as the `postgres` user when the tests run as root."""
+
+    def __init__(self) -> None:
+        from tests.conftest import free_port
+
+        self.bin = _postgres_bin()
+        self.directory = Path(tempfile.mkdtemp(prefix="dbdict-test-pg-"))  # outside pytest's 0700
+        self.port = free_port()
+        self.url = f"postgresql://root@127.0.0.1:{self.port}/postgres"
+        self.process: subprocess.Popen[bytes] | None = None
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        done = subprocess.run(
+            [*self._as_owner(), str(self.bin / "initdb"), "-D", str(self.directory / "data"),
+             "-U", "root", "-A", "trust", "--no-sync", "-E", "UTF8"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, f"initdb: {done.stderr}"
+
+    def _as_owner(self) -> list[str]:
+        return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+
+    def start(self) -> None:
+        from tests.conftest import wait_until
+
+        with open(self.directory / "server.log", "ab") as log:
+            self.process = server = subprocess.Popen(
+                [*self._as_owner(), str(self.bin / "postgres"), "-D", str(self.directory / "data"),
+                 "-p", str(self.port), "-k", str(self.directory), "-c", "fsync=off",
+                 "-c", "listen_addresses=127.0.0.1"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        wait_until(lambda: self._answers() or server.poll() is not None,
+                   "the private postgres to answer", timeout=60)  # fmt: skip
+        assert server.poll() is None, (self.directory / "server.log").read_text(errors="replace")
+
+    def _answers(self) -> bool:
+        done = subprocess.run([str(self.bin / "pg_isready"), "-h", "127.0.0.1", "-p",
+                               str(self.port), "-q"], check=False, timeout=30)  # fmt: skip
+        return done.returncode == 0
+
+    def stop(self, signum: signal.Signals = signal.SIGINT) -> None:
+        """Stop the server: SIGINT is a fast shutdown, SIGQUIT an immediate one (a crash:
+        the next start recovers from the write-ahead log)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        postmaster = int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+        os.kill(postmaster, signum)
+        self.process.wait(timeout=60)
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _postgres_bin() -> Path:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    if initdb is None:
+        pytest.skip("no initdb to start a private PostgreSQL server")
+    return Path(initdb).parent

@@ -10,9 +10,9 @@ import click
 
 import dbdict_celery as api
 from dbdict_celery.cli.options import db_options, json_option, stale_after_option, where_option
-from dbdict_celery.cli.output import print_json
+from dbdict_celery.cli.output import print_json, stderr
 from dbdict_celery.config import LOST_RUNS
-from dbdict_celery.errors import TableMissing, UsageError
+from dbdict_celery.errors import BrokerError, StoreError, TableMissing, UsageError
 from dbdict_celery.experiment.status import Status
 
 if TYPE_CHECKING:
@@ -168,6 +168,9 @@ def _watch(
 ) -> None:
     """Reconcile every `interval` seconds until SIGTERM or SIGINT.
 
+    A database or broker that does not answer (restarting) is said once per pass on
+    stderr, and the next pass tries again: a repair loop must outlive what it repairs.
+
     The signal handler only sets a flag: a handler that took a lock (as
     `threading.Event.set` does) could deadlock with the code it interrupted.
     """
@@ -184,6 +187,8 @@ def _watch(
             _report(api.reconcile(store, stale_after, max_attempts), as_json, quiet=True)
         except TableMissing:
             pass  # a watch may start before anything is scheduled: the table comes later
+        except (StoreError, BrokerError) as error:
+            stderr().print(f"reconcile: {error}; trying again in {interval:g} s", markup=False)
         deadline = time.monotonic() + interval
         while not stop[0] and time.monotonic() < deadline:
             time.sleep(min(WATCH_TICK, max(0.0, deadline - time.monotonic())))

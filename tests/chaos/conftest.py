@@ -105,16 +105,17 @@ class Chaos:
 @pytest.fixture
 def chaos(cluster: Deployment, request: pytest.FixtureRequest) -> Iterator[Chaos]:
     """The Postgres and Redis cluster, made ready to break."""
-    yield from _chaos(cluster, request)
+    yield from chaos_on(cluster, request)
 
 
 @pytest.fixture
 def chaos_on_any_broker(any_broker: Deployment, request: pytest.FixtureRequest) -> Iterator[Chaos]:
     """Postgres with Redis, then with RabbitMQ."""
-    yield from _chaos(any_broker, request)
+    yield from chaos_on(any_broker, request)
 
 
-def _chaos(deployment: Deployment, request: pytest.FixtureRequest) -> Iterator[Chaos]:
+def chaos_on(deployment: Deployment, request: pytest.FixtureRequest) -> Iterator[Chaos]:
+    """The chaos of a test on `deployment`; its workers and watchers stopped afterwards."""
     deployment.env["DBDICT_STALE_AFTER"] = str(STALE_AFTER)
     deployment.env["DBDICT_GRACE"] = "10"
     verdicts = request.config.stash.setdefault(VERDICTS, [])
@@ -124,6 +125,7 @@ def _chaos(deployment: Deployment, request: pytest.FixtureRequest) -> Iterator[C
         yield chaos
     finally:
         chaos.close()
+        deployment.close()
 
 
 def pytest_terminal_summary(

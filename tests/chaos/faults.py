@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 from dbdict_celery.experiment.status import Status
@@ -23,12 +25,14 @@ def pool_children(worker: Worker) -> set[int]:
         return set()
 
 
-def running_job_in(store: JobStore, pids: set[int], spare: set[int]) -> tuple[int, int] | None:
-    """A RUNNING job whose run is in one of `pids` and not in `spare`: (job id, pid)."""
+def running_job_in(
+    store: JobStore, spare: set[int], pids: set[int] | None = None
+) -> tuple[int, int] | None:
+    """A RUNNING job not in `spare`, run by one of `pids` (default: any): (job id, pid)."""
     candidates = [
         (job.id, job.pid)
         for job in store.jobs(Status.RUNNING)
-        if job.pid in pids and job.id not in spare
+        if job.pid is not None and (pids is None or job.pid in pids) and job.id not in spare
     ]
     return random.choice(candidates) if candidates else None  # noqa: S311
 
@@ -36,3 +40,14 @@ def running_job_in(store: JobStore, pids: set[int], spare: set[int]) -> tuple[in
 def kill(pid: int, signum: signal.Signals = signal.SIGKILL) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
+
+
+def restart_rabbitmq() -> None:
+    """Stop and start the RabbitMQ application of the test server: every connection drops,
+    durable queues and persistent messages come back from disk."""
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    assert rabbitmqctl is not None, "rabbitmqctl is needed to restart RabbitMQ"
+    for action in ("stop_app", "start_app", "await_startup"):
+        done = subprocess.run([rabbitmqctl, "-q", action], capture_output=True, text=True,
+                              timeout=300, check=False)  # fmt: skip
+        assert done.returncode == 0, f"rabbitmqctl {action}: {done.stderr or done.stdout}"

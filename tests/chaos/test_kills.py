@@ -21,7 +21,7 @@ def test_pool_children_sigkilled_mid_job_again_and_again(chaos: Chaos) -> None:
     hit: set[int] = set()
     wanted = max(10, chaos.jobs // 15)
     while len(hit) < wanted:
-        target = wait_until(lambda: running_job_in(store, pool_children(worker), hit)
+        target = wait_until(lambda: running_job_in(store, hit, pool_children(worker))
                             or chaos.ended() == chaos.jobs, "a running job to kill")  # fmt: skip
         if target is True:  # all done
             break
