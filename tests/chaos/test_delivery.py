@@ -57,7 +57,9 @@ def test_eight_processes_race_while_jobs_are_revoked_and_cancelled(chaos: Chaos)
         job_id, _ = target
         struck.add(job_id)
         if random.random() < 0.5:  # noqa: S311
-            app.control.revoke(store.get(job_id).task_id, terminate=True, signal="SIGTERM")
+            task_id = store.get(job_id).task_id
+            assert task_id is not None, "a running job records its task"
+            app.control.revoke(task_id, terminate=True, signal="SIGTERM")
         else:
             done = chaos.deployment.dbdict("cancel", str(job_id))
             assert done.returncode == 0, done.stderr
