@@ -19,6 +19,7 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.store import JobStore
 from tests.chaos.workload import checkpoints, steps_of
+from tests.conftest import read_conf
 
 FINAL = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
 
@@ -117,6 +118,13 @@ def _check_done(
     found = result.read_text(encoding="utf-8").strip() if result.exists() else "no result.txt"
     if found != expected:
         verdict.lost.append(f"job {job.id} is DONE but its files hold {found!r}, not {expected!r}")
+    conf = result.with_name("current.conf")
+    saved = read_conf(conf) if conf.exists() else {}
+    if (saved.get("dbdict.run_id"), saved.get("dbdict.status")) != (job.run_id, Status.DONE):
+        verdict.duplicated.append(
+            f"job {job.id} is DONE by run {job.run_id}, but its current.conf is run "
+            f"{saved.get('dbdict.run_id')}'s, status {saved.get('dbdict.status')}"
+        )
     if job.state.get("step") != steps:
         verdict.lost.append(f"job {job.id} is DONE at step {job.state.get('step')} of {steps}")
     writers = [run_id for run_id, _ in runs]  # the last run may have had nothing left to count
