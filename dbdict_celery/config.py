@@ -191,6 +191,12 @@ def stale_after() -> float:
     return _seconds("DBDICT_STALE_AFTER", 300.0)
 
 
+def retry_delay() -> float:
+    """Seconds before a job that a worker gave back, being unable to run it there (exproot
+    out of reach, experiment not importable), is sent again (`DBDICT_RETRY_DELAY`, default 60)."""
+    return _seconds("DBDICT_RETRY_DELAY", 60.0)
+
+
 def grace_period() -> float:
     """Seconds a stopped job gets to save before its worker kills it (`DBDICT_GRACE`, default 25).
 

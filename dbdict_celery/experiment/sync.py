@@ -112,6 +112,14 @@ def _run(command: list[str], what: str) -> None:
             continue
         if done.returncode == 0:
             return
-        lines = done.stderr.strip().splitlines()
-        detail = f"exit {done.returncode}" + (f": {lines[-1]}" if lines else "")
+        detail = f"exit {done.returncode}" + _cause(done.stderr)
     raise SyncError(f"{what} failed after {RETRIES} tries ({detail})")
+
+
+def _cause(stderr: str) -> str:
+    """What rsync or ssh said went wrong: its first specific line (`rsync: ... No space left
+    on device (28)`), not the generic summary that ends its output (`rsync error: ...`)."""
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    specific = [line for line in lines if not line.startswith("rsync error")]
+    chosen = specific[0] if specific else (lines[-1] if lines else "")
+    return f": {chosen}" if chosen else ""

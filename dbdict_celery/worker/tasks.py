@@ -17,7 +17,13 @@ from celery import Task
 from celery.exceptions import Reject
 from celery.utils.log import get_task_logger
 
-from dbdict_celery.config import LOST_RUNS, default_exproot, heartbeat_interval, max_attempts
+from dbdict_celery.config import (
+    LOST_RUNS,
+    default_exproot,
+    heartbeat_interval,
+    max_attempts,
+    retry_delay,
+)
 from dbdict_celery.errors import (
     JobNotFound,
     NotRunnableHere,
@@ -46,7 +52,6 @@ SKIPPED = "SKIPPED"
 STORE_RETRY_DELAY = 30.0
 STORE_RETRIES = 10
 TAKEOVER_LOOKS = 30  # looks, a heartbeat apart, at a dead run's row before leaving it be
-NOT_RUNNABLE_RETRY_DELAY = 60.0  # seconds: a machine that lacks files or code, try later
 
 __all__ = ["reconcile_table", "run_job"]
 
@@ -91,11 +96,12 @@ def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: St
     try:
         outcome = run_booked(store, job, default_exproot(), stop)
     except NotRunnableHere as error:
+        delay = retry_delay()
         log.error(
             "job %s cannot run on this worker, and is back to START (sent again in %.0f s): %s",
-            job_id, NOT_RUNNABLE_RETRY_DELAY, error,
+            job_id, delay, error,
         )  # fmt: skip
-        enqueue(store, [(job.id, job.priority)], record=False, countdown=NOT_RUNNABLE_RETRY_DELAY)
+        enqueue(store, [(job.id, job.priority)], record=False, countdown=delay)
         return Status.START.name
     if outcome.status is Status.START:
         enqueue(store, [(job.id, RESTART_PRIORITY)], record=False)

@@ -33,7 +33,9 @@ def _stop_once() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _around(owner: Any, name: str, before: bool, when: Callable[..., bool] = lambda *_: True) -> None:
+def _around(
+    owner: Any, name: str, before: bool, when: Callable[..., bool] = lambda *_: True
+) -> None:
     """Wrap `owner.name` to stop this process just before or just after it runs."""
     original = getattr(owner, name)
 
@@ -64,12 +66,18 @@ def _remember_the_job() -> None:
     JobStore.book = booking  # type: ignore[method-assign]
 
 
+def _is_orig_conf(path: str, *_: Any) -> bool:
+    return path.endswith("orig.conf")
+
+
 def _install(point: str) -> None:
     _remember_the_job()
     if point == "pull":
         _around(sync, "pull", before=True)
     elif point == "orig.conf":
-        _around(channel, "_write_conf", before=False, when=lambda path, *_: path.endswith("orig.conf"))
+        _around(
+            channel, "_write_conf", before=False, when=lambda path, *_: path.endswith("orig.conf")
+        )
     elif point == "experiment":
         _around(DBRSyncChannel, "save", before=False)
     elif point == "last push":

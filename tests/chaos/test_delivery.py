@@ -32,7 +32,8 @@ def test_every_message_published_twice(chaos: Chaos) -> None:
             app.send_task(RUN_JOB, args=(table, job.id), task_id=job.task_id, queue=QUEUE,
                           priority=6, producer=producer)  # fmt: skip
     workers = [chaos.deployment.start_worker("-c", "2") for _ in range(2)]
-    chaos.check("every message twice", timeout=60 + chaos.jobs)
+    verdict = chaos.check("every message twice", timeout=60 + chaos.jobs)
+    assert verdict.resumed == 0, "no job was booked a second time"
     wait_until(lambda: sum(worker.text().count("'SKIPPED'") for worker in workers) >= len(jobs),
                "every second copy to find its job already run or running", timeout=120)  # fmt: skip
     assert sum(worker.text().count("'SKIPPED'") for worker in workers) == len(jobs)

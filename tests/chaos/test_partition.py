@@ -52,7 +52,7 @@ def test_a_partitioned_worker_never_overwrites_the_run_that_took_over(
         )
         link_to_postgres.cut()
         stuck = {job.id: job.run_id or "" for job in running}
-        wait_until(lambda s=stuck: all(store.get(j).status is Status.DONE for j in s),
+        wait_until(lambda: all(store.get(j).status is Status.DONE for j in stuck),  # noqa: B023
                    "the cut-off runs' jobs to be done elsewhere", timeout=120)  # fmt: skip
         link_to_postgres.heal()
         taken_over.update(stuck)

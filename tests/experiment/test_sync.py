@@ -68,6 +68,16 @@ def test_a_failed_transfer_names_source_and_target_and_no_command(
     assert "rsync -ac" not in message
 
 
+def test_a_failed_transfer_says_why_not_only_that_rsync_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync, "RETRIES", 1)
+    with pytest.raises(SyncError) as caught:
+        sync.push(str(tmp_path / "missing"), sync.Remote(str(tmp_path / "exproot")))
+    assert "No such file or directory" in str(caught.value)
+    assert "rsync error" not in str(caught.value)
+
+
 def test_a_local_target_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
     with pytest.raises(SyncError, match="cannot create"):
