@@ -59,7 +59,7 @@ class RedisServer:
     """A private redis-server on a free loopback port that keeps nothing on disk: stopping
     it loses every message, as a Redis restarted without persistence does."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, password: str | None = None) -> None:
         from tests.conftest import free_port
 
         binary = shutil.which(REDIS_SERVER)
@@ -67,16 +67,20 @@ class RedisServer:
             pytest.skip(f"no {REDIS_SERVER} to start a private Redis (install redis-server)")
         self.binary = binary
         self.directory = directory
-        self.url = f"redis://127.0.0.1:{free_port()}/0"
+        self.port = free_port()
+        self.password = password
+        auth = f":{password}@" if password else ""
+        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         from tests.conftest import wait_until
 
-        port = self.url.rsplit(":", 1)[1].split("/")[0]
+        auth = ["--requirepass", self.password] if self.password else []
         self.process = server = subprocess.Popen(
-            [self.binary, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly",
-             "no", "--dir", str(self.directory), "--logfile", str(self.directory / "redis.log")],
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.directory),
+             "--logfile", str(self.directory / "redis.log"), *auth],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
