@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 
-from dbdict_celery.config import TablePath
+from dbdict_celery.config import TablePath, stale_after
 
 CONNECT_TIMEOUT = 5
 READ_ONLY = "dbdict_read_only"  # an execution option: this transaction only reads
@@ -35,8 +35,18 @@ def engine_for(path: TablePath) -> Engine:
 
 def _create_engine(path: TablePath) -> Engine:
     if not path.is_sqlite:
+        # A client cut off between its UPDATE and its COMMIT (a network partition) would hold
+        # the row's lock until TCP gives up, hours later, and block the takeover of its job:
+        # the server ends such a session once it has idled in a transaction for half the
+        # staleness window, so the lock is gone before reconcile may release the run.
+        idle_ms = int(stale_after() * 1000 / 2)
         return create_engine(
-            path.url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT}
+            path.url,
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": CONNECT_TIMEOUT,
+                "options": f"-c idle_in_transaction_session_timeout={idle_ms}",
+            },
         )
     database = path.url.database or ""
     if database and database != ":memory:":

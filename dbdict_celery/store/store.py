@@ -369,9 +369,12 @@ class JobStore(Queries, Operations):
         values["status"] = case((out_of_attempts, Status.FAILED), else_=values["status"])
         values["finished_at"] = case((out_of_attempts, func.now()), else_=values["finished_at"])
         values["error"] = case((out_of_attempts, literal(reason)), else_=t.c.error)
+        which: ColumnElement[bool] = t.c.id == job.id
+        if self.dialect == "postgresql":  # a row locked by a hung transaction: next pass
+            which = t.c.id.in_(select(t.c.id).where(which).with_for_update(skip_locked=True))
         statement = (
             update(t)
-            .where(t.c.id == job.id, t.c.run_id == job.run_id, t.c.status == Status.RUNNING)
+            .where(which, t.c.run_id == job.run_id, t.c.status == Status.RUNNING)
             .where(*conditions)
             .values(**values)
             .returning(t.c.status)

@@ -78,7 +78,7 @@ class DBRSyncChannel(RSyncChannel):
         self.exproot = exproot
         self.heartbeat_interval = heartbeat_interval
         self.lease = lease
-        self._held_until = time.monotonic() + lease  # the booking has just landed
+        self._held_until = 0.0  # no lease until a write lands (setup's, before any push)
         self._lost = False
 
     def setup(self) -> None:

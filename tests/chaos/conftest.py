@@ -8,6 +8,7 @@ at least 1,000. A nightly-sized run is `pytest -m chaos --chaos-jobs 3000`.
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,15 +26,19 @@ from tests.conftest import DBDICT, wait_until
 from tests.deployments import Deployment, environment
 
 VERDICTS = pytest.StashKey[list[Verdict]]()
+RACE_JOBS = 1000  # the racing fault's least size
 STALE_AFTER = 6.0  # seconds: workers' leases are half of it; reconcile declares a run dead after it
 SHOWN_PROBLEMS = 15
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the suite's tests, and give each a time limit that grows with --chaos-jobs."""
+    limit = 300 + 2 * max(RACE_JOBS, config.getoption("chaos_jobs"))
     for item in items:
         if "tests/chaos/" in item.nodeid:
             item.add_marker(pytest.mark.chaos)
             item.add_marker(pytest.mark.integration)
+            item.add_marker(pytest.mark.timeout(limit))
 
 
 @dataclass
@@ -91,10 +96,25 @@ class Chaos:
         verdict = judge(fault, store, self.ledger, self.deployment.exproot, self.started, allowed)
         self.verdicts.append(verdict)
         problems = verdict.problems
-        assert not problems, f"{fault}: {len(problems)} problems:\n" + "\n".join(
-            problems[:SHOWN_PROBLEMS]
+        assert not problems, (
+            f"{fault}: {len(problems)} problems:\n"
+            + "\n".join(problems[:SHOWN_PROBLEMS])
+            + self._evidence(problems)
         )
         return verdict
+
+    def _evidence(self, problems: list[str]) -> str:
+        """The rows and side-effect lines of the first jobs with a problem, to see why."""
+        store = self.deployment.store()
+        ids = list(dict.fromkeys(int(m) for p in problems for m in re.findall(r"job (\d+)", p)))
+        lines = self.ledger.read_text(encoding="utf-8").splitlines() if self.ledger.exists() else []
+        shown = []
+        for job_id in ids[:3]:
+            job = store.get(job_id)
+            shown.append(f"job {job_id}: {job.status.name}, attempts {job.attempts}, run "
+                         f"{job.run_id}, state {job.state}, error {job.error!r}")  # fmt: skip
+            shown += [f"    {line}" for line in lines if line.startswith(f"{job_id} ")]
+        return "\n" + "\n".join(shown)
 
     def close(self) -> None:
         for watcher in self.watchers:
@@ -106,12 +126,6 @@ class Chaos:
 def chaos(cluster: Deployment, request: pytest.FixtureRequest) -> Iterator[Chaos]:
     """The Postgres and Redis cluster, made ready to break."""
     yield from chaos_on(cluster, request)
-
-
-@pytest.fixture
-def chaos_on_any_broker(any_broker: Deployment, request: pytest.FixtureRequest) -> Iterator[Chaos]:
-    """Postgres with Redis, then with RabbitMQ."""
-    yield from chaos_on(any_broker, request)
 
 
 def chaos_on(deployment: Deployment, request: pytest.FixtureRequest) -> Iterator[Chaos]:

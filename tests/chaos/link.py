@@ -32,8 +32,12 @@ class Link:
         self.open.set()
 
     def close(self) -> None:
+        """Close every connection for real: a socket another thread reads from stays open
+        on close() alone, and the server would keep the session (and its locks)."""
         self.open.set()
         for sock in [self.server, *self._sockets]:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 sock.close()
 

@@ -11,13 +11,12 @@ from celery import Celery
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.worker.app import QUEUE
 from dbdict_celery.worker.enqueue import RUN_JOB
-from tests.chaos.conftest import Chaos
+from tests.chaos.conftest import RACE_JOBS, Chaos
 from tests.chaos.faults import running_job_in
 from tests.chaos.ledger import settle
 from tests.conftest import wait_until
 from tests.deployments import broker_of
 
-RACE_JOBS = 1000  # the racing fault's least size
 STRIKE_EVERY = 0.2  # seconds between two revokes or cancels
 
 

@@ -8,13 +8,15 @@ they would push never replace the ones of the runs that took over.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import make_url
+from sqlalchemy import make_url, update
 
 from dbdict_celery.experiment.status import Status
-from tests.chaos.conftest import Chaos
+from dbdict_celery.store.store import JobStore
+from tests.chaos.conftest import STALE_AFTER, Chaos
 from tests.chaos.faults import pool_children
 from tests.chaos.link import Link
 from tests.conftest import wait_until
@@ -61,3 +63,37 @@ def test_a_partitioned_worker_never_overwrites_the_run_that_took_over(
         assert store.get(job_id).run_id != first_run, f"job {job_id} was finished elsewhere"
     wait_until(lambda: "is no longer this run's" in cut_off.text(),
                "the cut-off worker to learn its runs were taken over", timeout=60)  # fmt: skip
+
+
+def test_a_run_cut_off_inside_a_transaction_does_not_block_its_takeover(
+    chaos: Chaos, link_to_postgres: Link, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut between an UPDATE and its COMMIT, a run's session would hold the row's lock until
+    TCP gave up, hours later. The server ends it after half the staleness window, so
+    reconcile (which never waits on a locked row) puts the job back soon after."""
+    (job,) = chaos.schedule(1, 0.02, "--no-enqueue")
+    direct = chaos.deployment.store()
+    monkeypatch.setenv("DBDICT_STALE_AFTER", str(STALE_AFTER))  # as on the workers
+    through_link = make_url(chaos.deployment.location).set(port=link_to_postgres.port)
+    cut_off = JobStore.open(through_link.render_as_string(hide_password=False))
+    run = cut_off.book(job.id)
+    assert run is not None
+    t = cut_off.table
+    connection = cut_off.engine.connect()
+    connection.begin()
+    connection.execute(update(t).where(t.c.id == job.id).values(state={"step": 1}))
+    link_to_postgres.cut()  # the COMMIT never arrives; the row stays locked
+    try:
+        wait_until(lambda: _reconcile(chaos) and direct.get(job.id).status is Status.START,
+                   "reconcile to take the job back", timeout=60 + 4 * STALE_AFTER)  # fmt: skip
+        assert "step" not in direct.get(job.id).state, "the cut-off UPDATE never landed"
+    finally:
+        link_to_postgres.close()
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
+def _reconcile(chaos: Chaos) -> bool:
+    done = chaos.deployment.dbdict("reconcile", "--stale-after", str(STALE_AFTER), timeout=60)
+    assert done.returncode == 0, done.stderr
+    return True
