@@ -1,10 +1,13 @@
-"""Moving a job's working directory to and from its exproot with rsync.
+"""Moving a job's working directory to and from its exproot.
 
 An exproot is a local path or `ssh://host:path` (`ssh://host:/abs/path` is
-absolute, `ssh://host:rel/path` is relative to the remote home). Commands run
-as argument lists, never through a local shell. Over ssh the remote side
-always goes through the remote user's shell, so the one path we send there is
-quoted with `shlex.quote`.
+absolute, `ssh://host:rel/path` is relative to the remote home). A local one
+is mirrored in-process (`mirror.py`: only changed files, no subprocess); an
+ssh one with rsync, which compares sizes and modification times to the
+nanosecond (`--modify-window=-1`) rather than reading every file on both
+sides. Commands run as argument lists, never through a local shell. Over ssh
+the remote side always goes through the remote user's shell, so the one path
+we send there is quoted with `shlex.quote`.
 
 `DBDICT_SSH_COMMAND` (like git's `GIT_SSH_COMMAND`) sets the ssh program and
 its options, e.g. `ssh -p 2222 -i ~/.ssh/cluster`; it is split with
@@ -18,9 +21,11 @@ import os
 import shlex
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from dbdict_celery.errors import SyncError, UsageError
+from dbdict_celery.experiment.mirror import mirror
 
 SSH_PREFIX = "ssh://"
 RETRIES = 3
@@ -76,13 +81,21 @@ def ensure_dir(remote: Remote) -> None:
 
 
 def pull(remote: Remote, local: str) -> None:
-    """Copy the remote directory's contents into `local`."""
-    _rsync(remote.rsync_spec, Remote(local).rsync_spec, f"pulling from {remote} to {local}")
+    """Copy what changed in the remote directory into `local`."""
+    what = f"pulling from {remote} to {local}"
+    if remote.host is None:
+        _retrying(lambda: _copy_locally(remote.path, local), what)
+        return
+    _rsync(remote.rsync_spec, Remote(local).rsync_spec, what)
 
 
 def push(local: str, remote: Remote) -> None:
-    """Copy `local`'s contents to the remote directory."""
-    _rsync(Remote(local).rsync_spec, remote.rsync_spec, f"pushing from {local} to {remote}")
+    """Copy what changed in `local` to the remote directory."""
+    what = f"pushing from {local} to {remote}"
+    if remote.host is None:
+        _retrying(lambda: _copy_locally(local, remote.path), what)
+        return
+    _rsync(Remote(local).rsync_spec, remote.rsync_spec, what)
 
 
 def pull_file(remote: Remote, name: str, local: str) -> None:
@@ -93,26 +106,42 @@ def pull_file(remote: Remote, name: str, local: str) -> None:
 
 
 def _rsync(source: str, target: str, what: str) -> None:
-    command = ["rsync", "-ac", "-e", shlex.join(ssh_command()), "--", source, target]
+    command = ["rsync", "-a", "--modify-window=-1", "-e", shlex.join(ssh_command()), "--",
+               source, target]  # fmt: skip
     _run(command, what)
 
 
 def _run(command: list[str], what: str) -> None:
-    """Run a transfer, retrying a few times: networks and NFS hiccup."""
-    detail = ""
+    _retrying(lambda: _transfer(command), what)
+
+
+def _transfer(command: list[str]) -> str | None:
+    """Run a transfer program; None if it worked, else what went wrong."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=3600)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return str(error)
+    return None if done.returncode == 0 else f"exit {done.returncode}" + _cause(done.stderr)
+
+
+def _copy_locally(source: str, target: str) -> str | None:
+    """Mirror a local directory; None if it worked, else what went wrong."""
+    try:
+        mirror(source, target)
+    except OSError as error:
+        return f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
+    return None
+
+
+def _retrying(transfer: Callable[[], str | None], what: str) -> None:
+    """Run a transfer, a few times if it fails: networks and NFS hiccup."""
+    detail = None
     for attempt in range(RETRIES):
         if attempt:
             time.sleep(attempt)
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, check=False, timeout=3600
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            detail = str(error)
-            continue
-        if done.returncode == 0:
+        detail = transfer()
+        if detail is None:
             return
-        detail = f"exit {done.returncode}" + _cause(done.stderr)
     raise SyncError(f"{what} failed after {RETRIES} tries ({detail})")
 
 

@@ -27,6 +27,7 @@ QUEUE = "dbdict"
 LEVELS = 10  # broker priority levels, 0..9
 DAY = 24 * 3600
 EMBEDDED = "sqla+sqlite:///"
+EMBEDDED_TRANSPORT = "dbdict_celery.worker.embedded_broker:Transport"
 
 
 def transport_options(url: str) -> dict[str, Any]:
@@ -44,6 +45,11 @@ def transport_options(url: str) -> dict[str, Any]:
             "queue_order_strategy": "priority",
         }
     return {}
+
+
+def is_embedded(celery: Celery) -> bool:
+    """Whether `celery` uses the embedded SQLite broker."""
+    return bool(celery.conf.broker_transport == EMBEDDED_TRANSPORT)
 
 
 def broker_priority(priority: float, transport: str) -> int:
@@ -70,11 +76,14 @@ def create_app() -> Celery:
             f"unknown broker {maybe_sanitize_url(url)!r}: use redis://, amqp:// or "
             "sqla+sqlite:///path (DBDICT_BROKER, or celery --broker)"
         )
+    transport = None
     if url.startswith(EMBEDDED):
         os.makedirs(os.path.dirname(os.path.abspath(url[len(EMBEDDED) :])), exist_ok=True)
+        transport = EMBEDDED_TRANSPORT
     celery = Celery("dbdict_celery", include=["dbdict_celery.worker.tasks"])
     celery.conf.update(
-        broker_url=url,
+        broker_url=url.removeprefix("sqla+") if transport else url,  # the class says sqla
+        broker_transport=transport,
         broker_transport_options=transport_options(url),
         broker_connection_retry_on_startup=True,
         task_serializer="json",

@@ -26,7 +26,7 @@ from dbdict_celery.config import (
 )
 from dbdict_celery.errors import DbdictError
 from dbdict_celery.experiment.sync import Remote
-from dbdict_celery.worker.app import EMBEDDED, app
+from dbdict_celery.worker.app import app, is_embedded
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def _announce_database(**_: Any) -> None:
     if os.environ.get("DBDICT_DB"):
         log.info("dbdict: this worker runs jobs of the database %s (DBDICT_DB)", database)
         return
-    if str(app.conf.broker_url).startswith(EMBEDDED):
+    if is_embedded(app):
         log.info("dbdict: this worker runs jobs of the embedded database %s", database)
         return
     log.warning(

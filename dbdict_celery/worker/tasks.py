@@ -10,6 +10,7 @@ again; a failed job is sent again while it has attempts left
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 
@@ -73,7 +74,7 @@ def run_job(self: Task[[str, int], str], table: str, job_id: int) -> str:
 
 def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: StopFlag) -> str:
     try:
-        store = JobStore.open(None, table, create=False)
+        store = _store(table, os.environ.get("DBDICT_DB"), os.getpid())
         job = store.book(job_id, task_id=task.request.id)
     except TableMissing as error:  # this worker's DBDICT_DB may not be the job's database
         log.error(
@@ -108,6 +109,14 @@ def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: St
     elif outcome.status is Status.FAILED and job.attempts < max_attempts():
         _retry_failed(store, job)
     return "NOT RECORDED" if outcome.status is None else outcome.status.name
+
+
+@functools.lru_cache(maxsize=64)
+def _store(table: str, database: str | None, pid: int) -> JobStore:
+    """One store per table of this worker's database (`database`: DBDICT_DB, which names
+    it) and process, kept for every later message: its statements are compiled once, not
+    once per job. A table not there yet is not kept."""
+    return JobStore.open(None, table, create=False)
 
 
 def _retry_failed(store: JobStore, job: Job) -> None:

@@ -25,10 +25,13 @@ def celery_app(cluster: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator
     """dbdict's app on the cluster's broker; its tasks see the cluster's settings."""
     for name, value in cluster.env.items():
         monkeypatch.setenv(name, value)
-    saved = {name: app.conf[name] for name in ("broker_url", "broker_transport_options")}
+    names = ("broker_url", "broker_transport", "broker_transport_options")
+    saved = {name: app.conf[name] for name in names}
     app.close()  # drop connections to the broker the app had
     url = broker_of(cluster)
-    app.conf.update(broker_url=url, broker_transport_options=transport_options(url))
+    app.conf.update(
+        broker_url=url, broker_transport=None, broker_transport_options=transport_options(url)
+    )
     try:
         yield app
     finally:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from dbdict_celery.store.job import DEFAULT_PRIORITY, RESTART_PRIORITY
-from dbdict_celery.worker.app import broker_priority, create_app, transport_options
+from dbdict_celery.worker.app import broker_priority, create_app, is_embedded
+from dbdict_celery.worker.embedded_broker import POLLING_INTERVAL
 from tests.conftest import REPO
 
 
@@ -44,10 +45,13 @@ def test_the_default_broker_is_embedded_in_dbdict_home(
     monkeypatch.delenv("DBDICT_BROKER", raising=False)
     monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
     monkeypatch.setenv("DBDICT_HOME", str(tmp_path / "fresh"))
-    conf = create_app().conf
-    assert conf.broker_url == f"sqla+sqlite:///{tmp_path}/fresh/broker.db"
+    app = create_app()
+    assert app.conf.broker_url == f"sqlite:///{tmp_path}/fresh/broker.db"
+    assert is_embedded(app)
     assert (tmp_path / "fresh").is_dir()
-    assert "visibility_timeout" not in transport_options(conf.broker_url)
+    assert "visibility_timeout" not in app.conf.broker_transport_options
+    with app.connection_for_write() as connection:  # an empty queue is looked at again soon
+        assert connection.transport.polling_interval == POLLING_INTERVAL  # type: ignore[attr-defined]
 
 
 def test_celery_finds_the_app_as_dbdict_celery_app(tmp_path: Path) -> None:
