@@ -104,7 +104,8 @@ class DBRSyncChannel(RSyncChannel):
     def push(self) -> None:
         """Push the files while this run holds the job; a run that lost it pushes nothing."""
         if not self._lost and time.monotonic() >= self._held_until:
-            self._note(self.store.heartbeat(self.job), time.monotonic())
+            sent = time.monotonic()  # the lease counts from before the write, never after
+            self._note(self.store.heartbeat(self.job), sent)
         if self._lost:
             log.warning("job %s is no longer this run's: its files are not pushed", self.job.id)
             return
