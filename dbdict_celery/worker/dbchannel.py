@@ -65,7 +65,8 @@ class DBRSyncChannel(RSyncChannel):
         experiment: Experiment,
         heartbeat_interval: float,
         stop: StopFlag | None = None,
-        lease: float = 150.0,
+        *,
+        lease: float,
     ) -> None:
         state = expand(job.state)
         state[BOOKKEEPING] = DD(experiment=job.experiment, status=self.START)

@@ -74,7 +74,7 @@ def run_booked(
         store.finish(job, Status.FAILED, error=str(error))
         return Outcome(Status.FAILED)
     workdir = tempfile.mkdtemp(prefix=f"dbdict-{store.path.table}-{job.id}-")
-    channel = DBRSyncChannel(store, job, workdir, root, experiment, interval, stop, lease)
+    channel = DBRSyncChannel(store, job, workdir, root, experiment, interval, stop, lease=lease)
     try:
         outcome = channel.run(force=True)
     except NotRunnableHere:
