@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -20,13 +21,18 @@ from dbdict_celery.worker.enqueue import RUN_JOB
 PAGE = 10_000
 
 
-def jobs_with_messages(table: str) -> set[int] | None:
-    """Ids of `table`'s jobs that have a run_job message; None if the broker cannot tell."""
+def jobs_with_messages(table: str, held_for: float) -> set[int] | None:
+    """Ids of `table`'s jobs that have a run_job message; None if the broker cannot tell.
+
+    A message a worker took but has not acknowledged counts for `held_for` seconds after
+    its delivery: longer, its worker may be dead (SIGKILL keeps it unacknowledged for the
+    whole visibility timeout), and a surplus message is harmless where a lost one is not.
+    """
     with app.connection_for_read() as connection:
         channel = connection.default_channel
         kind = connection.transport.driver_type
         if kind == "redis":
-            envelopes = _redis_envelopes(channel)
+            envelopes = _redis_envelopes(channel, time.time() - held_for)
         elif kind == "sql":
             envelopes = _sqlalchemy_envelopes(channel)
         else:
@@ -34,14 +40,17 @@ def jobs_with_messages(table: str) -> set[int] | None:
         return {job_id for owner, job_id in _jobs(envelopes) if owner == table}
 
 
-def _redis_envelopes(channel: Any) -> Iterator[dict[str, Any]]:
+def _redis_envelopes(channel: Any, delivered_since: float) -> Iterator[dict[str, Any]]:
     client = channel.client
     queues = [QUEUE, *(f"{QUEUE}{channel.sep}{level}" for level in channel.priority_steps if level)]
     for queue in queues:
         for start in range(0, int(client.llen(queue)), PAGE):
             for payload in client.lrange(queue, start, start + PAGE - 1):
                 yield json.loads(payload)
-    for _tag, delivered in client.hscan_iter(channel.unacked_key):
+    for tag, delivered in client.hscan_iter(channel.unacked_key):
+        when = client.zscore(channel.unacked_index_key, tag)
+        if when is not None and when < delivered_since:
+            continue
         message, _exchange, _routing_key = json.loads(delivered)
         yield message
 

@@ -60,7 +60,7 @@ def reconcile(
     with Enqueuer(store) as enqueuer:
         # their old message may still sit with the dead worker: send a new one regardless
         enqueuer.send((job_id, RESTART_PRIORITY) for job_id in done.requeued)
-        waiting = jobs_with_messages(store.path.table)
+        waiting = jobs_with_messages(store.path.table, held_for=stale_after)
         if waiting is None:
             done.broker_readable = False
             log.warning("this broker cannot be read: only jobs never sent are sent now")
