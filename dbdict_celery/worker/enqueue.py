@@ -21,6 +21,7 @@ from dbdict_celery.worker.app import app, broker_priority
 
 RUN_JOB = "dbdict_celery.run_job"
 CONNECT_RETRIES = 2
+PUBLISH_BATCH = 1000  # messages written to Redis in one pipelined round trip
 
 
 class Enqueuer:
@@ -43,6 +44,7 @@ class Enqueuer:
             connection = self._producer.connection
             assert connection is not None
             connection.ensure_connection(max_retries=CONNECT_RETRIES)
+            self._producer.maybe_declare(app.amqp.default_queue)  # once, not per message
         return self
 
     def __exit__(
@@ -54,11 +56,14 @@ class Enqueuer:
         self._stack.close()
 
     def send(self, jobs: Iterable[tuple[int, float]], countdown: float | None = None) -> list[str]:
-        """Send one message per (job id, row priority); returns the task ids, in order."""
+        """Send one message per (job id, row priority); returns the task ids, in order.
+
+        On Redis the messages go out pipelined, up to PUBLISH_BATCH per round trip.
+        """
         assert self._producer is not None, "use the Enqueuer as a context manager"
         transport = self._producer.connection.transport.driver_type  # type: ignore[union-attr]
         sent: dict[int, str] = {}
-        with _broker_errors():
+        with _broker_errors(), self._producer.batch(max_size=PUBLISH_BATCH):  # type: ignore[attr-defined]
             for job_id, priority in jobs:
                 task_id = uuid()
                 app.send_task(
@@ -68,6 +73,7 @@ class Enqueuer:
                     priority=broker_priority(priority, transport),
                     countdown=countdown,
                     producer=self._producer,
+                    declare=[],
                 )
                 sent[job_id] = task_id
         if self.record:
