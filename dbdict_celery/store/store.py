@@ -72,7 +72,6 @@ def _standing(row: Row[Any] | None) -> Standing:
 BATCH_SIZE = 10_000
 RUN_WRITE_PATIENCE = 60.0  # seconds a run's write waits for a database that does not answer
 _READY: set[tuple[str, str, int]] = set()
-_RUN_COLUMNS = frozenset({"workdir", "exproot", "task_id"})
 
 
 class JobStore(Queries, Operations):
@@ -183,13 +182,17 @@ class JobStore(Queries, Operations):
         pid: int | None = None,
         exclude: Collection[int] = (),
         task_id: str | None = None,
+        workdir: str | None = None,
+        exproot: str | None = None,
     ) -> Job | None:
         """Mark a START job RUNNING for this run and return it, or None if there is none.
 
         Without `job_id`: the highest-priority START job not in `exclude`,
         oldest first among equals. With `job_id`: that job, only if it is START
         (a duplicate message for a job already running or finished books nothing).
-        `task_id` records the Celery task that runs it.
+        `task_id` records the Celery task that runs it; `workdir` and `exproot`
+        where the run keeps its files (`exproot` only for a job scheduled without
+        one), in the same write.
         """
         t = self.table
         if job_id is None:
@@ -205,6 +208,10 @@ class JobStore(Queries, Operations):
         else:
             which = t.c.id == job_id
         values: dict[str, Any] = {"task_id": task_id} if task_id is not None else {}
+        if workdir is not None:
+            values["workdir"] = workdir
+        if exproot is not None:
+            values["exproot"] = func.coalesce(t.c.exproot, exproot)
         statement = (
             update(t)
             .where(which, t.c.status == Status.START)
@@ -257,19 +264,13 @@ class JobStore(Queries, Operations):
         log.warning("job %s is no longer this run's (it is %s): %s not recorded", job.id, now, what)
         return None
 
-    def save(self, job: Job, state: dict[str, Any], **columns: Any) -> Standing:
+    def save(self, job: Job, state: dict[str, Any]) -> Standing:
         """Record a run's current (flattened) state; how the run stands after (see Standing).
 
         The run should stop when the job is no longer its own (LOST: nothing was
         recorded) or when a cancel was asked (STOP_ASKED: the state was recorded).
-        `columns` may also set where the run keeps its files: workdir, exproot, task_id.
         """
-        unknown = set(columns) - _RUN_COLUMNS
-        if unknown:
-            raise ValueError(f"cannot set {sorted(unknown)} from a run")
-        row = self._update_owned(
-            job, "state", state=encode(state), heartbeat_at=func.now(), **columns
-        )
+        row = self._update_owned(job, "state", state=encode(state), heartbeat_at=func.now())
         return _standing(row)
 
     def heartbeat(self, job: Job) -> Standing:

@@ -2,15 +2,16 @@
 
 This is the original's DBRSyncChannel. The working directory is pulled from
 `EXPROOT/dbname/tablename/ID` and pushed back on every save; every save also
-writes the flattened state to the row; a heartbeat thread keeps the row's
-`heartbeat_at` fresh even when the experiment never saves. When the table
+writes the flattened state to the row; the process's heart (`heart.py`) keeps
+the row's `heartbeat_at` fresh even when the experiment never saves. When the table
 says the job is no longer this run's (cancelled, or taken over after being
 declared dead), the experiment is asked to stop.
 
 A run touches the job's files only while it holds the job: each save writes
 the row first and pushes only if that write landed, and any push comes within
-a lease (half of DBDICT_STALE_AFTER) of the run's last landed write, or after
-a fresh heartbeat lands. Reconcile declares a run dead only after a whole
+a lease (half of DBDICT_STALE_AFTER) of the run's last landed write (the
+booking is the first, counted from when it was sent), or after a fresh
+heartbeat lands. Reconcile declares a run dead only after a whole
 DBDICT_STALE_AFTER of silence, so a run cut off from the database (its writes
 hang, then are refused) never pushes over the files of the run that took over.
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -34,6 +34,7 @@ from dbdict_celery.experiment.stopping import StopFlag
 from dbdict_celery.store.job import Job, Standing, job_dir
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.store.values import encode
+from dbdict_celery.worker.heart import HEART
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class DBRSyncChannel(RSyncChannel):
         stop: StopFlag | None = None,
         *,
         lease: float,
+        booked: float,
     ) -> None:
         state = expand(job.state)
         state[BOOKKEEPING] = DD(experiment=job.experiment, status=self.START)
@@ -76,10 +78,9 @@ class DBRSyncChannel(RSyncChannel):
         )
         self.store = store
         self.job = job
-        self.exproot = exproot
         self.heartbeat_interval = heartbeat_interval
         self.lease = lease
-        self._held_until = 0.0  # no lease until a write lands (setup's, before any push)
+        self._held_until = booked + lease  # the booking was the run's first landed write
         self._lost = False
 
     def setup(self) -> None:
@@ -89,7 +90,6 @@ class DBRSyncChannel(RSyncChannel):
             raise ExprootUnreachable(str(error)) from None
         book = self.state.setdefault(BOOKKEEPING, DD())  # current.conf has an earlier run's
         book.update(id=self.job.id, run_id=self.job.run_id, attempt=self.job.attempts)
-        self._record(row_state(self.state), workdir=self.path, exproot=self.exproot)
 
     def save(self) -> None:
         """The row first, then current.conf and the files (pushed only if the row took it)."""
@@ -112,9 +112,9 @@ class DBRSyncChannel(RSyncChannel):
             return
         super().push()
 
-    def _record(self, state: dict[str, Any], **columns: Any) -> None:
+    def _record(self, state: dict[str, Any]) -> None:
         sent = time.monotonic()
-        self._note(self.store.save(self.job, state, **columns), sent)
+        self._note(self.store.save(self.job, state), sent)
 
     def _note(self, standing: Standing, sent: float) -> None:
         """Learn from a write sent at `sent`: a landed one extends the lease on the files."""
@@ -127,22 +127,12 @@ class DBRSyncChannel(RSyncChannel):
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        beating = threading.Event()
-        heart = threading.Thread(
-            target=self._beat, args=(beating,), name=f"dbdict-heartbeat-{self.job.id}", daemon=True
-        )
-        heart.start()
-        try:
-            with super().running():
-                yield
-        finally:
-            beating.set()
-            heart.join()
+        with HEART.beating(self._beat, self.heartbeat_interval), super().running():
+            yield
 
-    def _beat(self, stopped: threading.Event) -> None:
-        while not stopped.wait(self.heartbeat_interval):
-            sent = time.monotonic()
-            try:
-                self._note(self.store.heartbeat(self.job), sent)
-            except StoreError as error:
-                log.warning("heartbeat of job %s failed: %s", self.job.id, error)
+    def _beat(self) -> None:
+        sent = time.monotonic()
+        try:
+            self._note(self.store.heartbeat(self.job), sent)
+        except StoreError as error:
+            log.warning("heartbeat of job %s failed: %s", self.job.id, error)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import time
 import traceback
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,23 +41,67 @@ class Outcome:
     stopped: bool = False
 
 
-def run_booked(
-    store: JobStore, job: Job, exproot: str | None = None, stop: StopFlag | None = None
-) -> Outcome:
+@dataclass(frozen=True)
+class Booking:
+    """A job this process booked, and when (`time.monotonic()`) the booking was sent: the
+    run's lease on the job's files counts from then, never from when the reply came."""
+
+    job: Job
+    sent: float
+
+
+def book(
+    store: JobStore,
+    job_id: int | None = None,
+    exproot: str | None = None,
+    task_id: str | None = None,
+    exclude: Collection[int] = (),
+) -> Booking | None:
+    """Book a job (see `JobStore.book`) with a fresh working directory for its run.
+
+    The booking also records where the run keeps its files (the working directory,
+    and `exproot` for a job scheduled without one), so that setting up the run
+    costs no write of its own. None, and no directory left behind, if nothing was booked.
+    """
+    root = str(Remote.parse(exproot)) if exproot else None
+    label = "" if job_id is None else f"{job_id}-"
+    workdir = tempfile.mkdtemp(prefix=f"dbdict-{store.path.table}-{label}")
+    sent = time.monotonic()
+    try:
+        job = store.book(job_id, exclude=exclude, task_id=task_id, workdir=workdir, exproot=root)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    if job is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+        return None
+    return Booking(job, sent)
+
+
+def run_booked(store: JobStore, booking: Booking, stop: StopFlag | None = None) -> Outcome:
     """Run a job this process has booked, and record its outcome in the row.
 
     COMPLETE -> DONE; INCOMPLETE -> START with RESTART_PRIORITY (resumable),
     or CANCELLED if a cancel was asked meanwhile; an exception -> FAILED with
     its traceback (a SystemExit or the like is recorded too, then goes on up).
     `stop` is the flag the caller's stop signals set, if it listens already.
-    The job's own exproot (given at scheduling) wins over `exproot`. If the
-    exproot cannot be reached or the experiment cannot be imported here, the
-    job goes back to START untouched (its attempt not counted) and the
+    If the exproot cannot be reached or the experiment cannot be imported here,
+    the job goes back to START untouched (its attempt not counted) and the
     NotRunnableHere error propagates: the problem is this machine's, not the job's.
+    The run's working directory is removed at the end.
     """
+    job = booking.job
+    assert job.workdir is not None, "book() gives every run a working directory"
     try:
-        root = job.exproot or (str(Remote.parse(exproot)) if exproot else None)
-        if root is None:
+        return _run(store, booking, job.workdir, stop)
+    finally:
+        shutil.rmtree(job.workdir, ignore_errors=True)
+
+
+def _run(store: JobStore, booking: Booking, workdir: str, stop: StopFlag | None) -> Outcome:
+    job = booking.job
+    try:
+        if job.exproot is None:
             raise UsageError(f"job {job.id} has no exproot: give one to schedule or to the runner")
         interval = heartbeat_interval()
         lease = stale_after() / 2  # reconcile waits a whole stale_after before a takeover
@@ -73,8 +119,10 @@ def run_booked(
     except UsageError as error:  # the experiment's own code is broken: the job's fault
         store.finish(job, Status.FAILED, error=str(error))
         return Outcome(Status.FAILED)
-    workdir = tempfile.mkdtemp(prefix=f"dbdict-{store.path.table}-{job.id}-")
-    channel = DBRSyncChannel(store, job, workdir, root, experiment, interval, stop, lease=lease)
+    channel = DBRSyncChannel(
+        store, job, workdir, job.exproot, experiment, interval, stop,
+        lease=lease, booked=booking.sent,
+    )  # fmt: skip
     try:
         outcome = channel.run(force=True)
     except NotRunnableHere:
@@ -85,8 +133,6 @@ def run_booked(
         if not isinstance(error, Exception):
             raise
         return failed
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
     state = row_state(channel.state)
     if outcome is Channel.INCOMPLETE:
         status = store.finish(job, Status.START, state, priority=RESTART_PRIORITY)
@@ -141,10 +187,10 @@ def _loop(store: JobStore, exproot: str, n: int, stop: StopFlag) -> LoopReport:
     ran: list[int] = []
     failed = 0
     while (n <= 0 or len(ran) < n) and not stop.requested:
-        job = store.book(exclude=ran)
-        if job is None:
+        booking = book(store, exproot=exproot, exclude=ran)
+        if booking is None:
             return LoopReport(len(ran), drained=True, stopped=False, failed=failed)
-        outcome = run_booked(store, job, exproot, stop)
-        ran.append(job.id)
+        outcome = run_booked(store, booking, stop)
+        ran.append(booking.job.id)
         failed += outcome.status is Status.FAILED
     return LoopReport(len(ran), drained=False, stopped=stop.requested, failed=failed)

@@ -42,7 +42,7 @@ from dbdict_celery.worker import (  # noqa: F401 (log_noise, startup: their sign
     stop_requests,
 )
 from dbdict_celery.worker.app import app
-from dbdict_celery.worker.dbrunner import run_booked
+from dbdict_celery.worker.dbrunner import Booking, book, run_booked
 from dbdict_celery.worker.enqueue import RUN_JOB, enqueue
 from dbdict_celery.worker.reconcile import reconcile
 
@@ -75,7 +75,7 @@ def run_job(self: Task[[str, int], str], table: str, job_id: int) -> str:
 def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: StopFlag) -> str:
     try:
         store = _store(table, os.environ.get("DBDICT_DB"), os.getpid())
-        job = store.book(job_id, task_id=task.request.id)
+        booking = book(store, job_id, default_exproot(), task_id=task.request.id)
     except TableMissing as error:  # this worker's DBDICT_DB may not be the job's database
         log.error(
             "job %s of table %r cannot be run here: %s. Is DBDICT_DB on this worker the "
@@ -89,13 +89,14 @@ def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: St
     except StoreError as error:
         log.error("cannot book job %s: %s", job_id, error)
         raise task.retry(countdown=STORE_RETRY_DELAY, max_retries=STORE_RETRIES) from None
-    if job is None:
-        job = _take_over_a_dead_run(store, job_id, task)
-    if job is None:
+    if booking is None:
+        booking = _take_over_a_dead_run(store, job_id, task)
+    if booking is None:
         _explain_skip(store, job_id)
         return SKIPPED
+    job = booking.job
     try:
-        outcome = run_booked(store, job, default_exproot(), stop)
+        outcome = run_booked(store, booking, stop)
     except NotRunnableHere as error:
         delay = retry_delay()
         log.error(
@@ -125,7 +126,9 @@ def _retry_failed(store: JobStore, job: Job) -> None:
         enqueue(store, [(job.id, job.priority)], record=False)
 
 
-def _take_over_a_dead_run(store: JobStore, job_id: int, task: Task[[str, int], str]) -> Job | None:
+def _take_over_a_dead_run(
+    store: JobStore, job_id: int, task: Task[[str, int], str]
+) -> Booking | None:
     """Book again a job whose run died with its pool process (os._exit, out of memory, a
     crash), so that it need not wait for reconcile's minutes of staleness.
 
@@ -161,7 +164,9 @@ def _take_over_a_dead_run(store: JobStore, job_id: int, task: Task[[str, int], s
             return None
         raise task.retry(countdown=beat, max_retries=TAKEOVER_LOOKS)
     log.warning("job %s: %s; it is now %s", job_id, reason, status.name)
-    return store.book(job_id, task_id=task_id) if status is Status.START else None
+    if status is not Status.START:
+        return None
+    return book(store, job_id, default_exproot(), task_id=task_id)
 
 
 def _alive(pid: int) -> bool:

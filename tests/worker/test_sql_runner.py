@@ -13,7 +13,7 @@ from sqlalchemy import event
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import RESTART_PRIORITY, Job, NewJob
 from dbdict_celery.store.store import JobStore
-from dbdict_celery.worker.dbrunner import run_booked
+from dbdict_celery.worker.dbrunner import book, run_booked
 from tests.conftest import dbdict, read_conf, start_dbdict
 
 pytestmark = pytest.mark.integration
@@ -247,21 +247,21 @@ def test_an_experiment_calling_sys_exit_is_recorded_failed_and_the_runner_exits(
 
 def test_a_runner_without_an_exproot_leaves_the_job_to_start(location: str, tmp_path: Path) -> None:
     from dbdict_celery.errors import UsageError
-    from dbdict_celery.worker.dbrunner import run_booked
 
     dbdict(
         "schedule", "--no-enqueue", "--db", location, "tests.experiments.write_files", cwd=tmp_path
     )
     store = JobStore.open(location)
-    job = store.book()
-    assert job is not None
+    booking = book(store)
+    assert booking is not None
     with pytest.raises(UsageError, match="has no exproot"):
-        run_booked(store, job)
-    assert store.get(job.id).status == Status.START
+        run_booked(store, booking)
+    assert store.get(booking.job.id).status == Status.START
 
 
 def test_the_end_of_a_run_writes_the_row_once(location: str, tmp_path: Path) -> None:
-    """Setup records where the files are; the outcome and the last state land in one UPDATE."""
+    """The booking records where the files are, so setting up writes nothing; the experiment's
+    save is one UPDATE; the outcome and the last state land in one more."""
     store = JobStore.open(location)
     list(store.insert([NewJob("tests.experiments.write_files", {"runs": 0})]))
     updates: list[str] = []
@@ -270,17 +270,19 @@ def test_the_end_of_a_run_writes_the_row_once(location: str, tmp_path: Path) -> 
         if statement.lstrip().upper().startswith("UPDATE"):
             updates.append(statement)
 
-    job = store.book()
-    assert job is not None
+    booking = book(store, exproot=str(tmp_path / "exproot"))
+    assert booking is not None
     event.listen(store.engine, "before_cursor_execute", count)
     try:
-        outcome = run_booked(store, job, str(tmp_path / "exproot"))
+        outcome = run_booked(store, booking)
     finally:
         event.remove(store.engine, "before_cursor_execute", count)
     assert outcome.status is Status.DONE
-    assert store.get(job.id).state["runs"] == 1
-    # setup, the experiment's one save(), and the end: 3, not the 4 of a save before finish
-    assert len(updates) == 3, updates
+    row = store.get(booking.job.id)
+    assert row.state["runs"] == 1
+    assert row.exproot == str(tmp_path / "exproot"), "the booking recorded where the files are"
+    assert (tmp_path / "exproot").is_dir()
+    assert len(updates) == 2, updates  # the experiment's one save(), and the end
 
 
 @pytest.mark.ssh

@@ -1,0 +1,55 @@
+"""The process's heart: one thread beating for every run in hand."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from dbdict_celery.worker.heart import Heart
+from tests.conftest import wait_until
+
+BEAT = 0.05
+
+
+def test_each_run_beats_at_its_interval_until_its_block_ends() -> None:
+    heart = Heart()
+    fast: list[float] = []
+    slow: list[float] = []
+    with heart.beating(lambda: fast.append(time.monotonic()), BEAT):
+        with heart.beating(lambda: slow.append(time.monotonic()), 20 * BEAT):
+            wait_until(lambda: len(fast) >= 5, "five beats of the fast run", timeout=30)
+        ended = len(slow)
+    after = len(fast)
+    assert ended <= 1, "the slow run beat no faster than its interval"
+    assert all(b - a >= BEAT * 0.9 for a, b in zip(fast, fast[1:], strict=False))
+    time.sleep(10 * BEAT)  # long enough for several beats, had the run not ended
+    assert len(fast) == after, "no beat after its block ended"
+
+
+def test_a_beat_under_way_ends_before_its_block_does() -> None:
+    heart = Heart()
+    started, finished = threading.Event(), threading.Event()
+
+    def slow_beat() -> None:
+        started.set()
+        time.sleep(0.3)
+        finished.set()
+
+    with heart.beating(slow_beat, BEAT):
+        assert started.wait(30)
+    assert finished.is_set(), "the block waited for the beat it interrupted"
+
+
+def test_a_failing_beat_stops_neither_its_run_nor_the_others() -> None:
+    heart = Heart()
+    calls = {"failing": 0, "fine": 0}
+
+    def failing() -> None:
+        calls["failing"] += 1
+        raise RuntimeError("the database said no")
+
+    def fine() -> None:
+        calls["fine"] += 1
+
+    with heart.beating(failing, BEAT), heart.beating(fine, BEAT):
+        wait_until(lambda: calls["failing"] >= 3 and calls["fine"] >= 3, "beats", timeout=30)
