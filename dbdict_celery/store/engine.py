@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from dbdict_celery.config import TablePath, stale_after
 
 CONNECT_TIMEOUT = 5
+PING_AFTER_IDLE = 1.0  # seconds a pooled connection may idle before it is checked at checkout
+_IDLE_SINCE = "dbdict_idle_since"
 READ_ONLY = "dbdict_read_only"  # an execution option: this transaction only reads
 _ENGINES: dict[tuple[str, int], Engine] = {}
 _LOCK = threading.Lock()
@@ -40,14 +45,15 @@ def _create_engine(path: TablePath) -> Engine:
         # the server ends such a session once it has idled in a transaction for half the
         # staleness window, so the lock is gone before reconcile may release the run.
         idle_ms = int(stale_after() * 1000 / 2)
-        return create_engine(
+        engine = create_engine(
             path.url,
-            pool_pre_ping=True,
             connect_args={
                 "connect_timeout": CONNECT_TIMEOUT,
                 "options": f"-c idle_in_transaction_session_timeout={idle_ms}",
             },
         )
+        _ping_when_idle(engine)
+        return engine
     database = path.url.database or ""
     if database and database != ":memory:":
         os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
@@ -57,6 +63,9 @@ def _create_engine(path: TablePath) -> Engine:
     def _configure(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
         dbapi_connection.execute("PRAGMA journal_mode=WAL")
+        # In WAL mode, NORMAL syncs at checkpoints rather than at every commit: a killed
+        # process loses nothing, a power cut may lose the last commits, never consistency.
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
         dbapi_connection.execute("PRAGMA busy_timeout=60000")
 
     @event.listens_for(engine, "begin")
@@ -65,3 +74,29 @@ def _create_engine(path: TablePath) -> Engine:
         connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only when it has idled PING_AFTER_IDLE seconds.
+
+    SQLAlchemy's `pool_pre_ping` checks at every checkout: a round trip per
+    transaction, a sixth of a short job's time on a busy server. A connection
+    used a moment ago is handed out as it is; one that idled (through a server
+    restart, say) is pinged and, if dead, replaced before the transaction starts.
+    A restart within the last second can still fail one transaction: every run
+    write, booking and reconcile pass is tried again.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _idle(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # the pool then tries a new connection
+            raise DisconnectionError(str(error)) from error
