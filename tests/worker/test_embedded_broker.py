@@ -1,0 +1,62 @@
+"""The embedded broker's transport looks again soon when a job may end any moment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from kombu import Connection, Consumer, Message, Producer, Queue
+
+from dbdict_celery.worker import embedded_broker
+from dbdict_celery.worker.app import EMBEDDED_TRANSPORT
+from dbdict_celery.worker.embedded_broker import FULL_WAIT, POLLING_INTERVAL
+
+QUEUE = Queue("jobs", routing_key="jobs")
+
+
+def _pauses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, messages: int, held: int
+) -> list[float]:
+    """The sleeps of one drain_events(timeout=0.3) on a real SQLite broker, after a consumer
+    with one prefetch slot took `held` of `messages` messages and acknowledged none."""
+    pauses: list[float] = []
+    sleep = embedded_broker.time.sleep
+
+    def recorded(seconds: float) -> None:
+        pauses.append(seconds)
+        sleep(seconds)
+
+    url = f"sqlite:///{tmp_path}/broker.db"
+    with Connection(url, transport=EMBEDDED_TRANSPORT) as connection:
+        channel = connection.channel()
+        producer = Producer(channel)
+        for n in range(messages):
+            producer.publish({"n": n}, routing_key="jobs", declare=[QUEUE])
+        taken: list[Message] = []
+        consumer = Consumer(channel, [QUEUE], callbacks=[lambda body, m: taken.append(m)])
+        consumer.qos(prefetch_count=1)
+        with consumer:
+            for _ in range(held):
+                connection.drain_events(timeout=5)
+            assert len(taken) == held
+            monkeypatch.setattr(embedded_broker.time, "sleep", recorded)
+            with pytest.raises(TimeoutError):
+                connection.drain_events(timeout=0.3)
+    return pauses
+
+
+def test_a_worker_whose_prefetch_is_full_looks_again_within_milliseconds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses = _pauses(tmp_path, monkeypatch, messages=2, held=1)
+    assert pauses[0] == FULL_WAIT, "a job ending now lets the next message go at once"
+    assert pauses[:3] == [FULL_WAIT, 2 * FULL_WAIT, 4 * FULL_WAIT], "then less and less often"
+    assert max(pauses) <= POLLING_INTERVAL, "never less often than an empty queue is polled"
+
+
+def test_an_empty_queue_is_polled_at_the_polling_interval(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pauses = _pauses(tmp_path, monkeypatch, messages=0, held=0)
+    assert pauses
+    assert all(pause == POLLING_INTERVAL for pause in pauses[:-1])
