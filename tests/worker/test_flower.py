@@ -1,4 +1,5 @@
-"""Flower, started as `celery -A dbdict_celery flower`, shows the tasks dbdict sent."""
+"""Flower, started as `celery -A dbdict_celery flower`, shows the tasks dbdict sent: the
+workers' task events are off until Flower turns them on."""
 
 from __future__ import annotations
 
@@ -56,16 +57,24 @@ def test_flowers_api_lists_a_run_job_task_with_its_table_and_id(cluster: Deploym
         wait_until(lambda: _get(port, "/healthcheck", None)[0] == 200, "Flower to answer", 60)
         assert _get(port, "/api/tasks", None)[0] == 401, "basic auth is required"
         cluster.start_worker("-c", "1")
-        scheduled(cluster, "examples.count.experiment", "target=2", "interval=0.01")
         store = cluster.store()
-        wait_for_statuses(store, Status.DONE)
-        (job,) = store.jobs()
+        sent: list[int] = []
 
         def listed() -> Any:
+            """Flower turns the worker's task events on within seconds of seeing it: until
+            then a job runs unseen, so one more is scheduled at each look."""
+            scheduled(cluster, "examples.count.experiment", f"target={2 + len(sent)}")
+            sent.append(len(sent))
+            wait_for_statuses(store, Status.DONE)
             status, tasks = _get(port, "/api/tasks")
-            return status == 200 and tasks and tasks.get(job.task_id)
+            seen = tasks if status == 200 and tasks else {}
+            return [
+                (job, seen[job.task_id])
+                for job in store.jobs()
+                if job.task_id in seen and seen[job.task_id].get("received")  # seen whole
+            ]
 
-        task = wait_until(listed, "Flower to list the task", timeout=30)
+        job, task = wait_until(listed, "Flower to list a task", timeout=60)[0]
         assert task["name"] == "dbdict_celery.run_job"
         assert task["args"] == repr((store.path.table, job.id))
         assert task["state"] == "SUCCESS"
