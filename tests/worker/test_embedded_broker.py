@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 from kombu import Connection, Consumer, Message, Producer, Queue
 
-from dbdict_celery.worker import embedded_broker
 from dbdict_celery.worker.app import EMBEDDED_TRANSPORT
 from dbdict_celery.worker.embedded_broker import FULL_WAIT, POLLING_INTERVAL
 
@@ -20,7 +20,7 @@ def _pauses(
     """The sleeps of one drain_events(timeout=0.3) on a real SQLite broker, after a consumer
     with one prefetch slot took `held` of `messages` messages and acknowledged none."""
     pauses: list[float] = []
-    sleep = embedded_broker.time.sleep
+    sleep = time.sleep
 
     def recorded(seconds: float) -> None:
         pauses.append(seconds)
@@ -39,7 +39,7 @@ def _pauses(
             for _ in range(held):
                 connection.drain_events(timeout=5)
             assert len(taken) == held
-            monkeypatch.setattr(embedded_broker.time, "sleep", recorded)
+            monkeypatch.setattr(time, "sleep", recorded)
             with pytest.raises(TimeoutError):
                 connection.drain_events(timeout=0.3)
     return pauses

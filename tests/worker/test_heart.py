@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -21,7 +22,7 @@ def test_each_run_beats_at_its_interval_until_its_block_ends() -> None:
         ended = len(slow)
     after = len(fast)
     assert ended <= 1, "the slow run beat no faster than its interval"
-    assert all(b - a >= BEAT * 0.9 for a, b in zip(fast, fast[1:], strict=False))
+    assert all(b - a >= BEAT * 0.9 for a, b in itertools.pairwise(fast))
     time.sleep(10 * BEAT)  # long enough for several beats, had the run not ended
     assert len(fast) == after, "no beat after its block ended"
 
