@@ -4,6 +4,7 @@ deployments of `tests.deployments`, as fixtures."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -104,69 +105,17 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _find_or_install_sshd() -> str | None:
-    """The sshd binary; installs Debian's openssh-server when root and it is missing."""
-    import shutil
-
-    for candidate in (shutil.which("sshd"), "/usr/sbin/sshd"):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "-q", "openssh-server"]
-    for command in (install, ["apt-get", "update", "-q"], install):
-        subprocess.run(command, env=env, capture_output=True, timeout=600, check=False)
-        if os.path.exists("/usr/sbin/sshd"):
-            return "/usr/sbin/sshd"
-    return None
-
-
 @pytest.fixture(scope="session")
 def ssh_command(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A private sshd on a loopback port; yields the DBDICT_SSH_COMMAND that reaches it."""
-    import shutil
+    from tests.services import ServiceUnavailable, ssh_server
 
-    sshd = _find_or_install_sshd()
-    if sshd is None or not shutil.which("ssh-keygen"):
-        pytest.skip("no ssh server available: openssh-server is not installed and cannot be")
-    home = tmp_path_factory.mktemp("sshd")
-    for key in ("host_key", "client_key"):
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)], check=True
-        )
-    shutil.copy(home / "client_key.pub", home / "authorized_keys")
-    port = free_port()
-    (home / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
-        f"AuthorizedKeysFile {home / 'authorized_keys'}\nPidFile {home / 'sshd.pid'}\n"
-        "StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-        "PermitRootLogin prohibit-password\nUsePAM no\n"
-    )
-    os.makedirs("/run/sshd", exist_ok=True)
-    server = subprocess.Popen(
-        [sshd, "-D", "-e", "-f", str(home / "sshd_config")],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    command = (
-        f"ssh -p {port} -i {home / 'client_key'} -o StrictHostKeyChecking=no "
-        "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
-    )
-
-    def answers() -> bool:
-        if server.poll() is not None:
-            pytest.skip(f"sshd could not start: {server.stderr.read() if server.stderr else ''}")
-        probe = [*command.split(), "-o", "BatchMode=yes", "127.0.0.1", "true"]
-        return subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode == 0
-
-    try:
-        wait_until(answers, "the test sshd to accept logins", timeout=30)
+    with contextlib.ExitStack() as stack:
+        try:
+            command = stack.enter_context(ssh_server(tmp_path_factory.mktemp("sshd")))
+        except ServiceUnavailable as error:
+            pytest.skip(str(error))
         yield command
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 # The fixtures below import `tests.deployments` and the job store when they run: that

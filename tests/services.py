@@ -8,6 +8,7 @@ touch what they make themselves, so running them on a workstation loses nobody's
   stopped at the end (`DBDICT_TEST_REDIS_SERVER` names the binary).
 - RabbitMQ: a vhost of the session's own on the server of `DBDICT_TEST_AMQP`
   (default `amqp://guest:guest@127.0.0.1:5672`), made and deleted with `rabbitmqctl`.
+- ssh: a private `sshd` on a free loopback port, reached with a key made for it.
 """
 
 from __future__ import annotations
@@ -202,3 +203,73 @@ def _postgres_bin() -> Path:
     if initdb is None:
         pytest.skip("no initdb to start a private PostgreSQL server")
     return Path(initdb).parent
+
+
+class ServiceUnavailable(Exception):
+    """A service this machine cannot run (the tests using it are skipped, saying why)."""
+
+
+def _find_or_install_sshd() -> str | None:
+    """The sshd binary; installs Debian's openssh-server when root and it is missing."""
+    for candidate in (shutil.which("sshd"), "/usr/sbin/sshd"):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return None
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    install = ["apt-get", "install", "-y", "-q", "openssh-server"]
+    for command in (install, ["apt-get", "update", "-q"], install):
+        subprocess.run(command, env=env, capture_output=True, timeout=600, check=False)
+        if os.path.exists("/usr/sbin/sshd"):
+            return "/usr/sbin/sshd"
+    return None
+
+
+@contextlib.contextmanager
+def ssh_server(home: Path) -> Iterator[str]:
+    """A private sshd on a free loopback port, its keys and config in `home`; yields the
+    DBDICT_SSH_COMMAND that reaches it. ServiceUnavailable if no sshd can run here."""
+    from tests.conftest import free_port, wait_until
+
+    sshd = _find_or_install_sshd()
+    if sshd is None or not shutil.which("ssh-keygen"):
+        raise ServiceUnavailable(
+            "no ssh server available: openssh-server is not installed and cannot be"
+        )
+    for key in ("host_key", "client_key"):
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)], check=True
+        )
+    shutil.copy(home / "client_key.pub", home / "authorized_keys")
+    port = free_port()
+    (home / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
+        f"AuthorizedKeysFile {home / 'authorized_keys'}\nPidFile {home / 'sshd.pid'}\n"
+        "StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PermitRootLogin prohibit-password\nUsePAM no\n"
+    )
+    os.makedirs("/run/sshd", exist_ok=True)
+    server = subprocess.Popen(
+        [sshd, "-D", "-e", "-f", str(home / "sshd_config")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    command = (
+        f"ssh -p {port} -i {home / 'client_key'} -o StrictHostKeyChecking=no "
+        "-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR"
+    )
+
+    def answers() -> bool:
+        if server.poll() is not None:
+            detail = server.stderr.read() if server.stderr else ""
+            raise ServiceUnavailable(f"sshd could not start: {detail}")
+        probe = [*command.split(), "-o", "BatchMode=yes", "127.0.0.1", "true"]
+        return subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode == 0
+
+    try:
+        wait_until(answers, "the test sshd to accept logins", timeout=30)
+        yield command
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
