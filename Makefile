@@ -1,11 +1,12 @@
 # The two commands a newcomer needs (see README.md):
 #   make demo   install into .venv and run the example experiments end to end
 #   make test   install into .venv (with test tools), start the services if down, run every test
+#   make bench  every benchmark (about ten minutes): a table of ratios, benchmarks/results.json
 VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: demo test lint services clean
+.PHONY: demo test lint services bench clean
 
 $(BIN)/dbdict: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,9 @@ lint: $(BIN)/dbdict
 
 test: $(BIN)/dbdict services lint
 	$(BIN)/pytest
+
+bench: $(BIN)/dbdict services
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,24 +1,171 @@
-"""What the benchmarks share: fair side-by-side timing, and dropping their tables."""
+"""What the benchmarks share: their settings, fair side-by-side timing, the results they
+report (each measure next to its target), and dropping their tables."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import operator
+import os
 import statistics
-from collections.abc import Callable
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
+from rich.console import Console
+from rich.table import Table as RichTable
 from sqlalchemy import text
 
+from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.store import JobStore
 
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT = 1800  # seconds any one wait of a benchmark may take before it gives up
+DB = "postgresql://root@127.0.0.1/test"
+BROKER = "redis://127.0.0.1:6379/14"  # flushed by the benchmarks: nothing else may use it
+_COMPARE = {">=": operator.ge, "<=": operator.le, "<": operator.lt}
+FILL = """
+INSERT INTO {table} (status, priority, experiment, params, state, param_hash, attempts, host,
+                     pid, started_at, heartbeat_at)
+SELECT CASE WHEN i <= :start THEN 0 WHEN i % 20000 = 1 THEN 1 WHEN i % 97 = 0 THEN 3 ELSE 2 END,
+       1.0, 'bench.experiment_' || (i % 3),
+       jsonb_build_object('lr', i * 1e-6, 'seed', i),
+       jsonb_build_object('lr', i * 1e-6, 'seed', i, 'result', i % 7),
+       md5(i::text) || md5((-i)::text), 1, 'node-' || (i % 40), i, now(), now()
+FROM generate_series(1, :rows) AS i
+"""
 
-def alternate(
-    first: Callable[[], float], second: Callable[[], float], rounds: int
-) -> tuple[float, float]:
-    """Medians of `rounds` alternating measurements of two sides: this machine is noisy."""
-    a, b = [], []
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the benchmarks run, and how big: `scale` 1.0 is the size `make bench` runs."""
+
+    db: str = DB
+    broker: str = BROKER
+    scale: float = 1.0
+
+    def size(self, full: int, least: int = 1) -> int:
+        """`full` scaled, never below `least`."""
+        return max(least, round(full * self.scale))
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measure next to its target, e.g. worker throughput as a ratio `>= 0.8` x."""
+
+    name: str
+    value: float
+    unit: str  # "x" for a ratio, else "s", "MiB", "%", "jobs/s"
+    target: tuple[str, float] | None  # (">=", 0.8); None: reported for comparison only
+    detail: str = ""  # the side-by-side figures the value comes from
+    figures: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def met(self) -> bool | None:
+        if self.target is None:
+            return None
+        op, bound = self.target
+        return bool(_COMPARE[op](self.value, bound))
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "target": self.target and list(self.target), "met": self.met}
+
+
+def ratio(name: str, ours: float, theirs: float, target: tuple[str, float] | None,
+          detail: str, **figures: float) -> Result:  # fmt: skip
+    """A Result that is the ratio of two rates (or sizes) measured side by side."""
+    return Result(name, ours / theirs, "x", target, detail, figures)
+
+
+def report(results: list[Result], console: Console | None = None) -> None:
+    """Print the results as one table, each value next to its target."""
+    table = RichTable(title="dbdict-celery benchmarks")
+    for column in ("measure", "value", "target", "met", "measured"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        target = "" if result.target is None else f"{result.target[0]} {result.target[1]:g}"
+        met = {None: "", True: "[green]yes", False: "[red]no"}[result.met]
+        value = f"{result.value:.2f}{result.unit}" if result.unit == "x" else (
+            f"{result.value:,.2f} {result.unit}")  # fmt: skip
+        table.add_row(result.name, value, target and f"{target}{_unit(result)}", met, result.detail)
+    (console or Console()).print(table)
+
+
+def _unit(result: Result) -> str:
+    return "x" if result.unit == "x" else f" {result.unit}"
+
+
+def settings_from_arguments(doc: str | None) -> Settings:
+    """The Settings a benchmark module's command line asks for (--db, --broker, --scale)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--db", default=DB, help="a Postgres URL, without table")
+    parser.add_argument("--broker", default=BROKER, help="a Redis database nothing else uses")
+    parser.add_argument("--scale", type=float, default=1.0, help="0.1: a tenth of the sizes")
+    arguments = parser.parse_args()
+    return Settings(arguments.db, arguments.broker, arguments.scale)
+
+
+def alternate(*sides: Callable[[], float], rounds: int) -> list[float]:
+    """Medians of `rounds` rounds, each measuring every side in turn: this machine is noisy."""
+    measured: list[list[float]] = [[] for _ in sides]
     for _ in range(rounds):
-        a.append(first())
-        b.append(second())
-    return statistics.median(a), statistics.median(b)
+        for side, values in zip(sides, measured, strict=True):
+            values.append(side())
+    return [statistics.median(values) for values in measured]
+
+
+def filled(db: str, prefix: str, rows: int, start: int) -> JobStore:
+    """A new job table of `rows` jobs made in one statement: the first `start` are START, the
+    rest mostly DONE, some FAILED and RUNNING. Vacuumed, as a table that has lived is."""
+    store = JobStore.open(f"{db}/{prefix}_{uuid.uuid4().hex[:8]}")
+    with store.engine.begin() as connection:
+        statement = text(FILL.format(table=store.path.table))  # a validated name
+        connection.execute(statement, {"rows": rows, "start": start})
+    with store.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").execute(
+            text(f"VACUUM ANALYZE {store.path.table}")
+        )
+    return store
+
+
+@contextlib.contextmanager
+def workers(
+    commands: list[list[str]], env: dict[str, str]
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Worker processes started from the repository, stopped (SIGTERM) at the end."""
+    env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
+    processes = [
+        subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        for command in commands
+    ]
+    try:
+        yield processes
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=120)
+
+
+def wait_for(count: Callable[[], int], wanted: int) -> None:
+    """Poll `count` until it reaches `wanted`; give up, saying so, after TIMEOUT."""
+    deadline = time.monotonic() + TIMEOUT
+    while count() < wanted:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {count()} of {wanted} after {TIMEOUT} s")
+        time.sleep(0.2)
+
+
+def done_jobs(store: JobStore) -> int:
+    """How many jobs of the table are DONE."""
+    counts = store.summary(running_limit=0).counts
+    return sum(count for (_, status), count in counts.items() if status is Status.DONE)
 
 
 def drop(store: JobStore) -> None:

@@ -7,6 +7,7 @@ from sqlalchemy import Column, Float, Integer, MetaData, Table
 from dbdict_celery.config import validate_table
 
 TASK = "raw.book_and_finish"
+NOOP_TASK = "raw.noop"
 
 
 def raw_table(name: str) -> Table:

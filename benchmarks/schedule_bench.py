@@ -1,18 +1,22 @@
-"""`dbdict schedule` of a large sweep into Postgres and Redis: speed, and memory that stays flat.
+"""`dbdict schedule` of a large sweep into Postgres and Redis, against a plain `delay()` loop.
 
-Schedules a sweep of N jobs and one of 10 x N, each in a fresh process, and
-prints jobs/s and each process's peak memory. The sweep is streamed (rows
-inserted and messages sent a batch at a time over one connection), so the
-peak should barely grow with the sweep: the ratio is the point.
+Both sides run in a fresh process each, timed from outside (start-up included,
+a second or so against tens), on an emptied broker:
 
-Usage: python -m benchmarks.schedule_bench [--db postgresql://root@127.0.0.1/test]
-       [--broker redis://127.0.0.1:6379/14] [--jobs 10000]
+- `dbdict schedule` of N jobs: rows inserted a batch at a time, one message per
+  job sent pipelined, the task ids recorded in the rows;
+- the loop a user would write without dbdict: `run_job.delay(table, i)` N times,
+  messages only, no rows.
+
+Targets: scheduling at least 2x the loop's rate, and a peak resident memory under
+300 MiB for 100,000 jobs (the sweep is streamed, never held whole).
+
+Usage: python -m benchmarks.schedule_bench [--scale 1.0] [--db URL] [--broker URL]
 The broker's database is flushed before and after: give one nothing else uses.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -21,54 +25,64 @@ import uuid
 
 import redis
 
-from benchmarks.common import drop
+from benchmarks.common import Result, Settings, drop, ratio, report, settings_from_arguments
 from dbdict_celery.store.store import JobStore
 
-SCHEDULE = """
+PEAK = """
 import atexit, resource, sys
-from dbdict_celery.cli import main
 atexit.register(lambda: print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))
+"""
+SCHEDULE = (
+    PEAK
+    + """
+from dbdict_celery.cli import main
 main(["schedule", "tests.experiments.mark", "n=range(%d)", "marks=unused"])
 """
+)
+DELAY_LOOP = (
+    PEAK
+    + """
+from dbdict_celery.worker.tasks import run_job
+for n in range(%d):
+    run_job.delay("jobs", n)
+"""
+)
 
 
-def schedule(db: str, broker: str, jobs: int) -> tuple[float, int]:
-    """(seconds, peak resident KiB) of one `dbdict schedule` of `jobs` jobs."""
-    table = f"bench_schedule_{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DBDICT_DB": f"{db}/{table}", "DBDICT_BROKER": broker,
-           "PYTHONPATH": os.getcwd()}  # fmt: skip
+def _timed(code: str, env: dict[str, str]) -> tuple[float, int]:
+    """(seconds, peak resident KiB) of a fresh Python process running `code`."""
+    env = {**os.environ, **env, "PYTHONPATH": os.getcwd()}
     started = time.perf_counter()
+    command = [sys.executable, "-c", code]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(done.stderr)
+    return time.perf_counter() - started, int(done.stderr.strip().splitlines()[-1])
+
+
+def measure(settings: Settings) -> list[Result]:
+    jobs = settings.size(100_000, least=1_000)
+    table = f"bench_schedule_{uuid.uuid4().hex[:8]}"
+    env = {"DBDICT_DB": f"{settings.db}/{table}", "DBDICT_BROKER": settings.broker}
+    flush = redis.Redis.from_url(settings.broker).flushdb
     try:
-        done = subprocess.run(
-            [sys.executable, "-c", SCHEDULE % jobs],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return time.perf_counter() - started, int(done.stderr.strip().splitlines()[-1])
+        flush()
+        ours, peak = _timed(SCHEDULE % jobs, env)
+        flush()
+        loop, _ = _timed(DELAY_LOOP % jobs, env)
     finally:
-        drop(JobStore.open(f"{db}/{table}"))
-        redis.Redis.from_url(broker).flushdb()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", default="postgresql://root@127.0.0.1/test")
-    parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
-    parser.add_argument("--jobs", type=int, default=10_000)
-    args = parser.parse_args()
-    redis.Redis.from_url(args.broker).flushdb()
-    small = schedule(args.db, args.broker, args.jobs)
-    large = schedule(args.db, args.broker, 10 * args.jobs)
-    print("dbdict schedule, rows in Postgres and one message each in Redis:")
-    for jobs, (seconds, peak) in ((args.jobs, small), (10 * args.jobs, large)):
-        print(f"  {jobs:>9,} jobs: {seconds:6.1f} s ({jobs / seconds:,.0f} jobs/s), "
-              f"peak memory {peak / 1024:.0f} MiB")  # fmt: skip
-    print(
-        f"  peak memory ratio {10 * args.jobs:,} / {args.jobs:,} jobs: {large[1] / small[1]:.2f}x"
-    )
+        flush()
+        drop(JobStore.open(f"{settings.db}/{table}"))
+    mib = peak / 1024
+    return [
+        ratio(f"scheduling {jobs:,} jobs (rows + messages) / a delay() loop (messages)",
+              jobs / ours, jobs / loop, (">=", 2.0),
+              f"{jobs / ours:,.0f} vs {jobs / loop:,.0f} jobs/s",
+              schedule_s=ours, delay_loop_s=loop),
+        Result(f"peak memory of `dbdict schedule` of {jobs:,} jobs", mib, "MiB", ("<", 300.0),
+               f"{mib:.0f} MiB resident at most", {"peak_kib": float(peak)}),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
-    main()
+    report(measure(settings_from_arguments(__doc__)))

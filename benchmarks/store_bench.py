@@ -6,28 +6,38 @@
 2. Bulk insert: JobStore.insert (hashing, dedup, ids returned) against a raw
    COPY of the same rows into an identical table (target: >= 0.5x of COPY).
 
-Usage: python -m benchmarks.store_bench [--db postgresql://root@127.0.0.1/test]
+Usage: python -m benchmarks.store_bench [--scale 1.0] [--db URL]
 Each measurement is repeated, alternating the two sides, and the median kept:
 this machine is noisy, and only the ratios mean anything.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 import uuid
 from collections.abc import Iterator
 
 import psycopg
-from sqlalchemy import text
 
-from benchmarks.common import alternate, drop
+from benchmarks.common import (
+    Result,
+    Settings,
+    alternate,
+    drop,
+    filled,
+    ratio,
+    report,
+    settings_from_arguments,
+)
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import NewJob
 from dbdict_celery.store.store import JobStore
 
 EXPERIMENT = "examples.count.experiment"
+SMALL = 1_000
+CYCLES = 150
+ROUNDS = 5
 
 
 def jobs(count: int, tag: str) -> Iterator[NewJob]:
@@ -37,13 +47,6 @@ def jobs(count: int, tag: str) -> Iterator[NewJob]:
 
 def fresh_store(db: str, prefix: str) -> JobStore:
     return JobStore.open(f"{db}/{prefix}_{uuid.uuid4().hex[:8]}")
-
-
-def fill(store: JobStore, count: int) -> None:
-    for _ in store.insert(jobs(count, store.path.table)):
-        pass
-    with store.engine.begin() as connection:
-        connection.execute(text(f"ANALYZE {store.path.table}"))
 
 
 def book_and_finish(store: JobStore, cycles: int) -> float:
@@ -92,46 +95,32 @@ def copy_rate(db: str, count: int) -> float:
         drop(store)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--db", default="postgresql://root@127.0.0.1/test")
-    parser.add_argument("--large", type=int, default=1_000_000)
-    parser.add_argument("--small", type=int, default=1_000)
-    parser.add_argument("--cycles", type=int, default=150)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--insert-rows", type=int, default=100_000)
-    args = parser.parse_args()
-
-    small, large = fresh_store(args.db, "bench_small"), fresh_store(args.db, "bench_large")
+def measure(settings: Settings) -> list[Result]:
+    large = settings.size(1_000_000, least=10 * SMALL)
+    small_store = filled(settings.db, "bench_small", SMALL, start=SMALL)
+    large_store = filled(settings.db, "bench_large", large, start=large)
     try:
-        print(f"filling tables of {args.small:,} and {args.large:,} START jobs ...", flush=True)
-        fill(small, args.small)
-        started = time.perf_counter()
-        fill(large, args.large)
-        print(f"  {args.large:,} rows inserted in {time.perf_counter() - started:.1f}s")
         cost_small, cost_large = alternate(
-            lambda: book_and_finish(small, args.cycles),
-            lambda: book_and_finish(large, args.cycles),
-            args.rounds,
+            lambda: book_and_finish(small_store, CYCLES),
+            lambda: book_and_finish(large_store, CYCLES),
+            rounds=ROUNDS,
         )
     finally:
-        drop(small)
-        drop(large)
-    print("book + finish, per cycle (median of alternating rounds):")
-    print(f"  {args.small:>9,} rows: {cost_small * 1e3:7.3f} ms  ({1 / cost_small:,.0f} jobs/s)")
-    print(f"  {args.large:>9,} rows: {cost_large * 1e3:7.3f} ms  ({1 / cost_large:,.0f} jobs/s)")
-    print(f"  ratio large/small: {cost_large / cost_small:.2f}x (target <= 1.2x)")
-
+        drop(small_store)
+        drop(large_store)
+    count = settings.size(100_000, least=1_000)
     rate_insert, rate_copy = alternate(
-        lambda: insert_rate(args.db, args.insert_rows),
-        lambda: copy_rate(args.db, args.insert_rows),
-        max(1, args.rounds // 2),
+        lambda: insert_rate(settings.db, count), lambda: copy_rate(settings.db, count), rounds=2
     )
-    print(f"bulk insert of {args.insert_rows:,} jobs (median of alternating rounds):")
-    print(f"  JobStore.insert: {rate_insert:10,.0f} rows/s (hashing, dedup and ids included)")
-    print(f"  raw COPY:        {rate_copy:10,.0f} rows/s (rows prepared beforehand)")
-    print(f"  ratio insert/COPY: {rate_insert / rate_copy:.2f}x (target >= 0.5x)")
+    return [
+        ratio(f"book + finish, {large:,} vs {SMALL:,} START rows (time)", cost_large, cost_small,
+              ("<=", 1.2), f"{cost_large * 1e3:.2f} vs {cost_small * 1e3:.2f} ms per job",
+              large_s=cost_large, small_s=cost_small),
+        ratio(f"bulk insert of {count:,} jobs: JobStore.insert / raw COPY", rate_insert,
+              rate_copy, (">=", 0.5), f"{rate_insert:,.0f} vs {rate_copy:,.0f} rows/s",
+              insert=rate_insert, copy=rate_copy),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
-    main()
+    report(measure(settings_from_arguments(__doc__)))

@@ -1,0 +1,91 @@
+"""Every benchmark in one run (`make bench`): one table of each measure next to its target,
+and the same in `benchmarks/results.json` (or `--output`).
+
+Usage: python -m benchmarks [--scale 1.0] [--db URL] [--broker URL] [--output FILE]
+       [--only worker,schedule,...]
+At scale 1.0 it takes about ten minutes on a 2-core machine. The broker's database
+is flushed: give one nothing else uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+from rich.console import Console
+from sqlalchemy import make_url
+
+from benchmarks import (
+    memory_bench,
+    save_bench,
+    schedule_bench,
+    status_bench,
+    stop_bench,
+    store_bench,
+    worker_bench,
+)
+from benchmarks.common import BROKER, DB, Result, Settings, report
+
+SUITES: dict[str, Callable[[Settings], list[Result]]] = {
+    "worker": worker_bench.measure,
+    "schedule": schedule_bench.measure,
+    "store": store_bench.measure,
+    "status": status_bench.measure,
+    "save": save_bench.measure,
+    "stop": stop_bench.measure,
+    "memory": memory_bench.measure,
+}
+OUTPUT = Path(__file__).with_name("results.json")
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--db", default=DB, help="a Postgres URL, without table")
+    parser.add_argument("--broker", default=BROKER, help="a Redis database nothing else uses")
+    parser.add_argument("--scale", type=float, default=1.0, help="0.1: a tenth of the sizes")
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="where to write the JSON")
+    parser.add_argument("--only", default=",".join(SUITES), help="the suites to run, by name")
+    return parser.parse_args()
+
+
+def main() -> None:
+    arguments = _arguments()
+    chosen = [name.strip() for name in arguments.only.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(SUITES))
+    if unknown:
+        raise SystemExit(f"unknown suite(s) {', '.join(unknown)}: choose from {', '.join(SUITES)}")
+    settings = Settings(arguments.db, arguments.broker, arguments.scale)
+    console = Console(stderr=True)
+    results: list[Result] = []
+    seconds: dict[str, float] = {}
+    for name in chosen:
+        console.print(f"[bold]{name}[/bold] ...")
+        started = time.perf_counter()
+        results += SUITES[name](settings)
+        seconds[name] = round(time.perf_counter() - started, 1)
+    shown = {**asdict(settings), "db": make_url(settings.db).render_as_string(hide_password=True),
+             "broker": make_url(settings.broker).render_as_string(hide_password=True)}  # fmt: skip
+    record = {
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    **{package: version(package) for package in
+                       ("celery", "kombu", "sqlalchemy", "psycopg", "procrastinate")}},
+        "settings": shown,
+        "seconds": seconds,
+        "results": [result.as_json() for result in results],
+    }  # fmt: skip
+    arguments.output.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    report(results)
+    console.print(f"written to {arguments.output} in {sum(seconds.values()):.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Stop latency: from a stop request to the row showing the run's saved state.
+
+Jobs of `examples/count.py` checkpoint and switch every 100 ms on a worker
+(`celery -A dbdict_celery worker -c 1`, Postgres + Redis). Each stop waits for
+a running job that has saved at least twice, then:
+
+- `dbdict cancel ID`, timed from the command's launch (its start-up included, as a
+  user waits for it) to the row showing CANCELLED with the saved count;
+- SIGTERM to the worker (a node going down), timed to the row showing the job back
+  to START with its saved count; a new worker is started for the next stop.
+
+Target: p95 under 1 s, over 20 stops of each kind.
+
+Usage: python -m benchmarks.stop_bench [--scale 1.0] [--db URL] [--broker URL]
+The broker's database is flushed before and after: give one nothing else uses.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from benchmarks.common import (
+    REPO,
+    TIMEOUT,
+    Result,
+    Settings,
+    drop,
+    report,
+    settings_from_arguments,
+    workers,
+)
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import Job
+from dbdict_celery.store.store import JobStore
+
+DBDICT = str(Path(sys.executable).with_name("dbdict"))
+CELERY = str(Path(sys.executable).with_name("celery"))
+WORKER = [CELERY, "-A", "dbdict_celery", "worker", "-c", "1", "--without-mingle",
+          "--without-gossip", "-l", "WARNING"]  # fmt: skip
+
+
+def _until(condition: Callable[[], Job | None]) -> Job:
+    deadline = time.monotonic() + TIMEOUT
+    while (found := condition()) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"gave up after {TIMEOUT} s")
+        time.sleep(0.005)
+    return found
+
+
+def _saving(store: JobStore) -> Job | None:
+    """A running job that has saved at least twice, if there is one."""
+    running = store.jobs(Status.RUNNING)
+    return next((job for job in running if int(job.state.get("count", 0)) >= 2), None)
+
+
+def _landed(store: JobStore, job: Job, status: Status) -> Callable[[], Job | None]:
+    def check() -> Job | None:
+        row = store.get(job.id)
+        saved = int(row.state.get("count", 0)) >= int(job.state["count"])
+        return row if row.status is status and saved else None
+
+    return check
+
+
+def _p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1]
+
+
+def measure(settings: Settings) -> list[Result]:
+    stops = settings.size(20, least=3)
+    home = tempfile.mkdtemp(prefix="dbdict-bench-stop-")
+    location = f"{settings.db}/bench_stop_{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "DBDICT_DB": location, "DBDICT_BROKER": settings.broker,
+           "DBDICT_EXPROOT": f"{home}/exproot", "DBDICT_HOME": home,
+           "PYTHONPATH": str(REPO)}  # fmt: skip
+    flush = redis.Redis.from_url(settings.broker).flushdb
+    flush()
+    subprocess.run([DBDICT, "schedule", "examples.count.experiment", "target=100000",
+                    "interval=0.1", f"n=range({2 * stops})"], env=env, cwd=REPO, check=True,
+                   capture_output=True)  # fmt: skip
+    store = JobStore.open(location)
+    cancels: list[float] = []
+    terms: list[float] = []
+    try:
+        with workers([WORKER], env):
+            for _ in range(stops):
+                job = _until(lambda: _saving(store))
+                started = time.perf_counter()
+                subprocess.run([DBDICT, "cancel", str(job.id)], env=env, check=True,
+                               capture_output=True)  # fmt: skip
+                _until(_landed(store, job, Status.CANCELLED))
+                cancels.append(time.perf_counter() - started)
+        for _ in range(stops):
+            with workers([WORKER], env) as (worker,):
+                job = _until(lambda: _saving(store))
+                started = time.perf_counter()
+                worker.send_signal(signal.SIGTERM)
+                _until(_landed(store, job, Status.START))
+                terms.append(time.perf_counter() - started)
+                worker.wait(timeout=TIMEOUT)
+    finally:
+        flush()
+        drop(store)
+    return [
+        Result(f"stop latency, `dbdict cancel` to CANCELLED with the saved state (p95 of "
+               f"{stops})", _p95(cancels), "s", ("<", 1.0),
+               f"median {statistics.median(cancels):.2f} s, max {max(cancels):.2f} s",
+               {"p95_s": _p95(cancels), "median_s": statistics.median(cancels)}),
+        Result(f"stop latency, worker SIGTERM to START with the saved state (p95 of {stops})",
+               _p95(terms), "s", ("<", 1.0),
+               f"median {statistics.median(terms):.2f} s, max {max(terms):.2f} s",
+               {"p95_s": _p95(terms), "median_s": statistics.median(terms)}),
+    ]  # fmt: skip
+
+
+if __name__ == "__main__":
+    report(measure(settings_from_arguments(__doc__)))
