@@ -197,6 +197,12 @@ def retry_delay() -> float:
     return _seconds("DBDICT_RETRY_DELAY", 60.0)
 
 
+def reconcile_interval() -> float:
+    """Seconds between two reconcile passes of `celery -A dbdict_celery beat`
+    (`DBDICT_RECONCILE_INTERVAL`, default 60)."""
+    return _seconds("DBDICT_RECONCILE_INTERVAL", 60.0)
+
+
 def grace_period() -> float:
     """Seconds a stopped job gets to save before its worker kills it (`DBDICT_GRACE`, default 25).
 

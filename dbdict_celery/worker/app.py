@@ -20,11 +20,12 @@ from kombu.transport import TRANSPORT_ALIASES
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy.pool import NullPool
 
-from dbdict_celery.config import broker_url
+from dbdict_celery.config import broker_url, reconcile_interval
 from dbdict_celery.errors import UsageError
 
 QUEUE = "dbdict"
 LEVELS = 10  # broker priority levels, 0..9
+RECONCILE = "dbdict_celery.reconcile"  # the reconcile task's name, for beat and Flower
 DAY = 24 * 3600
 EMBEDDED = "sqla+sqlite:///"
 EMBEDDED_TRANSPORT = "dbdict_celery.worker.embedded_broker:Transport"
@@ -99,6 +100,8 @@ def create_app() -> Celery:
         # Task events cost a fifth of a short job's throughput: off, unless asked for. Flower
         # turns them on in every worker while it runs (and `celery worker -E` does too).
         worker_send_task_events=False,
+        # `celery -A dbdict_celery beat` repairs the table of DBDICT_DB with no config file
+        beat_schedule={"dbdict-reconcile": {"task": RECONCILE, "schedule": reconcile_interval()}},
         # no task-sent events: one more publish per message would halve schedule's speed
     )
     celery.config_from_envvar("DBDICT_CELERY_CONFIG", silent=True)

@@ -41,14 +41,13 @@ from dbdict_celery.worker import (  # noqa: F401 (log_noise, startup: their sign
     startup,
     stop_requests,
 )
-from dbdict_celery.worker.app import app
+from dbdict_celery.worker.app import RECONCILE, app
 from dbdict_celery.worker.dbrunner import Booking, book, run_booked
 from dbdict_celery.worker.enqueue import RUN_JOB, enqueue
 from dbdict_celery.worker.reconcile import reconcile
 
 log = get_task_logger(__name__)
 
-RECONCILE = "dbdict_celery.reconcile"
 SKIPPED = "SKIPPED"
 STORE_RETRY_DELAY = 30.0
 STORE_RETRIES = 10
