@@ -18,7 +18,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import now
 
 from dbdict_celery.config import TablePath, stale_after
 
@@ -119,3 +122,10 @@ def _closed_by_server(dbapi_connection: Any) -> bool:
     except (OSError, ValueError):  # no socket any more
         return True
     return bool(readable)
+
+
+@compiles(now, "sqlite")
+def _now_on_sqlite(element: now, compiler: SQLCompiler, **kw: Any) -> str:
+    """SQLite's CURRENT_TIMESTAMP counts whole seconds: a job's start and end, its heartbeats,
+    a timeline of short runs need milliseconds (UTC, as CURRENT_TIMESTAMP is)."""
+    return "STRFTIME('%Y-%m-%d %H:%M:%f', 'now')"

@@ -6,7 +6,7 @@ import enum
 import functools
 import hashlib
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from dbdict_celery.config import TablePath
@@ -104,8 +104,14 @@ class Job:
         values["status"] = Status(values["status"])
         values["params"] = decode(values["params"])
         values["state"] = decode(values["state"])
+        for name in TIMESTAMPS:  # SQLite keeps no zone: its timestamps are UTC
+            moment = values[name]
+            if moment is not None and moment.tzinfo is None:
+                values[name] = moment.replace(tzinfo=timezone.utc)
         return cls(**values)
 
+
+TIMESTAMPS = ("heartbeat_at", "created_at", "started_at", "finished_at")
 
 # The columns a job is listed, shown, sorted, exported and viewed with, beside the keys of its
 # state: every column but `params` and `state` (shown as keys) and the internal `param_hash`

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import event
@@ -316,3 +317,25 @@ def test_the_table_records_its_schema_version(store: JobStore) -> None:
         assert list(versions) == [SCHEMA_VERSION]
     indexes = {index.name for index in store.table.indexes}
     assert f"{store.path.table}_booking" in indexes
+
+
+def test_timestamps_carry_their_zone_and_milliseconds_on_both_databases(location: str) -> None:
+    """SQLite keeps neither a zone nor, with CURRENT_TIMESTAMP, fractions of a second: a
+    job's times still compare with Postgres's, and a short run still has a duration."""
+    store = JobStore.open(location)
+    list(store.insert([NewJob("tests.experiments.mark", {"n": n}) for n in range(2)]))
+    for _ in range(2):
+        run = store.book()
+        assert run is not None
+        store.finish(run, Status.DONE, {})
+    first, second = store.jobs()
+    for job in (first, second):
+        for moment in (job.created_at, job.started_at, job.finished_at, job.heartbeat_at):
+            assert moment is not None
+            assert moment.utcoffset() == timedelta(0), "UTC, and saying so"
+    assert any(
+        moment.microsecond
+        for job in (first, second)
+        for moment in (job.started_at, job.finished_at)
+        if moment is not None
+    ), "fractions of a second are kept"
