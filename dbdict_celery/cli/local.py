@@ -12,6 +12,8 @@ import click
 from dbdict_celery.experiment import runner
 from dbdict_celery.experiment.channel import Channel
 
+INCOMPLETE_EXIT = 3  # `dbdict run` of a run that stopped before its end, its state saved
+
 
 def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The original runners' options, shared by `run` and `filemerge`."""
@@ -78,7 +80,8 @@ def run_command(experiment: str, params: tuple[str, ...], **flags: Any) -> None:
         dbdict run examples.regexp.experiment regexp::re.compile regexp.pattern='a.*c'
     """
     with _reporting_exits():
-        _report(runner.run_cmdline(experiment, params, _options(**flags)))
+        result = runner.run_cmdline(experiment, params, _options(**flags))
+    _report(result)
 
 
 @click.command("filemerge")
@@ -104,7 +107,8 @@ def filemerge_command(experiment: str, sources: tuple[str, ...], **flags: Any) -
             text.tagline='THE GREATEST LANGUAGE EVER'
     """
     with _reporting_exits():
-        _report(runner.run_filemerge(experiment, sources, _options(**flags)))
+        result = runner.run_filemerge(experiment, sources, _options(**flags))
+    _report(result)
 
 
 @contextlib.contextmanager
@@ -121,11 +125,14 @@ def _reporting_exits() -> Iterator[None]:
 
 
 def _report(result: runner.RunResult) -> None:
+    """Say how the run ended; an INCOMPLETE one exits INCOMPLETE_EXIT, so that a script can
+    tell it from DONE (0) and from a failure (1)."""
     if result.status == Channel.DONE:
         click.echo(f"dbdict: DONE ({result.workdir})", err=True)
-    else:
-        click.echo(
-            f"dbdict: INCOMPLETE, state saved in {result.workdir}; "
-            "run the same command again to resume",
-            err=True,
-        )
+        return
+    click.echo(
+        f"dbdict: INCOMPLETE, state saved in {result.workdir}; "
+        "run the same command again to resume",
+        err=True,
+    )
+    raise SystemExit(INCOMPLETE_EXIT)

@@ -71,7 +71,7 @@ def test_sigterm_saves_then_the_same_command_resumes_then_refuses(tmp_path: Path
     wait_until(lambda: saved_count() >= 3, "the first run to checkpoint 3 steps")
     first.send_signal(signal.SIGTERM)
     _, err = first.communicate(timeout=30)
-    assert first.returncode == 0, err
+    assert first.returncode == 3, err  # INCOMPLETE: neither DONE (0) nor failed (1)
     stopped = read_conf(current)
     assert stopped["dbdict.status"] == Channel.START
     assert 3 <= stopped["count"] < 30
