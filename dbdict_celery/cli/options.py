@@ -9,7 +9,7 @@ import click
 
 from dbdict_celery.experiment.status import Status
 
-STATUS = click.Choice([status.name.lower() for status in Status])
+STATUS = click.Choice([status.name.lower() for status in Status], case_sensitive=False)
 
 
 def db_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -98,6 +98,9 @@ def test_list_filters_sorts_and_shows_chosen_columns(location: str, tmp_path: Pa
     assert table.stdout.splitlines()[1].split() == ["┃", "id", "┃", "model.kind", "┃",
                                                      "result.error", "┃"]  # fmt: skip
     assert f"{len(wanted)} jobs" in table.stderr
+    as_printed = dbdict("list", "--db", location, "--status", "DONE", "--json", cwd=tmp_path)
+    assert as_printed.returncode == 0, "a status as tables print it (DONE) is accepted too"
+    assert len(json.loads(as_printed.stdout)) == sum("result.error" in s for s in expected.values())
     bad = dbdict("list", "--db", location, "--where", "lr>>1", cwd=tmp_path)
     assert bad.returncode == 2
     assert "malformed filter" in bad.stderr or "compares numbers" in bad.stderr
