@@ -29,6 +29,7 @@ COMMANDS = {
     "export": "results:export_command",
     "view": "results:view_command",
     "logs": "results:logs_command",
+    "plot": "plotting:plot_command",
     "help": "help_command:help_command",
 }
 

@@ -1,0 +1,185 @@
+"""Figures of a table's jobs, for `dbdict plot`: a result against a parameter, and a timeline
+of when each job ran on which worker.
+
+matplotlib is an extra (`pip install 'dbdict-celery[plot]'`): it is imported only
+here, when a figure is drawn, and drawn without a display (no pyplot, no GUI).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from dbdict_celery.cli.output import value_of
+from dbdict_celery.errors import DbdictError, UsageError
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import Job
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+FORMATS = (".png", ".svg", ".pdf")
+MARKERS = {
+    Status.DONE: "o",
+    Status.RUNNING: "^",
+    Status.START: "s",
+    Status.FAILED: "X",
+    Status.CANCELLED: "v",
+}
+STATUS_COLOURS = {
+    Status.DONE: "tab:green",
+    Status.RUNNING: "tab:blue",
+    Status.START: "tab:gray",
+    Status.FAILED: "tab:red",
+    Status.CANCELLED: "tab:orange",
+}
+MIN_BAR = timedelta(milliseconds=50)  # a run too short to see still gets a sliver
+DECADES_FOR_LOG = 2  # values spanning this many powers of ten get a log axis
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise DbdictError(
+            "dbdict plot needs matplotlib: pip install 'dbdict-celery[plot]'"
+        ) from None
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save(figure: Figure, output: str) -> None:
+    """Write the figure as PNG, SVG or PDF, chosen by the file's suffix."""
+    if not output.lower().endswith(FORMATS):
+        raise UsageError(f"cannot tell the format of {output!r}: end it with .png, .svg or .pdf")
+    try:
+        figure.savefig(output, dpi=150)
+    except OSError as error:
+        raise DbdictError(f"cannot write {output}: {error.strerror or error}") from None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _log_scale(values: Sequence[float]) -> bool:
+    positive = [value for value in values if value > 0]
+    return (
+        len(positive) == len(values) > 1
+        and math.log10(max(positive) / min(positive)) >= DECADES_FOR_LOG
+    )
+
+
+def sweep(jobs: Sequence[Job], x: str, y: str, hue: str | None, table: str) -> Figure:
+    """`y` against `x`, one marker per job (its shape: the job's status), one colour per
+    value of `hue`, and a line through the mean over the DONE jobs at each `x` (seeds).
+
+    Jobs without a number for `x` or `y` (not finished yet, or diverged) are left out.
+    """
+    points = [
+        (xv, yv, value_of(job, hue) if hue else None, job.status)
+        for job in jobs
+        if (xv := _number(value_of(job, x))) is not None
+        and (yv := _number(value_of(job, y))) is not None
+    ]
+    if not points:
+        raise UsageError(
+            f"no job has numbers for both {x!r} and {y!r} (of {len(jobs)} jobs): check the "
+            "names with dbdict list, or wait for results"
+        )
+    figure = _new_figure(7, 4.5)
+    axes = figure.subplots()
+    groups: dict[Any, list[tuple[float, float, Status]]] = defaultdict(list)
+    for xv, yv, group, status in points:
+        groups[group].append((xv, yv, status))
+    for index, (group, members) in enumerate(sorted(groups.items(), key=lambda item: str(item[0]))):
+        colour = f"C{index % 10}"
+        for status in Status:
+            xs = [xv for xv, _, s in members if s is status]
+            ys = [yv for _, yv, s in members if s is status]
+            if xs:
+                axes.scatter(xs, ys, marker=MARKERS[status], color=colour, alpha=0.8)
+        means = _means([(xv, yv) for xv, yv, s in members if s is Status.DONE])
+        label = f"{hue}={group}" if hue else f"mean of DONE {y}"
+        if means:
+            axes.plot(*zip(*means, strict=True), color=colour, linewidth=1.5, label=label)
+    if _log_scale([point[0] for point in points]):
+        axes.set_xscale("log")
+    if _log_scale([point[1] for point in points]):
+        axes.set_yscale("log")
+    axes.set_xlabel(x)
+    axes.set_ylabel(y)
+    axes.set_title(f"{y} against {x}: table {table}, {len(points)} of {len(jobs)} jobs")
+    axes.grid(True, which="both", alpha=0.3)
+    _legends(axes, {status for *_, status in points}, bool(hue) or any(
+        status is Status.DONE for *_, status in points))  # fmt: skip
+    return figure
+
+
+def _means(pairs: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    by_x: dict[float, list[float]] = defaultdict(list)
+    for xv, yv in pairs:
+        by_x[xv].append(yv)
+    return [(xv, statistics.fmean(by_x[xv])) for xv in sorted(by_x)]
+
+
+def _legends(axes: Any, statuses: set[Status], lines: bool) -> None:
+    """Two legends: the colours (groups, or the mean line) and the marker shapes (statuses)."""
+    from matplotlib.lines import Line2D
+
+    if lines:
+        axes.add_artist(axes.legend(loc="upper left", fontsize="small", title=None))
+    shapes = [
+        Line2D([], [], linestyle="", marker=MARKERS[status], color="black", label=status.name)
+        for status in Status
+        if status in statuses
+    ]
+    axes.legend(handles=shapes, loc="upper right", fontsize="small", title="status")
+
+
+def timeline(jobs: Sequence[Job], table: str) -> Figure:
+    """When each job's last run ran, one lane per worker process (host:pid), coloured by
+    status: stragglers, jobs sent back, and idle workers show at a glance."""
+    runs = [job for job in jobs if job.started_at is not None and job.host]
+    if not runs:
+        raise UsageError(f"no job of the {len(jobs)} chosen has run yet: nothing to draw")
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.patches import Patch
+
+    now = datetime.now(timezone.utc)
+    lanes = sorted({(job.host or "", job.pid or 0) for job in runs})
+    lane_of = {lane: index for index, lane in enumerate(lanes)}
+    figure = _new_figure(9, max(2.5, 0.4 * len(lanes) + 1.5))
+    axes: Any = figure.subplots()  # its date units take datetimes; the stubs say floats
+    for job in runs:
+        assert job.started_at is not None
+        start = _aware(job.started_at)
+        end = _aware(job.finished_at or job.heartbeat_at or now)
+        if job.status is Status.RUNNING:
+            end = now
+        width = max(end - start, MIN_BAR)
+        axes.barh(lane_of[(job.host or "", job.pid or 0)], width, left=start, height=0.6,
+                  color=STATUS_COLOURS[job.status], edgecolor="black", linewidth=0.3)  # fmt: skip
+    axes.set_yticks(range(len(lanes)), [f"{host}:{pid}" for host, pid in lanes])
+    axes.invert_yaxis()
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    axes.set_xlabel("time (UTC)")
+    axes.set_ylabel("worker (host:pid)")
+    axes.set_title(f"when each job ran: table {table}, {len(runs)} jobs (their last run)")
+    axes.grid(True, axis="x", alpha=0.3)
+    seen = {job.status for job in runs}
+    axes.legend(handles=[Patch(color=STATUS_COLOURS[s], label=s.name) for s in Status
+                         if s in seen], loc="upper right", fontsize="small")  # fmt: skip
+    return figure
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite's timestamps carry no zone: they are UTC, as the database wrote them."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
