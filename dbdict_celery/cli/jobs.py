@@ -199,14 +199,15 @@ def _report(done: Reconciliation, as_json: bool, quiet: bool) -> None:
         print_json({"requeued": done.requeued, "failed": done.failed, "cancelled": done.cancelled,
                     "resent": done.resent, "broker_readable": done.broker_readable})  # fmt: skip
         return
-    lines = [
-        (done.requeued, "lost their worker: back to START and sent again"),
-        (done.failed, "lost their worker and are out of attempts: FAILED"),
-        (done.cancelled, "lost their worker after a cancel: CANCELLED"),
-        (done.resent, "were START without a message: sent again"),
-    ]
-    for ids, what in lines:
+    lines = [  # what happened, said of one job and of several
+        (done.requeued, "lost its worker", "lost their worker", ": back to START and sent again"),
+        (done.failed, "lost its worker and is", "lost their worker and are",
+         " out of attempts: FAILED"),
+        (done.cancelled, "lost its worker", "lost their worker", " after a cancel: CANCELLED"),
+        (done.resent, "was", "were", " START without a message: sent again"),
+    ]  # fmt: skip
+    for ids, one, several, what in lines:
         if ids:
-            click.echo(f"{_ids(ids)} {what}")
+            click.echo(f"{_ids(ids)} {one if len(ids) == 1 else several}{what}")
     if not done.changed and not quiet:
         click.echo("nothing to repair")

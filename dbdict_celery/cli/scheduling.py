@@ -9,6 +9,7 @@ import dbdict_celery as api
 from dbdict_celery.cli.options import db_options
 from dbdict_celery.cli.output import progress_bar
 from dbdict_celery.experiment.params import format_d
+from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import DEFAULT_PRIORITY
 
 BAR_FROM = 1000  # jobs: smaller sweeps are done before a bar would help
@@ -89,9 +90,26 @@ def schedule_command(
             click.echo(f"scheduled job {job_id} in {store.path}")
         else:
             click.echo(f"job {job_id} is already in {store.path}: not scheduled again")
+            _hint_at_requeue(store, existing)
         return
     click.echo(f"scheduled {len(created)} jobs in {store.path}")
     if existing:
-        click.echo(f"{len(existing)} were already there: not scheduled again")
+        were = "1 job was" if len(existing) == 1 else f"{len(existing)} jobs were"
+        click.echo(f"{were} already there: not scheduled again")
+        _hint_at_requeue(store, existing)
     if rerun:
         click.echo(f"{len(rerun)} already there are to run again (--force)")
+
+
+def _hint_at_requeue(store: api.JobStore, existing: list[int]) -> None:
+    """Say how to run again the jobs left as they are that ended without a result."""
+    ended = [job.id for job in store.jobs([Status.FAILED, Status.CANCELLED], ids=existing)]
+    if not ended:
+        return
+    which = f"job {ended[0]}" if len(ended) == 1 else f"{len(ended)} of them"
+    example = f"dbdict requeue {ended[0]}" if len(ended) == 1 else "dbdict requeue ID..."
+    click.echo(
+        f"{which} FAILED or CANCELLED: `{example}` resumes from the saved state, "
+        "or schedule again with --force",
+        err=True,
+    )

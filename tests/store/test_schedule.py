@@ -54,10 +54,12 @@ def test_a_sweep_is_inserted_once_and_force_brings_back_what_was_cancelled(
     store.cancel([jobs[0].id])
     again = dbdict("schedule", "--no-enqueue", "--db", location, *GRID, cwd=tmp_path)
     assert "scheduled 0 jobs" in again.stdout
-    assert "6 were already there" in again.stdout
+    assert "6 jobs were already there" in again.stdout
+    hint = f"job {jobs[0].id} FAILED or CANCELLED: `dbdict requeue {jobs[0].id}` resumes"
+    assert hint in again.stderr, "a job left as it is because it ended: how to run it again"
     forced = dbdict("schedule", "--no-enqueue", "--force", "--db", location, *GRID, cwd=tmp_path)
     assert "1 already there are to run again (--force)" in forced.stdout
-    assert "5 were already there" in forced.stdout
+    assert "5 jobs were already there" in forced.stdout
     assert store.counts()[Status.START] == 6
 
 

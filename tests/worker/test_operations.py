@@ -49,7 +49,7 @@ def test_a_job_of_a_sigkilled_worker_is_put_back_and_finished_by_another(
     wait_until(flagged, "status to flag the silent job as stale")
     # a silence of seconds is not stale by a 2-minute measure, however loaded the machine
     assert "nothing to repair" in reconciled(deployment, "--stale-after", "120"), "not stale yet"
-    wait_until(lambda: "lost their worker" in reconciled(deployment, "--stale-after", "5"),
+    wait_until(lambda: "lost its worker" in reconciled(deployment, "--stale-after", "5"),
                "reconcile to find the job stale", timeout=60)  # fmt: skip
     released = store.get(job.id)
     assert (released.status, released.priority, released.attempts) == (Status.START, 2.0, 1)
