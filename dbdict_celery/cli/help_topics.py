@@ -31,6 +31,14 @@ EXPERIMENT = """
     keep references to objects inside state across a save, as the channel may
     replace them with copies.
 
+    A state holds what JSON can, plus NaN and infinities: None, booleans,
+    integers, floats, strings, lists (tuples become lists) and dicts with
+    string keys, nested as deep as needed; 16 MB at most in all
+    (DBDICT_MAX_STATE_MB). Anything else (numpy arrays and scalars, bytes,
+    sets, objects) is refused at the save, naming the key: convert it
+    (float(x), array.tolist()), or write it to a file in the working
+    directory, which is saved with the state.
+
     channel is an object with the following important methods:
 
      - channel.switch() (or channel()) gives control back to the channel. If
@@ -135,7 +143,8 @@ EXAMPLE = """
     Run the same command again and it resumes from current.conf. A finished
     job is not run again unless you pass --force.
 
-    A working example ships in examples/count.py:
+    Working examples ship in the repository's examples/ directory; from the
+    repository root (where examples/ is importable):
 
         dbdict run examples.count.experiment target=50 interval=0.1
 """
