@@ -123,6 +123,13 @@ def _wait(store: JobStore, timeout: float | None) -> None:
             store,
             timeout,
             progress=lambda ended, total: progress.update(bar, total=total, completed=ended),
+            idle=lambda seconds: progress.console.print(
+                f"no job has run for {seconds:.0f} s: is a worker running on this table? "
+                "(dbdict worker, or celery -A dbdict_celery worker, with the same DBDICT_DB "
+                "and DBDICT_BROKER)",
+                markup=False,
+                highlight=False,
+            ),
         )
 
 
