@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,21 @@ def db_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def where_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--where EXPR, repeatable: conditions on the flattened state."""
+    """--where EXPR, repeatable: conditions on the flattened state; and --experiment NAME,
+    which is `--where experiment=NAME`. The command receives them all as `filters`."""
+
+    @functools.wraps(command)
+    def with_experiment(*args: Any, experiment: str | None, filters: tuple[str, ...],
+                        **kwargs: Any) -> Any:  # fmt: skip
+        if experiment is not None:
+            filters = (*filters, f"experiment={experiment!r}")
+        return command(*args, filters=filters, **kwargs)
+
+    with_experiment = click.option(
+        "--experiment",
+        metavar="NAME",
+        help="Only the jobs of this experiment: my_module.experiment.",
+    )(with_experiment)
     return click.option(
         "--where",
         "filters",
@@ -34,7 +49,7 @@ def where_option(command: Callable[..., Any]) -> Callable[..., Any]:
         metavar="EXPR",
         help="A condition on a parameter or result: lr>0.01, model.kind=cnn "
         "(repeatable; all must hold).",
-    )(command)
+    )(with_experiment)
 
 
 def status_option(command: Callable[..., Any]) -> Callable[..., Any]:

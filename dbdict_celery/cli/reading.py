@@ -25,13 +25,14 @@ from dbdict_celery.cli.output import (
     print_json,
     progress_bar,
     rich_table,
+    stderr,
     stdout,
     value_of,
 )
 from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.job import job_dir
+from dbdict_celery.store.job import Job, job_dir, state_key
 
 if TYPE_CHECKING:
     from dbdict_celery.store.queries import Summary
@@ -161,6 +162,11 @@ def list_command(
     if columns is not None and not shown:
         raise UsageError("--columns needs at least one name")
     names = shown or default_columns(jobs)
+    unknown = [name for name in names if not any(_has(job, name) for job in jobs)]
+    if jobs and unknown:
+        blank = "that column is blank" if len(unknown) == 1 else "those columns are blank"
+        stderr().print(f"no job has {', '.join(map(repr, unknown))}: {blank} (see the names "
+                       "with dbdict show ID)", markup=False)  # fmt: skip
     stdout().print(rich_table(None, names, ([value_of(job, c) for c in names] for job in jobs)))
     click.echo(f"{len(jobs)} jobs", err=True)
 
@@ -192,3 +198,9 @@ def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) 
     if error:
         stdout().print("[bold]Last traceback[/bold]")
         stdout().print(error, markup=False, highlight=False)
+
+
+def _has(job: Job, name: str) -> bool:
+    """Whether `name` is a column, or a key of the job's state."""
+    key = state_key(name)
+    return key is None or key in job.state

@@ -27,7 +27,9 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import state_key
 from dbdict_celery.store.values import FLOAT_TAG, NON_FINITE, encode_value
 
-_FILTER = re.compile(r"\s*([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*)\s*(==|!=|<=|>=|=|<|>)\s*(.*)")
+_KEY_PATTERN = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
+_KEY = re.compile(_KEY_PATTERN)
+_FILTER = re.compile(rf"\s*({_KEY_PATTERN})\s*(==|!=|<=|>=|=|<|>)\s*(.*)")
 _INFINITIES = ["Infinity", "-Infinity"]
 _ORDERING = {"<": "__lt__", "<=": "__le__", ">": "__gt__", ">=": "__ge__"}
 
@@ -101,7 +103,11 @@ def _check_column_value(column: ColumnElement[Any], value: Any) -> None:
 def sort_key(table: Table, dialect: str, key: str, descending: bool) -> list[ColumnElement[Any]]:
     """What to order by for a state key: numbers by value (infinities included) first, then
     NaN and other values, by their text."""
-    Filter.parse(f"{key}=0")  # validates the key
+    if not _KEY.fullmatch(key):
+        raise UsageError(
+            f"malformed sort key {key!r}: expected a column or a key such as lr or "
+            "model.kind, with - first for descending"
+        )
     _, number = (_postgres_number if dialect == "postgresql" else _sqlite_number)(table, key)
     if dialect == "postgresql":
         rest: ColumnElement[Any] = table.c.state.op("->>")(literal(key))

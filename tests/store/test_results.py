@@ -101,6 +101,16 @@ def test_list_filters_sorts_and_shows_chosen_columns(location: str, tmp_path: Pa
     as_printed = dbdict("list", "--db", location, "--status", "DONE", "--json", cwd=tmp_path)
     assert as_printed.returncode == 0, "a status as tables print it (DONE) is accepted too"
     assert len(json.loads(as_printed.stdout)) == sum("result.error" in s for s in expected.values())
+    typo = dbdict("list", "--db", location, "--columns", "id,lrr", cwd=tmp_path)
+    assert "no job has 'lrr': that column is blank" in typo.stderr
+    mine = dbdict("list", "--db", location, "--experiment", EXPERIMENT, "--json", cwd=tmp_path)
+    assert len(json.loads(mine.stdout)) == len(expected), "--experiment: the jobs of one"
+    other = dbdict("list", "--db", location, "--experiment", "other.experiment", "--json",
+                   cwd=tmp_path)  # fmt: skip
+    assert json.loads(other.stdout) == []
+    injected = dbdict("list", "--db", location, "--sort", "x; drop table jobs", cwd=tmp_path)
+    assert injected.returncode == 2
+    assert "malformed sort key 'x; drop table jobs'" in injected.stderr
     bad = dbdict("list", "--db", location, "--where", "lr>>1", cwd=tmp_path)
     assert bad.returncode == 2
     assert "malformed filter" in bad.stderr or "compares numbers" in bad.stderr
