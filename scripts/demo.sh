@@ -43,6 +43,6 @@ kill -TERM "$job"
 wait "$job" || [ $? -eq 3 ]  # 3: INCOMPLETE, its state saved
 echo "-- saved checkpoint:"
 cat "$work/count/current.conf"
-"$bin/dbdict" run -w "$work/count" examples.count.experiment target=40 interval=0.1 | tail -n 3
+"$bin/dbdict" run -w "$work/count" examples.count.experiment target=40 interval=0.1 2>&1 | tail -n 4
 echo "-- final state:"
 cat "$work/count/current.conf"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -127,12 +128,17 @@ def _reporting_exits() -> Iterator[None]:
 def _report(result: runner.RunResult) -> None:
     """Say how the run ended; an INCOMPLETE one exits INCOMPLETE_EXIT, so that a script can
     tell it from DONE (0) and from a failure (1)."""
-    if result.status == Channel.DONE:
+    sys.stdout.flush()  # the experiment's last lines come before the verdict
+    if result.workdir is None:
+        click.echo("dbdict: " + ("DONE" if result.status == Channel.DONE else "INCOMPLETE")
+                   + " (dry run: nothing was kept)", err=True)  # fmt: skip
+    elif result.status == Channel.DONE:
         click.echo(f"dbdict: DONE ({result.workdir})", err=True)
-        return
-    click.echo(
-        f"dbdict: INCOMPLETE, state saved in {result.workdir}; "
-        "run the same command again to resume",
-        err=True,
-    )
-    raise SystemExit(INCOMPLETE_EXIT)
+    else:
+        click.echo(
+            f"dbdict: INCOMPLETE, state saved in {result.workdir}; "
+            "run the same command again to resume",
+            err=True,
+        )
+    if result.status != Channel.DONE:
+        raise SystemExit(INCOMPLETE_EXIT)

@@ -90,7 +90,7 @@ def _print_summary(store: JobStore, summary: Summary, stale: float) -> None:
                         duration(summary.age(job.heartbeat_at)), job.attempts, flag])  # fmt: skip
     shown_all = summary.total(Status.RUNNING) == len(running)
     title = "Running" if shown_all else f"Running (the first {len(running)})"
-    columns = ["id", "host", "pid", "running for", "last heartbeat", "attempts", ""]
+    columns = ["id", "host", "pid", "running for", "last heartbeat", "attempts", "stale?"]
     stdout().print(rich_table(title, columns, running))
 
 

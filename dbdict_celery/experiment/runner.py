@@ -44,11 +44,12 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a local run did: the experiment's return value, final state and directory."""
+    """What a local run did: the experiment's return value, final state and directory (None
+    after a dry run: its temporary directory is gone)."""
 
     outcome: Any
     state: DD
-    workdir: str
+    workdir: str | None
 
     @property
     def status(self) -> int:
@@ -110,7 +111,7 @@ def run_state(experiment: str, flat: dict[str, Any], options: RunOptions) -> Run
     finally:
         if options.dry_run:
             shutil.rmtree(workdir, ignore_errors=True)
-    return RunResult(outcome, channel.state, channel.path)
+    return RunResult(outcome, channel.state, None if options.dry_run else channel.path)
 
 
 def _check_same_job(workdir: str, state: DD, restart: bool) -> None:

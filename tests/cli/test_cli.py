@@ -142,6 +142,12 @@ def test_dry_run_removes_its_temporary_workdir(tmp_path: Path) -> None:
         dbdict("run", "-n", experiment, cwd=tmp_path, TMPDIR=str(scratch))
         assert list(scratch.iterdir()) == []
     assert [p.name for p in tmp_path.iterdir()] == ["tmp"]
+    done = dbdict("run", "-n", "tests.experiments.noisy", cwd=tmp_path, TMPDIR=str(scratch))
+    assert done.returncode == 0
+    assert done.stderr.strip().endswith("dbdict: DONE (dry run: nothing was kept)"), (
+        "no path that is gone already"
+    )
+    assert str(scratch) not in done.stderr
 
 
 @pytest.mark.parametrize(
