@@ -14,7 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Select, Table, case, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.sql.elements import UnaryExpression
 
 from dbdict_celery.config import TablePath
@@ -26,7 +38,6 @@ from dbdict_celery.store.values import FLOAT_TAG, NON_FINITE
 
 STREAM_BATCH = 1000
 _JSON_TYPES = {
-    "integer": "number",
     "real": "number",
     "text": "string",
     "true": "boolean",
@@ -141,12 +152,16 @@ class Queries:
         self, status: Status | Sequence[Status] | None = None, where: Iterable[str | Filter] = ()
     ) -> dict[str, set[str]]:
         """Every key of the chosen jobs' flattened states, with the JSON types its values have
-        (number, string, boolean, null, array, object), in key order."""
+        (integer, number for any other, string, boolean, null, array, object), in key order."""
         chosen = self._select(status, where, None, None).order_by(None).subquery()
         if self.dialect == "postgresql":
             each = func.jsonb_each(chosen.c.state).table_valued("key", "value")
             tag: ColumnElement[Any] = each.c.value.op("->>")(literal(FLOAT_TAG))
-            kind: ColumnElement[Any] = func.jsonb_typeof(each.c.value)
+            typed: ColumnElement[Any] = func.jsonb_typeof(each.c.value)
+            whole = cast(each.c.value, Text).regexp_match(r"^-?[0-9]+$")
+            kind: ColumnElement[Any] = case(
+                (and_(typed == "number", whole), literal("integer")), else_=typed
+            )
         else:
             each = func.json_each(chosen.c.state).table_valued("key", "value", "type")
             tag = case((each.c.type == "object", func.json_extract(each.c.value, f"$.{FLOAT_TAG}")))

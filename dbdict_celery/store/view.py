@@ -2,8 +2,9 @@
 
 So psql and BI tools can write `SELECT lr, result_error FROM mnist_view WHERE ...`.
 A key becomes a column named like it with `.` as `_`, lowercased (a key named
-like a row column gets a `state_` prefix). Its type follows its values: numbers
-are double precision, booleans boolean, anything else text; a value of
+like a row column gets a `state_` prefix). Its type follows its values: whole
+numbers are bigint, other numbers double precision, booleans boolean, anything
+else text; a value of
 another type than its column's reads as NULL. The view is remade each time,
 so run it again after new keys appear.
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ColumnElement,
     Float,
@@ -39,7 +41,7 @@ class ViewColumn:
 
     name: str
     key: str
-    kind: str  # number, boolean or text
+    kind: str  # integer, number, boolean or text
 
 
 def view_columns(keys: dict[str, set[str]]) -> list[ViewColumn]:
@@ -53,8 +55,10 @@ def view_columns(keys: dict[str, set[str]]) -> list[ViewColumn]:
         if name in columns:
             raise UsageError(f"keys {columns[name].key!r} and {key!r} would share column {name!r}")
         values = types - {"null"}
-        kind = values.pop() if len(values) == 1 and values <= {"number", "boolean"} else "text"
-        columns[name] = ViewColumn(name, key, kind)
+        if values <= {"integer", "number"} and "number" in values:
+            values = {"number"}  # integers among floats: all double precision
+        one = len(values) == 1 and values <= {"integer", "number", "boolean"}
+        columns[name] = ViewColumn(name, key, values.pop() if one else "text")
     return list(columns.values())
 
 
@@ -80,7 +84,7 @@ def _value(dialect: str, state: ColumnElement[Any], column: ViewColumn) -> Colum
     if dialect != "postgresql":
         value = func.json_extract(state, literal(f'$."{column.key}"'))  # SQLite keeps the types
         if column.kind != "number":
-            return value
+            return cast(value, BigInteger) if column.kind == "integer" else value
         tag = func.json_extract(state, literal(f'$."{column.key}".{FLOAT_TAG}'))
         return case(
             (tag == "Infinity", literal_column("9e999")),  # SQLite's spelling of infinity
@@ -95,6 +99,8 @@ def _value(dialect: str, state: ColumnElement[Any], column: ViewColumn) -> Colum
     is_kind = func.jsonb_typeof(element) == column.kind
     if column.kind == "boolean":
         return case((is_kind, cast(as_text, Boolean())))
+    if column.kind == "integer":
+        return case((func.jsonb_typeof(element) == "number", cast(as_text, BigInteger())))
     spelled = element.op("->>")(literal(FLOAT_TAG))
     return case(
         (is_kind, cast(as_text, Float())), (spelled.in_(NON_FINITE), cast(spelled, Float()))

@@ -177,6 +177,21 @@ def test_the_sql_view_has_a_typed_column_per_key(location: str, tmp_path: Path) 
     assert again.returncode == 0, "remade, not refused"
 
 
+def test_whole_numbers_are_integer_columns_and_mixed_numbers_double(
+    location: str, tmp_path: Path
+) -> None:
+    store = JobStore.open(location)
+    list(store.insert(NewJob(EXPERIMENT, {"epochs": n, "scale": n if n % 2 else n + 0.5})
+                      for n in (1, 2, 3)))  # fmt: skip
+    done = dbdict("view", "--db", location, "typed", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "epochs (integer)" in done.stdout
+    assert "scale (number)" in done.stdout, "integers among floats: double precision"
+    ((total, scaled),) = _sql(location, "SELECT sum(epochs), sum(scale) FROM typed")
+    assert total == "6", "summed as integers, not 6.0"
+    assert float(scaled) == 6.5
+
+
 def test_a_view_name_is_validated(location: str, tmp_path: Path) -> None:
     for bad in ("x;drop table jobs", "1x"):
         done = dbdict("view", "--db", location, bad, cwd=tmp_path)
