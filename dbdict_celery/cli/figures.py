@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from dbdict_celery.cli.output import value_of
 from dbdict_celery.errors import DbdictError, UsageError
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.job import Job
+from dbdict_celery.store.job import Job, utc
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -158,8 +158,8 @@ def timeline(jobs: Sequence[Job], table: str) -> Figure:
     axes: Any = figure.subplots()  # its date units take datetimes; the stubs say floats
     for job in runs:
         assert job.started_at is not None
-        start = _aware(job.started_at)
-        end = _aware(job.finished_at or job.heartbeat_at or now)
+        start = utc(job.started_at)
+        end = utc(job.finished_at or job.heartbeat_at or now)
         if job.status is Status.RUNNING:
             end = now
         width = max(end - start, MIN_BAR)
@@ -178,8 +178,3 @@ def timeline(jobs: Sequence[Job], table: str) -> Figure:
     axes.legend(handles=[Patch(color=STATUS_COLOURS[s], label=s.name) for s in Status
                          if s in seen], loc="upper right", fontsize="small")  # fmt: skip
     return figure
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite's timestamps carry no zone: they are UTC, as the database wrote them."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -56,6 +56,7 @@ class NewJob:
     params: dict[str, Any]
     priority: float = DEFAULT_PRIORITY
     exproot: str | None = None
+    queue: str | None = None  # the Celery queue its messages go to; None: the default one
 
     @functools.cached_property
     def param_hash(self) -> str:
@@ -96,6 +97,7 @@ class Job:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     error: str | None = None
+    queue: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -104,14 +106,20 @@ class Job:
         values["status"] = Status(values["status"])
         values["params"] = decode(values["params"])
         values["state"] = decode(values["state"])
-        for name in TIMESTAMPS:  # SQLite keeps no zone: its timestamps are UTC
-            moment = values[name]
-            if moment is not None and moment.tzinfo is None:
-                values[name] = moment.replace(tzinfo=timezone.utc)
+        for name in TIMESTAMPS:
+            if values[name] is not None:
+                values[name] = utc(values[name])
         return cls(**values)
 
 
 TIMESTAMPS = ("heartbeat_at", "created_at", "started_at", "finished_at")
+
+
+def utc(moment: datetime) -> datetime:
+    """A timestamp from the database, saying it is UTC: SQLite keeps no zone, and its
+    timestamps (CURRENT_TIMESTAMP's) are UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
 
 # The columns a job is listed, shown, sorted, exported and viewed with, beside the keys of its
 # state: every column but `params` and `state` (shown as keys) and the internal `param_hash`

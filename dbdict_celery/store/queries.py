@@ -33,7 +33,7 @@ from dbdict_celery.config import TablePath
 from dbdict_celery.errors import JobNotFound, UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.filters import Filter, sort_key
-from dbdict_celery.store.job import Job, state_key
+from dbdict_celery.store.job import Job, state_key, utc
 from dbdict_celery.store.values import FLOAT_TAG, NON_FINITE
 
 STREAM_BATCH = 1000
@@ -110,7 +110,7 @@ class Queries:
             }
             jobs = [Job.from_row(row) for row in connection.execute(running)]
             now: datetime = connection.execute(select(func.now())).scalar_one()
-        return Summary(counts, jobs, now)
+        return Summary(counts, jobs, utc(now))
 
     def jobs(
         self,
@@ -147,6 +147,13 @@ class Queries:
         query = select(t).where(t.c.status == Status.RUNNING, t.c.heartbeat_at < self._ago(seconds))
         with self._transaction(read_only=True) as connection:
             return [Job.from_row(row) for row in connection.execute(query.order_by(t.c.id))]
+
+    def queues(self, status: Status) -> set[str | None]:
+        """The queues the jobs in `status` are sent to (None: the default queue)."""
+        t = self.table
+        query = select(t.c.queue).where(t.c.status == status).distinct()
+        with self._transaction(read_only=True) as connection:
+            return set(connection.scalars(query))
 
     def state_keys(
         self, status: Status | Sequence[Status] | None = None, where: Iterable[str | Filter] = ()
