@@ -85,7 +85,8 @@ def worker_command(
     """Start a Celery worker that runs the jobs: `celery -A dbdict_celery worker`.
 
     Any other option goes to Celery's worker (see `celery worker --help`),
-    for example -c 4 (4 jobs at a time) or -n gpu1@%h. On SIGTERM the running
+    for example -c 4 (4 jobs at a time) or -Q gpu (only jobs scheduled with
+    --queue gpu; -Q dbdict,gpu takes both those and the others). On SIGTERM the running
     jobs are asked to stop (their experiments see switch() == 'stop'), save,
     and go back to START to resume elsewhere.
     """

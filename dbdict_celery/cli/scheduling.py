@@ -26,6 +26,12 @@ BAR_FROM = 1000  # jobs: smaller sweeps are done before a bar would help
     "--exproot", metavar="PATH", help="Where the jobs keep their files: a path or ssh://host:path."
 )
 @click.option(
+    "--queue",
+    metavar="NAME",
+    help="The Celery queue the jobs are sent to, and sent again to: only workers started "
+    "with -Q NAME run them (e.g. gpu). Default: the queue every worker consumes.",
+)
+@click.option(
     "--samples",
     type=int,
     metavar="N",
@@ -51,6 +57,7 @@ def schedule_command(
     table: str | None,
     priority: float,
     exproot: str | None,
+    queue: str | None,
     samples: int | None,
     seed: int | None,
     dry_run: bool,
@@ -71,7 +78,7 @@ def schedule_command(
         dbdict schedule examples.count.experiment target='range(10, 40, 10)' \\
             scale='choice(1, 2, 3)'
     """
-    planned = api.plan(experiment, params, priority, exproot, samples, seed)
+    planned = api.plan(experiment, params, priority, exproot, samples, seed, queue)
     if planned.sweep.draws:
         click.echo(f"random draws with --seed {planned.sweep.seed}", err=True)
     if dry_run:

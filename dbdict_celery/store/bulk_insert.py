@@ -46,6 +46,7 @@ def _values_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) ->
             "param_hash": digest,
             "priority": job.priority,
             "exproot": job.exproot,
+            "queue": job.queue,
         }
         for digest, job in jobs.items()
     ]
@@ -69,13 +70,20 @@ def _copy_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) -> d
     with cursor.copy(f"COPY {_STAGING.name} ({columns}) FROM STDIN") as copy:
         for digest, job in jobs.items():
             copy.write_row(
-                (job.experiment, json.dumps(encode(job.params)), digest, job.priority, job.exproot)
+                (
+                    job.experiment,
+                    json.dumps(encode(job.params)),
+                    digest,
+                    job.priority,
+                    job.exproot,
+                    job.queue,
+                )
             )
     staged = _STAGING.c
     statement = (
         postgresql.insert(t)
         .from_select(
-            ["experiment", "params", "state", "param_hash", "priority", "exproot"],
+            ["experiment", "params", "state", "param_hash", "priority", "exproot", "queue"],
             select(
                 staged.experiment,
                 staged.params,
@@ -83,6 +91,7 @@ def _copy_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) -> d
                 staged.param_hash,
                 staged.priority,
                 staged.exproot,
+                staged.queue,
             ),
         )
         .on_conflict_do_nothing(index_elements=["param_hash"])

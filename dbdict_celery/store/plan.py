@@ -1,7 +1,7 @@
 """Planning a sweep: the validated jobs that `dbdict schedule` is asked for.
 
 A `Plan` is one experiment, its parameters (sweeps included, see
-`experiment/sweep.py`), a priority and an exproot. Everything that can be
+`experiment/sweep.py`), a priority, an exproot and a queue. Everything that can be
 checked is checked when the plan is made, before anything is written: a typo
 never becomes a row, and a sweep is never half-inserted because of a bad
 value in its middle. `worker.submit` then inserts the plan and sends its messages.
@@ -9,6 +9,7 @@ value in its middle. `worker.submit` then inserts the plan and sends its message
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,8 @@ from dbdict_celery.experiment.sync import Remote
 from dbdict_celery.store.job import DEFAULT_PRIORITY, NewJob
 from dbdict_celery.store.values import encode
 
+QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -29,13 +32,16 @@ class Plan:
     sweep: Sweep
     priority: float = DEFAULT_PRIORITY
     exproot: str | None = None
+    queue: str | None = None
 
     def __len__(self) -> int:
         return len(self.sweep)
 
     def jobs(self) -> Iterator[NewJob]:
         for params in self.sweep:
-            yield NewJob(self.experiment, flatten(expand(params)), self.priority, self.exproot)
+            yield NewJob(
+                self.experiment, flatten(expand(params)), self.priority, self.exproot, self.queue
+            )
 
 
 def plan(
@@ -45,6 +51,7 @@ def plan(
     exproot: str | None = None,
     samples: int | None = None,
     seed: int | None = None,
+    queue: str | None = None,
 ) -> Plan:
     """Check an experiment and its parameters, and plan their jobs.
 
@@ -63,4 +70,8 @@ def plan(
     except UnstorableValue as error:  # typed by the user: a usage mistake
         raise UsageError(str(error)) from None
     root = str(Remote.parse(exproot)) if exproot else None
-    return Plan(experiment, sweep, priority, root)
+    if queue is not None and not QUEUE_NAME.fullmatch(queue):
+        raise UsageError(
+            f"malformed queue name {queue!r}: letters, digits, and . _ - only (e.g. gpu)"
+        )
+    return Plan(experiment, sweep, priority, root, queue)

@@ -2,16 +2,23 @@
 
 The column names are part of the public interface: users query the table
 with psql and pandas. `SCHEMA_VERSION` is recorded per table in
-`dbdict_schema`, so that a later release can tell which tables to migrate.
+`dbdict_schema`; a table made by an earlier release is upgraded in place on
+first use (`UPGRADES`), under the lock that guards its creation.
+
+Versions: 1, the first; 2 adds `queue` (the Celery queue a job is sent to, None
+for the default one).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     Column,
+    Connection,
     DateTime,
     Float,
     Index,
@@ -23,10 +30,11 @@ from sqlalchemy import (
     Text,
     false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 VERSIONS_TABLE = "dbdict_schema"
 
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -58,6 +66,7 @@ def job_table(name: str, metadata: MetaData) -> Table:
         Column("started_at", DateTime(timezone=True)),
         Column("finished_at", DateTime(timezone=True)),
         Column("error", Text),
+        Column("queue", Text),  # version 2: last, where ALTER TABLE ADD COLUMN puts it
         Index(f"{name}_booking", "status", Column("priority").desc(), "id"),
         Index(f"{name}_experiment", "experiment", "status"),  # `dbdict status`, index only
     )
@@ -73,6 +82,7 @@ def staging_table(metadata: MetaData) -> Table:
         Column("param_hash", String(64)),
         Column("priority", Float),
         Column("exproot", Text),
+        Column("queue", Text),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DELETE ROWS",
     )
@@ -86,3 +96,11 @@ def versions_table(metadata: MetaData) -> Table:
         Column("table_name", String(63), primary_key=True),
         Column("version", Integer, nullable=False),
     )
+
+
+def _add_queue(connection: Connection, table: str) -> None:
+    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN queue TEXT"))  # a validated name
+
+
+# Each step takes a table (its name validated) from the version it is keyed by to the next.
+UPGRADES: dict[int, Callable[[Connection, str], None]] = {1: _add_queue}

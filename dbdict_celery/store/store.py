@@ -44,7 +44,7 @@ from dbdict_celery.store.engine import READ_ONLY, engine_for
 from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob, Standing
 from dbdict_celery.store.operations import Operations
 from dbdict_celery.store.queries import Queries
-from dbdict_celery.store.schema import SCHEMA_VERSION, job_table, versions_table
+from dbdict_celery.store.schema import SCHEMA_VERSION, UPGRADES, job_table, versions_table
 from dbdict_celery.store.values import encode
 
 log = logging.getLogger(__name__)
@@ -138,6 +138,8 @@ class JobStore(Queries, Operations):
                     f"table {self.path} has schema version {version}; "
                     f"this dbdict knows up to {SCHEMA_VERSION}: upgrade dbdict-celery"
                 )
+            if existed and version is not None and version < SCHEMA_VERSION:
+                self._upgrade(connection, version)
             if not existed and not create:
                 raise TableMissing(f"there is no job table {self.path}")
             if not existed:
@@ -148,6 +150,19 @@ class JobStore(Queries, Operations):
                     )
                 )
         _READY.add(key)
+
+    def _upgrade(self, connection: Connection, version: int) -> None:
+        """Bring a table made by an earlier release up to SCHEMA_VERSION, in the caller's
+        transaction (which holds the creation lock): its rows are left as they are."""
+        for step in range(version, SCHEMA_VERSION):
+            UPGRADES[step](connection, self.path.table)
+        connection.execute(
+            update(self._versions)
+            .where(self._versions.c.table_name == self.path.table)
+            .values(version=SCHEMA_VERSION)
+        )
+        log.info("table %s upgraded from schema version %s to %s", self.path, version,
+                 SCHEMA_VERSION)  # fmt: skip
 
     # -- inserting -------------------------------------------------------------------------
 

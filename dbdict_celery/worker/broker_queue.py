@@ -15,14 +15,15 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from dbdict_celery.worker.app import QUEUE, app
+from dbdict_celery.worker.app import app
 from dbdict_celery.worker.enqueue import RUN_JOB
 
 PAGE = 10_000
 
 
-def jobs_with_messages(table: str, held_for: float) -> set[int] | None:
-    """Ids of `table`'s jobs that have a run_job message; None if the broker cannot tell.
+def jobs_with_messages(table: str, queues: Iterable[str], held_for: float) -> set[int] | None:
+    """Ids of `table`'s jobs that have a run_job message in one of `queues`, or held by a
+    worker; None if the broker cannot tell.
 
     A message a worker took but has not acknowledged counts for `held_for` seconds after
     its delivery: longer, its worker may be dead (SIGKILL keeps it unacknowledged for the
@@ -32,18 +33,27 @@ def jobs_with_messages(table: str, held_for: float) -> set[int] | None:
         channel = connection.default_channel
         kind = connection.transport.driver_type
         if kind == "redis":
-            envelopes = _redis_envelopes(channel, time.time() - held_for)
+            envelopes = _redis_envelopes(channel, sorted(queues), time.time() - held_for)
         elif kind == "sql":
-            envelopes = _sqlalchemy_envelopes(channel)
+            envelopes = _sqlalchemy_envelopes(channel, sorted(queues))
         else:
             return None
         return {job_id for owner, job_id in _jobs(envelopes) if owner == table}
 
 
-def _redis_envelopes(channel: Any, delivered_since: float) -> Iterator[dict[str, Any]]:
+def _redis_envelopes(
+    channel: Any, names: list[str], delivered_since: float
+) -> Iterator[dict[str, Any]]:
     client = channel.client
-    queues = [QUEUE, *(f"{QUEUE}{channel.sep}{level}" for level in channel.priority_steps if level)]
-    for queue in queues:
+    lists = [
+        list_name
+        for name in names
+        for list_name in (
+            name,
+            *(f"{name}{channel.sep}{level}" for level in channel.priority_steps if level),
+        )
+    ]
+    for queue in lists:
         for start in range(0, int(client.llen(queue)), PAGE):
             for payload in client.lrange(queue, start, start + PAGE - 1):
                 yield json.loads(payload)
@@ -55,13 +65,13 @@ def _redis_envelopes(channel: Any, delivered_since: float) -> Iterator[dict[str,
         yield message
 
 
-def _sqlalchemy_envelopes(channel: Any) -> Iterator[dict[str, Any]]:
+def _sqlalchemy_envelopes(channel: Any, names: list[str]) -> Iterator[dict[str, Any]]:
     message = channel.message_cls
     queue = channel.queue_cls
     waiting = (
         channel.session.query(message.payload)
         .join(queue, message.queue_id == queue.id)
-        .filter(queue.name == QUEUE, message.visible.is_(True))
+        .filter(queue.name.in_(names), message.visible.is_(True))
     )
     try:
         for (payload,) in waiting.yield_per(PAGE):

@@ -19,7 +19,7 @@ from dbdict_celery.store.job import Job
 from dbdict_celery.store.operations import Cancellation
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.app import app
-from dbdict_celery.worker.enqueue import enqueue
+from dbdict_celery.worker.enqueue import Ring, enqueue
 
 CANCELLABLE = (Status.START, Status.RUNNING)
 REQUEUEABLE = (Status.FAILED, Status.CANCELLED)
@@ -59,7 +59,7 @@ def requeue(
     """
     jobs = store.requeue(chosen(store, job_ids, where, statuses), statuses, priority)
     if send and jobs:
-        enqueue(store, [(job.id, job.priority) for job in jobs])
+        enqueue(store, [Ring.of(job) for job in jobs])
     return jobs
 
 

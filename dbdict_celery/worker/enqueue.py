@@ -10,18 +10,34 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 from types import TracebackType
+from typing import NamedTuple
 
 from celery.utils import uuid
 from kombu import Producer
 from kombu.exceptions import OperationalError
 
 from dbdict_celery.errors import BrokerError
+from dbdict_celery.store.job import Job
 from dbdict_celery.store.store import JobStore
-from dbdict_celery.worker.app import app, broker_priority
+from dbdict_celery.worker.app import QUEUE, app, broker_priority
 
 RUN_JOB = "dbdict_celery.run_job"
 CONNECT_RETRIES = 2
 PUBLISH_BATCH = 1000  # messages written to Redis in one pipelined round trip
+
+
+class Ring(NamedTuple):
+    """One message to send: the job, the priority of its row, and its queue (None: the
+    default queue, which every worker without -Q consumes)."""
+
+    job_id: int
+    priority: float
+    queue: str | None = None
+
+    @classmethod
+    def of(cls, job: Job, priority: float | None = None) -> Ring:
+        """The message of a job as its row stands (or at another `priority`)."""
+        return cls(job.id, job.priority if priority is None else priority, job.queue)
 
 
 class Enqueuer:
@@ -36,6 +52,7 @@ class Enqueuer:
         self.record = record
         self._stack = contextlib.ExitStack()
         self._producer: Producer | None = None
+        self._declared: set[str] = set()
 
     def __enter__(self) -> Enqueuer:
         """Connect now: a broker that is down fails the command before any row is written."""
@@ -44,7 +61,6 @@ class Enqueuer:
             connection = self._producer.connection
             assert connection is not None
             connection.ensure_connection(max_retries=CONNECT_RETRIES)
-            self._producer.maybe_declare(app.amqp.default_queue)  # once, not per message
         return self
 
     def __exit__(
@@ -55,16 +71,21 @@ class Enqueuer:
     ) -> None:
         self._stack.close()
 
-    def send(self, jobs: Iterable[tuple[int, float]], countdown: float | None = None) -> list[str]:
-        """Send one message per (job id, row priority); returns the task ids, in order.
+    def send(self, jobs: Iterable[Ring], countdown: float | None = None) -> list[str]:
+        """Send one message per job; returns the task ids, in order.
 
-        On Redis the messages go out pipelined, up to PUBLISH_BATCH per round trip.
+        On Redis the messages go out pipelined, up to PUBLISH_BATCH per round trip;
+        each queue is declared once, not for every message.
         """
         assert self._producer is not None, "use the Enqueuer as a context manager"
         transport = self._producer.connection.transport.driver_type  # type: ignore[union-attr]
         sent: dict[int, str] = {}
         with _broker_errors(), self._producer.batch(max_size=PUBLISH_BATCH):  # type: ignore[attr-defined]
-            for job_id, priority in jobs:
+            for job_id, priority, queue in jobs:
+                name = queue or QUEUE
+                if name not in self._declared:
+                    self._producer.maybe_declare(app.amqp.queues[name])
+                    self._declared.add(name)
                 task_id = uuid()
                 app.send_task(
                     RUN_JOB,
@@ -73,6 +94,7 @@ class Enqueuer:
                     priority=broker_priority(priority, transport),
                     countdown=countdown,
                     producer=self._producer,
+                    queue=name,
                     declare=[],
                 )
                 sent[job_id] = task_id
@@ -83,11 +105,11 @@ class Enqueuer:
 
 def enqueue(
     store: JobStore,
-    jobs: Iterable[tuple[int, float]],
+    jobs: Iterable[Ring],
     record: bool = True,
     countdown: float | None = None,
 ) -> list[str]:
-    """Send messages for a few jobs: (job id, row priority) pairs."""
+    """Send messages for a few jobs."""
     with Enqueuer(store, record) as enqueuer:
         return enqueuer.send(jobs, countdown)
 

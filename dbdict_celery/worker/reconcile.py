@@ -18,8 +18,9 @@ from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import RESTART_PRIORITY
 from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.app import QUEUE
 from dbdict_celery.worker.broker_queue import jobs_with_messages
-from dbdict_celery.worker.enqueue import Enqueuer
+from dbdict_celery.worker.enqueue import Enqueuer, Ring
 
 log = logging.getLogger(__name__)
 
@@ -49,27 +50,30 @@ def reconcile(
     """
     stale_after = stale_after or default_stale_after()
     done = Reconciliation()
+    requeued = []
     for job in store.stale(stale_after):
         status = store.release_stale(job, stale_after, max_attempts)
         if status is Status.START:
             done.requeued.append(job.id)
+            requeued.append(job)
         elif status is Status.FAILED:
             done.failed.append(job.id)
         elif status is Status.CANCELLED:
             done.cancelled.append(job.id)
     with Enqueuer(store) as enqueuer:
         # their old message may still sit with the dead worker: send a new one regardless
-        enqueuer.send((job_id, RESTART_PRIORITY) for job_id in done.requeued)
-        waiting = jobs_with_messages(store.path.table, held_for=stale_after)
+        enqueuer.send(Ring.of(job, RESTART_PRIORITY) for job in requeued)
+        queues = {queue or QUEUE for queue in store.queues(Status.START)}
+        waiting = jobs_with_messages(store.path.table, queues, held_for=stale_after)
         if waiting is None:
             done.broker_readable = False
             log.warning("this broker cannot be read: only jobs never sent are sent now")
         unsent = [
-            (job.id, job.priority)
+            Ring.of(job)
             for job in store.stream(Status.START)
             if job.id not in done.requeued
             and (job.id not in waiting if waiting is not None else job.task_id is None)
         ]
         enqueuer.send(unsent)
-        done.resent = [job_id for job_id, _ in unsent]
+        done.resent = [ring.job_id for ring in unsent]
     return done

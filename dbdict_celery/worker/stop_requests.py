@@ -34,7 +34,7 @@ from dbdict_celery.errors import DbdictError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import RESTART_PRIORITY
 from dbdict_celery.store.store import JobStore
-from dbdict_celery.worker.enqueue import RUN_JOB, enqueue
+from dbdict_celery.worker.enqueue import RUN_JOB, Ring, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,8 @@ def _kill_after_grace(wakeup: int) -> None:
         try:  # before the kill: once the child is gone, the worker may exit at once
             store = JobStore.open(None, table, create=False)
             if store.release(job_id, request.id, RESTART_PRIORITY) is Status.START:
-                enqueue(store, [(job_id, RESTART_PRIORITY)], record=False)
+                queue = (request.delivery_info or {}).get("routing_key")  # where it came from
+                enqueue(store, [Ring(job_id, RESTART_PRIORITY, queue)], record=False)
         except DbdictError as error:
             log.error("job %s could not be put back: %s", job_id, error)
         _signal(pid, signal.SIGKILL)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from dbdict_celery.store.plan import Plan
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.control import REQUEUEABLE
-from dbdict_celery.worker.enqueue import Enqueuer
+from dbdict_celery.worker.enqueue import Enqueuer, Ring
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,12 @@ def submit(
             old = dict.fromkeys(row.id for row in batch if not row.created)
             again = {job.id: job for job in store.requeue(list(old), REQUEUEABLE)} if force else {}
             if enqueuer is not None:
-                priority = {row.id: row.job.priority for row in batch}
-                to_send = [(job_id, priority[job_id]) for job_id in new]
-                enqueuer.send(to_send + [(job.id, job.priority) for job in again.values()])
+                planned_job = {row.id: row.job for row in batch}
+                to_send = [
+                    Ring(job_id, planned_job[job_id].priority, planned_job[job_id].queue)
+                    for job_id in new
+                ]
+                enqueuer.send(to_send + [Ring.of(job) for job in again.values()])
             done.created.extend(new)
             done.rerun.extend(again)
             done.existing.extend(job_id for job_id in old if job_id not in again)

@@ -43,7 +43,7 @@ from dbdict_celery.worker import (  # noqa: F401 (log_noise, startup: their sign
 )
 from dbdict_celery.worker.app import RECONCILE, app
 from dbdict_celery.worker.dbrunner import Booking, book, run_booked
-from dbdict_celery.worker.enqueue import RUN_JOB, enqueue
+from dbdict_celery.worker.enqueue import RUN_JOB, Ring, enqueue
 from dbdict_celery.worker.reconcile import reconcile
 
 log = get_task_logger(__name__)
@@ -102,10 +102,10 @@ def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: St
             "job %s cannot run on this worker, and is back to START (sent again in %.0f s): %s",
             job_id, delay, error,
         )  # fmt: skip
-        enqueue(store, [(job.id, job.priority)], record=False, countdown=delay)
+        enqueue(store, [Ring.of(job)], record=False, countdown=delay)
         return Status.START.name
     if outcome.status is Status.START:
-        enqueue(store, [(job.id, RESTART_PRIORITY)], record=False)
+        enqueue(store, [Ring.of(job, RESTART_PRIORITY)], record=False)
     elif outcome.status is Status.FAILED and job.attempts < max_attempts():
         _retry_failed(store, job)
     return "NOT RECORDED" if outcome.status is None else outcome.status.name
@@ -122,7 +122,7 @@ def _store(table: str, database: str | None, pid: int) -> JobStore:
 def _retry_failed(store: JobStore, job: Job) -> None:
     if store.requeue([job.id], from_statuses=[Status.FAILED]):
         log.info("job %s failed on attempt %s; sending it again", job.id, job.attempts)
-        enqueue(store, [(job.id, job.priority)], record=False)
+        enqueue(store, [Ring.of(job)], record=False)
 
 
 def _take_over_a_dead_run(

@@ -139,7 +139,7 @@ def test_sigterm_during_watch_ends_it(deployment: Deployment) -> None:
     watching.send_signal(signal.SIGTERM)
     out, err = watching.communicate(timeout=30)
     assert watching.returncode == 0, err
-    assert "were START without a message: sent again" in out
+    assert "START without a message: sent again" in out
 
 
 def test_the_reconcile_task_repairs_from_inside_a_worker(cluster: Deployment) -> None:
