@@ -79,7 +79,9 @@ def test_the_task_names_users_write_are_the_registered_ones() -> None:
     from tests.conftest import REPO
 
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    named = set(re.findall(r'"task": "([\w.]+)"', readme))
+    named = set(re.findall(r"`(dbdict_celery\.\w+)` task", readme))
     assert named == {"dbdict_celery.reconcile"}
     registered = set(dbdict_celery.app.tasks)
     assert {"dbdict_celery.reconcile", "dbdict_celery.run_job"} <= registered
+    scheduled = {entry["task"] for entry in dbdict_celery.app.conf.beat_schedule.values()}
+    assert scheduled == {"dbdict_celery.reconcile"}, "beat's schedule names a registered task"

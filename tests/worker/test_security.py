@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import yaml
 from celery import Celery
 from celery.worker import WorkController
 
@@ -115,7 +116,11 @@ FLOWER = re.compile(r"\bflower\b")
 def test_every_flower_in_the_docs_and_deploy_files_asks_for_a_password() -> None:
     """Flower shows every task's arguments and can revoke them: never open to all."""
     places = [REPO / "README.md", *(REPO / "docs").glob("**/*.md")]
-    places += [path for path in (REPO / "deploy").glob("**/*") if path.is_file()]
+    places += [
+        path
+        for path in (REPO / "deploy").glob("**/*")
+        if path.is_file() and path.suffix != ".yaml"  # compose: its services, just below
+    ]
     commands = [
         (path, command)
         for path in places
@@ -127,6 +132,11 @@ def test_every_flower_in_the_docs_and_deploy_files_asks_for_a_password() -> None
         assert re.search(r"--basic-auth|FLOWER_BASIC_AUTH|--auth", command), (
             f"{path.relative_to(REPO)}: Flower without a password: {command}"
         )
+    services = yaml.safe_load((REPO / "deploy" / "compose.yaml").read_text())["services"]
+    flowers = [service for service in services.values() if "flower" in service["command"]]
+    assert flowers, "compose.yaml runs Flower"
+    for service in flowers:
+        assert "FLOWER_BASIC_AUTH" in service["environment"], "compose's Flower asks too"
 
 
 def _commands(text: str) -> list[str]:
