@@ -7,8 +7,11 @@ import argparse
 import contextlib
 import operator
 import os
+import shutil
 import statistics
 import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
 from rich.console import Console
 from rich.table import Table as RichTable
 from sqlalchemy import text
@@ -24,6 +28,8 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.store import JobStore
 
 REPO = Path(__file__).resolve().parent.parent
+DBDICT = str(Path(sys.executable).with_name("dbdict"))
+CELERY = str(Path(sys.executable).with_name("celery"))
 TIMEOUT = 1800  # seconds any one wait of a benchmark may take before it gives up
 DB = "postgresql://root@127.0.0.1/test"
 BROKER = "redis://127.0.0.1:6379/14"  # flushed by the benchmarks: nothing else may use it
@@ -160,6 +166,39 @@ def wait_for(count: Callable[[], int], wanted: int) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"only {count()} of {wanted} after {TIMEOUT} s")
         time.sleep(0.2)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A fresh job table on the benchmarks' Postgres, with the environment its commands and
+    workers run with (the benchmarks' Redis, emptied; an exproot of its own)."""
+
+    store: JobStore
+    env: dict[str, str]
+
+    def schedule(self, *args: str) -> None:
+        """`dbdict schedule ARGS` on this table."""
+        subprocess.run([DBDICT, "schedule", *args], env=self.env, cwd=REPO, check=True,
+                       capture_output=True)  # fmt: skip
+
+
+@contextlib.contextmanager
+def cluster(settings: Settings, name: str) -> Iterator[Cluster]:
+    """A Cluster for one benchmark, dropped (table, broker content, files) at the end."""
+    home = tempfile.mkdtemp(prefix=f"dbdict-bench-{name}-")
+    location = f"{settings.db}/bench_{name}_{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "DBDICT_DB": location, "DBDICT_BROKER": settings.broker,
+           "DBDICT_EXPROOT": f"{home}/exproot", "DBDICT_HOME": home,
+           "PYTHONPATH": str(REPO)}  # fmt: skip
+    flush = redis.Redis.from_url(settings.broker).flushdb
+    flush()
+    store = JobStore.open(location)
+    try:
+        yield Cluster(store, env)
+    finally:
+        flush()
+        drop(store)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def done_jobs(store: JobStore) -> int:

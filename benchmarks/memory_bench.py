@@ -13,30 +13,18 @@ The broker's database is flushed before and after: give one nothing else uses.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
-import uuid
-from pathlib import Path
-
-import redis
-
 from benchmarks.common import (
-    REPO,
+    CELERY,
     Result,
     Settings,
+    cluster,
     done_jobs,
-    drop,
     report,
     settings_from_arguments,
     wait_for,
     workers,
 )
-from dbdict_celery.store.store import JobStore
 
-DBDICT = str(Path(sys.executable).with_name("dbdict"))
-CELERY = str(Path(sys.executable).with_name("celery"))
 WARM = 100
 
 
@@ -53,29 +41,17 @@ def _resident_kib(pid: int) -> int:
 
 def measure(settings: Settings) -> list[Result]:
     jobs = settings.size(10_000, least=10 * WARM)
-    home = tempfile.mkdtemp(prefix="dbdict-bench-memory-")
-    location = f"{settings.db}/bench_memory_{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DBDICT_DB": location, "DBDICT_BROKER": settings.broker,
-           "DBDICT_EXPROOT": f"{home}/exproot", "DBDICT_HOME": home,
-           "PYTHONPATH": str(REPO)}  # fmt: skip
-    flush = redis.Redis.from_url(settings.broker).flushdb
-    flush()
-    subprocess.run([DBDICT, "schedule", "benchmarks.noop.experiment", f"n=range({jobs})"],
-                   env=env, cwd=REPO, check=True, capture_output=True)  # fmt: skip
-    store = JobStore.open(location)
     worker = [CELERY, "-A", "dbdict_celery", "worker", "-c", "2", "--without-mingle",
               "--without-gossip", "-l", "WARNING"]  # fmt: skip
-    try:
-        with workers([worker], env) as (main,):
-            wait_for(lambda: done_jobs(store), WARM)
+    with cluster(settings, "memory") as bench:
+        bench.schedule("benchmarks.noop.experiment", f"n=range({jobs})")
+        with workers([worker], bench.env) as (main,):
+            wait_for(lambda: done_jobs(bench.store), WARM)
             pool = _children(main.pid)
             warm = sum(_resident_kib(pid) for pid in pool)
-            wait_for(lambda: done_jobs(store), jobs)
+            wait_for(lambda: done_jobs(bench.store), jobs)
             assert _children(main.pid) == pool, "a pool process was replaced: not one run"
             after = sum(_resident_kib(pid) for pid in pool)
-    finally:
-        flush()
-        drop(store)
     growth = 100 * (after - warm) / warm
     return [
         Result(f"worker pool memory growth, {jobs:,} jobs vs the first {WARM}", growth, "%",

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 from benchmarks.common import (
+    DBDICT,
     Result,
     Settings,
     alternate,
@@ -33,7 +32,6 @@ from benchmarks.common import (
 )
 from dbdict_celery.store.store import JobStore
 
-DBDICT = str(Path(sys.executable).with_name("dbdict"))
 SMALL = 1_000
 ROUNDS = 7
 

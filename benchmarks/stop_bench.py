@@ -17,25 +17,19 @@ The broker's database is flushed before and after: give one nothing else uses.
 
 from __future__ import annotations
 
-import os
 import signal
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable
-from pathlib import Path
-
-import redis
 
 from benchmarks.common import (
-    REPO,
+    CELERY,
+    DBDICT,
     TIMEOUT,
     Result,
     Settings,
-    drop,
+    cluster,
     report,
     settings_from_arguments,
     workers,
@@ -44,8 +38,6 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.store import JobStore
 
-DBDICT = str(Path(sys.executable).with_name("dbdict"))
-CELERY = str(Path(sys.executable).with_name("celery"))
 WORKER = [CELERY, "-A", "dbdict_celery", "worker", "-c", "1", "--without-mingle",
           "--without-gossip", "-l", "WARNING"]  # fmt: skip
 
@@ -80,39 +72,28 @@ def _p95(values: list[float]) -> float:
 
 def measure(settings: Settings) -> list[Result]:
     stops = settings.size(20, least=3)
-    home = tempfile.mkdtemp(prefix="dbdict-bench-stop-")
-    location = f"{settings.db}/bench_stop_{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "DBDICT_DB": location, "DBDICT_BROKER": settings.broker,
-           "DBDICT_EXPROOT": f"{home}/exproot", "DBDICT_HOME": home,
-           "PYTHONPATH": str(REPO)}  # fmt: skip
-    flush = redis.Redis.from_url(settings.broker).flushdb
-    flush()
-    subprocess.run([DBDICT, "schedule", "examples.count.experiment", "target=100000",
-                    "interval=0.1", f"n=range({2 * stops})"], env=env, cwd=REPO, check=True,
-                   capture_output=True)  # fmt: skip
-    store = JobStore.open(location)
     cancels: list[float] = []
     terms: list[float] = []
-    try:
-        with workers([WORKER], env):
+    with cluster(settings, "stop") as bench:
+        bench.schedule("examples.count.experiment", "target=100000", "interval=0.1",
+                       f"n=range({2 * stops})")  # fmt: skip
+        store = bench.store
+        with workers([WORKER], bench.env):
             for _ in range(stops):
                 job = _until(lambda: _saving(store))
                 started = time.perf_counter()
-                subprocess.run([DBDICT, "cancel", str(job.id)], env=env, check=True,
+                subprocess.run([DBDICT, "cancel", str(job.id)], env=bench.env, check=True,
                                capture_output=True)  # fmt: skip
                 _until(_landed(store, job, Status.CANCELLED))
                 cancels.append(time.perf_counter() - started)
         for _ in range(stops):
-            with workers([WORKER], env) as (worker,):
+            with workers([WORKER], bench.env) as (worker,):
                 job = _until(lambda: _saving(store))
                 started = time.perf_counter()
                 worker.send_signal(signal.SIGTERM)
                 _until(_landed(store, job, Status.START))
                 terms.append(time.perf_counter() - started)
                 worker.wait(timeout=TIMEOUT)
-    finally:
-        flush()
-        drop(store)
     return [
         Result(f"stop latency, `dbdict cancel` to CANCELLED with the saved state (p95 of "
                f"{stops})", _p95(cancels), "s", ("<", 1.0),

@@ -35,6 +35,8 @@ import redis
 from sqlalchemy import create_engine, func, insert, select
 
 from benchmarks.common import (
+    CELERY,
+    DBDICT,
     REPO,
     Result,
     Settings,
@@ -53,8 +55,6 @@ from dbdict_celery.store.job import DEFAULT_PRIORITY
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.app import QUEUE, broker_priority, create_app
 
-CELERY = str(Path(sys.executable).with_name("celery"))
-DBDICT = str(Path(sys.executable).with_name("dbdict"))
 PROCRASTINATE = str(Path(sys.executable).with_name("procrastinate"))
 PROCRASTINATE_APP = "benchmarks.procrastinate_app.app"
 
