@@ -82,7 +82,7 @@ def sweep(jobs: Sequence[Job], x: str, y: str, hue: str | None, table: str) -> F
     Jobs without a number for `x` or `y` (not finished yet, or diverged) are left out.
     """
     points = [
-        (xv, yv, value_of(job, hue) if hue else None, job.status)
+        (xv, yv, _group(value_of(job, hue)) if hue else None, job.status)
         for job in jobs
         if (xv := _number(value_of(job, x))) is not None
         and (yv := _number(value_of(job, y))) is not None
@@ -119,6 +119,11 @@ def sweep(jobs: Sequence[Job], x: str, y: str, hue: str | None, table: str) -> F
     _legends(axes, {status for *_, status in points}, bool(hue) or any(
         status is Status.DONE for *_, status in points))  # fmt: skip
     return figure
+
+
+def _group(value: Any) -> Any:
+    """A hue value as a group: lists and dicts (unhashable) by how they print."""
+    return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
 
 
 def _means(pairs: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -118,10 +118,11 @@ def _closed_by_server(dbapi_connection: Any) -> bool:
     """Whether an idle connection's socket has anything to read: only a server that has
     closed the session (or is closing it) writes to a client that asked nothing."""
     try:
-        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
-    except (OSError, ValueError):  # no socket any more
+        poller = select.poll()  # unlike select(), any descriptor number
+        poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLHUP)
+        return bool(poller.poll(0))
+    except Exception:  # no socket any more (psycopg raises its own errors here)
         return True
-    return bool(readable)
 
 
 @compiles(now, "sqlite")

@@ -99,7 +99,8 @@ def versions_table(metadata: MetaData) -> Table:
 
 
 def _add_queue(connection: Connection, table: str) -> None:
-    connection.execute(text(f"ALTER TABLE {table} ADD COLUMN queue TEXT"))  # a validated name
+    quoted = connection.dialect.identifier_preparer.quote(table)  # as CREATE TABLE wrote it
+    connection.execute(text(f"ALTER TABLE {quoted} ADD COLUMN queue TEXT"))
 
 
 # Each step takes a table (its name validated) from the version it is keyed by to the next.

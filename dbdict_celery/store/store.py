@@ -198,16 +198,14 @@ class JobStore(Queries, Operations):
         exclude: Collection[int] = (),
         task_id: str | None = None,
         workdir: str | None = None,
-        exproot: str | None = None,
     ) -> Job | None:
         """Mark a START job RUNNING for this run and return it, or None if there is none.
 
         Without `job_id`: the highest-priority START job not in `exclude`,
         oldest first among equals. With `job_id`: that job, only if it is START
         (a duplicate message for a job already running or finished books nothing).
-        `task_id` records the Celery task that runs it; `workdir` and `exproot`
-        where the run keeps its files (`exproot` only for a job scheduled without
-        one), in the same write.
+        `task_id` records the Celery task that runs it; `workdir` where the run
+        keeps its files while it runs, in the same write.
         """
         t = self.table
         if job_id is None:
@@ -225,8 +223,6 @@ class JobStore(Queries, Operations):
         values: dict[str, Any] = {"task_id": task_id} if task_id is not None else {}
         if workdir is not None:
             values["workdir"] = workdir
-        if exproot is not None:
-            values["exproot"] = func.coalesce(t.c.exproot, exproot)
         statement = (
             update(t)
             .where(which, t.c.status == Status.START)
@@ -279,14 +275,18 @@ class JobStore(Queries, Operations):
         log.warning("job %s is no longer this run's (it is %s): %s not recorded", job.id, now, what)
         return None
 
-    def save(self, job: Job, state: dict[str, Any]) -> Standing:
+    def save(self, job: Job, state: dict[str, Any], exproot: str | None = None) -> Standing:
         """Record a run's current (flattened) state; how the run stands after (see Standing).
 
         The run should stop when the job is no longer its own (LOST: nothing was
         recorded) or when a cancel was asked (STOP_ASKED: the state was recorded).
+        `exproot`: where the run pushes the job's files, recorded for a job that
+        names none yet (before its first push: see `DBRSyncChannel`).
         """
-        row = self._update_owned(job, "state", state=encode(state), heartbeat_at=func.now())
-        return _standing(row)
+        values: dict[str, Any] = {"state": encode(state), "heartbeat_at": func.now()}
+        if exproot is not None:
+            values["exproot"] = func.coalesce(self.table.c.exproot, exproot)
+        return _standing(self._update_owned(job, "state", **values))
 
     def heartbeat(self, job: Job) -> Standing:
         """Tell the table the run is alive; how the run stands after (as for `save`)."""
@@ -299,12 +299,13 @@ class JobStore(Queries, Operations):
         state: dict[str, Any] | None = None,
         error: str | None = None,
         priority: float | None = None,
+        exproot: str | None = None,
     ) -> Status | None:
         """End a run: DONE, FAILED (with its traceback), or back to START to resume later.
 
         A run that goes back to START while a cancel was asked ends CANCELLED
         instead (its state kept). Returns the status the row now has, or None
-        (nothing changed) if the job is no longer this run's.
+        (nothing changed) if the job is no longer this run's. `exproot` as for `save`.
         """
         t = self.table
         values: dict[str, Any] = {"status": status, "heartbeat_at": func.now()}
@@ -318,6 +319,8 @@ class JobStore(Queries, Operations):
             values["state"] = encode(state)
         if error is not None:
             values["error"] = error
+        if exproot is not None:
+            values["exproot"] = func.coalesce(t.c.exproot, exproot)
         row = self._update_owned(job, f"outcome {status.name}", **values)
         return None if row is None else Status(row.status)
 

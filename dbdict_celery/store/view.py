@@ -19,6 +19,7 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Float,
+    and_,
     case,
     cast,
     func,
@@ -83,8 +84,11 @@ def _value(dialect: str, state: ColumnElement[Any], column: ViewColumn) -> Colum
     key = literal(column.key)
     if dialect != "postgresql":
         value = func.json_extract(state, literal(f'$."{column.key}"'))  # SQLite keeps the types
+        if column.kind == "integer":  # a later non-integer value reads as NULL, as promised
+            kind = func.json_type(state, literal(f'$."{column.key}"'))
+            return case((kind == "integer", value))
         if column.kind != "number":
-            return cast(value, BigInteger) if column.kind == "integer" else value
+            return value
         tag = func.json_extract(state, literal(f'$."{column.key}".{FLOAT_TAG}'))
         return case(
             (tag == "Infinity", literal_column("9e999")),  # SQLite's spelling of infinity
@@ -99,8 +103,9 @@ def _value(dialect: str, state: ColumnElement[Any], column: ViewColumn) -> Colum
     is_kind = func.jsonb_typeof(element) == column.kind
     if column.kind == "boolean":
         return case((is_kind, cast(as_text, Boolean())))
-    if column.kind == "integer":
-        return case((func.jsonb_typeof(element) == "number", cast(as_text, BigInteger())))
+    if column.kind == "integer":  # whole and within bigint (18 digits), else NULL
+        whole = and_(func.jsonb_typeof(element) == "number", as_text.regexp_match(r"^-?\d{1,18}$"))
+        return case((whole, cast(as_text, BigInteger())))
     spelled = element.op("->>")(literal(FLOAT_TAG))
     return case(
         (is_kind, cast(as_text, Float())), (spelled.in_(NON_FINITE), cast(spelled, Float()))

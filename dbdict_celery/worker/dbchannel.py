@@ -81,6 +81,9 @@ class DBRSyncChannel(RSyncChannel):
         self.heartbeat_interval = heartbeat_interval
         self.lease = lease
         self._held_until = booked + lease  # the booking was the run's first landed write
+        # the row learns the exproot of a job scheduled without one from the run's first
+        # landed save (or its outcome): a run given back before then leaves it unset
+        self.unrecorded_exproot: str | None = None if job.exproot else exproot
         self._lost = False
 
     def setup(self) -> None:
@@ -114,7 +117,10 @@ class DBRSyncChannel(RSyncChannel):
 
     def _record(self, state: dict[str, Any]) -> None:
         sent = time.monotonic()
-        self._note(self.store.save(self.job, state), sent)
+        standing = self.store.save(self.job, state, exproot=self.unrecorded_exproot)
+        if standing is not Standing.LOST:
+            self.unrecorded_exproot = None
+        self._note(standing, sent)
 
     def _note(self, standing: Standing, sent: float) -> None:
         """Learn from a write sent at `sent`: a landed one extends the lease on the files."""

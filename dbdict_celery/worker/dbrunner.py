@@ -48,6 +48,7 @@ class Booking:
 
     job: Job
     sent: float
+    exproot: str | None = None  # where this runner keeps the files of a job that names none
 
 
 def book(
@@ -59,23 +60,25 @@ def book(
 ) -> Booking | None:
     """Book a job (see `JobStore.book`) with a fresh working directory for its run.
 
-    The booking also records where the run keeps its files (the working directory,
-    and `exproot` for a job scheduled without one), so that setting up the run
-    costs no write of its own. None, and no directory left behind, if nothing was booked.
+    The booking also records the working directory, so that setting up the run costs
+    no write of its own. `exproot` serves a job scheduled without one; the row names
+    it from the run's first landed save (or its outcome), so that a run given back
+    before it pushed anything leaves the job free to go elsewhere. None, and no
+    directory left behind, if nothing was booked.
     """
     root = str(Remote.parse(exproot)) if exproot else None
     label = "" if job_id is None else f"{job_id}-"
     workdir = tempfile.mkdtemp(prefix=f"dbdict-{store.path.table}-{label}")
     sent = time.monotonic()
     try:
-        job = store.book(job_id, exclude=exclude, task_id=task_id, workdir=workdir, exproot=root)
+        job = store.book(job_id, exclude=exclude, task_id=task_id, workdir=workdir)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     if job is None:
         shutil.rmtree(workdir, ignore_errors=True)
         return None
-    return Booking(job, sent)
+    return Booking(job, sent, root)
 
 
 def run_booked(store: JobStore, booking: Booking, stop: StopFlag | None = None) -> Outcome:
@@ -101,7 +104,8 @@ def run_booked(store: JobStore, booking: Booking, stop: StopFlag | None = None) 
 def _run(store: JobStore, booking: Booking, workdir: str, stop: StopFlag | None) -> Outcome:
     job = booking.job
     try:
-        if job.exproot is None:
+        root = job.exproot or booking.exproot
+        if root is None:
             raise UsageError(f"job {job.id} has no exproot: give one to schedule or to the runner")
         interval = heartbeat_interval()
         lease = stale_after() / 2  # reconcile waits a whole stale_after before a takeover
@@ -120,7 +124,7 @@ def _run(store: JobStore, booking: Booking, workdir: str, stop: StopFlag | None)
         store.finish(job, Status.FAILED, error=str(error))
         return Outcome(Status.FAILED)
     channel = DBRSyncChannel(
-        store, job, workdir, job.exproot, experiment, interval, stop,
+        store, job, workdir, root, experiment, interval, stop,
         lease=lease, booked=booking.sent,
     )  # fmt: skip
     try:
@@ -134,10 +138,11 @@ def _run(store: JobStore, booking: Booking, workdir: str, stop: StopFlag | None)
             raise
         return failed
     state = row_state(channel.state)
+    root = channel.unrecorded_exproot
     if outcome is Channel.INCOMPLETE:
-        status = store.finish(job, Status.START, state, priority=RESTART_PRIORITY)
+        status = store.finish(job, Status.START, state, priority=RESTART_PRIORITY, exproot=root)
     else:
-        status = store.finish(job, Status.DONE, state)
+        status = store.finish(job, Status.DONE, state, exproot=root)
     return Outcome(status, channel.stop_requested)
 
 
@@ -154,7 +159,9 @@ def _failed(store: JobStore, channel: DBRSyncChannel, error: BaseException) -> O
         state = None
         if str(unstorable) not in reason:
             reason = f"{reason}\n{unstorable} (the row keeps its last good save)"
-    status = store.finish(channel.job, Status.FAILED, state, error=reason)
+    status = store.finish(
+        channel.job, Status.FAILED, state, error=reason, exproot=channel.unrecorded_exproot
+    )
     log.error("job %s failed:\n%s", channel.job.id, reason)
     return Outcome(status, channel.stop_requested)
 

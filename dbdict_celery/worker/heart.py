@@ -44,6 +44,7 @@ class Heart:
         self._pid = -1
         self._beats: set[_Beat] = set()
         self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
 
     @contextlib.contextmanager
     def beating(self, beat: Callable[[], None], interval: float) -> Iterator[None]:
@@ -62,14 +63,17 @@ class Heart:
                 entry.live = False
 
     def _start_here(self) -> None:
-        """Start this process's thread, once (a forked child starts its own)."""
+        """Start this process's thread (a forked child starts its own; one that died is
+        started again)."""
         with _STARTING:
-            if self._pid == os.getpid():
+            if self._pid == os.getpid() and self._thread is not None and self._thread.is_alive():
                 return
-            self._pid = os.getpid()
-            self._beats = set()
-            self._changed = threading.Condition()
-            threading.Thread(target=self._run, name="dbdict-heart", daemon=True).start()
+            if self._pid != os.getpid():
+                self._pid = os.getpid()
+                self._beats = set()
+                self._changed = threading.Condition()
+            self._thread = threading.Thread(target=self._run, name="dbdict-heart", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         while True:
@@ -89,7 +93,7 @@ class Heart:
             if entry.live:
                 try:
                     entry.beat()
-                except Exception:  # one run's failure must not stop the others' hearts
+                except BaseException:  # one run's failure must not stop the others' hearts
                     log.exception("a heartbeat failed")
             entry.due = time.monotonic() + entry.interval
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,8 +23,8 @@ def table(tmp_path: Path) -> str:
     one job failed, one still waiting."""
     location = f"sqlite:///{tmp_path}/jobs.db/jobs"
     store = JobStore.open(location)
-    sweep = [
-        {"lr": lr, "model": model, "seed": seed}
+    sweep: list[dict[str, Any]] = [
+        {"lr": lr, "model": model, "seed": seed, "layers": [64] * (1 + seed)}
         for lr in (0.001, 0.01, 0.1, 1.0)
         for model in ("cnn", "mlp")
         for seed in (0, 1)
@@ -53,6 +54,10 @@ def test_a_sweep_plot_and_a_timeline_are_written_as_images(table: str, tmp_path:
     assert "<svg" in svg
     for label in ("node0:100", "node1:101", "worker (host:pid)", "table jobs"):
         assert label in svg, f"the timeline names {label}"
+    done = dbdict("plot", "--db", table, "--x", "lr", "--y", "accuracy", "--hue", "layers",
+                  "-o", "layers.svg", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "layers=[64, 64]" in (tmp_path / "layers.svg").read_text(), "a list as a group"
 
 
 def test_a_plot_without_a_name_is_named_after_the_table_and_keys(

@@ -190,6 +190,9 @@ def test_whole_numbers_are_integer_columns_and_mixed_numbers_double(
     ((total, scaled),) = _sql(location, "SELECT sum(epochs), sum(scale) FROM typed")
     assert total == "6", "summed as integers, not 6.0"
     assert float(scaled) == 6.5
+    list(store.insert([NewJob(EXPERIMENT, {"epochs": 2.5, "scale": 1})]))  # after the view
+    rows = _sql(location, "SELECT id, epochs FROM typed ORDER BY id")
+    assert [epochs for _, epochs in rows] == ["1", "2", "3", ""], "not a whole number: NULL"
 
 
 def test_a_view_name_is_validated(location: str, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 from dbdict_celery.experiment.status import Status
@@ -26,7 +27,8 @@ def _jobs_in_every_status(store: JobStore) -> None:
 def _as_version_1(store: JobStore) -> None:
     """What the first release made: no `queue` column, version 1 on record."""
     with store.engine.begin() as connection:
-        connection.execute(text(f"ALTER TABLE {store.path.table} DROP COLUMN queue"))
+        table = connection.dialect.identifier_preparer.quote(store.path.table)
+        connection.execute(text(f"ALTER TABLE {table} DROP COLUMN queue"))
         connection.execute(
             text("UPDATE dbdict_schema SET version = 1 WHERE table_name = :name"),
             {"name": store.path.table},
@@ -34,7 +36,11 @@ def _as_version_1(store: JobStore) -> None:
     store_module._READY.clear()  # as a new process would: it has not seen the table yet
 
 
-def test_a_version_1_table_is_upgraded_in_place_with_every_job_intact(location: str) -> None:
+@pytest.mark.parametrize("name", ["jobs_v1", "Mixed_Case"])
+def test_a_version_1_table_is_upgraded_in_place_with_every_job_intact(
+    location: str, name: str
+) -> None:
+    location = f"{location.rsplit('/', 1)[0]}/{name}"
     store = JobStore.open(location)
     _jobs_in_every_status(store)
     before = store.jobs()

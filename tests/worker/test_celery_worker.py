@@ -305,6 +305,7 @@ def test_a_worker_that_cannot_import_the_experiment_gives_the_job_back_loudly(
     assert "PYTHONPATH" in said
     (job,) = cluster.store().jobs()
     assert (job.status, job.attempts, job.error) == (Status.START, 0, None), "not the job's fault"
+    assert job.exproot is None, "this worker's exproot is not imposed on the next worker"
 
 
 @pytest.mark.parametrize(

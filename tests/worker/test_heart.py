@@ -41,6 +41,19 @@ def test_a_beat_under_way_ends_before_its_block_does() -> None:
     assert finished.is_set(), "the block waited for the beat it interrupted"
 
 
+def test_a_beat_that_raises_anything_leaves_the_heart_beating() -> None:
+    heart = Heart()
+    calls = {"n": 0}
+
+    def exits_once() -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise SystemExit("a beat called sys.exit")
+
+    with heart.beating(exits_once, BEAT):
+        wait_until(lambda: calls["n"] >= 3, "beats after the one that raised", timeout=30)
+
+
 def test_a_failing_beat_stops_neither_its_run_nor_the_others() -> None:
     heart = Heart()
     calls = {"failing": 0, "fine": 0}
