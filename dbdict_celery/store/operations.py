@@ -88,10 +88,15 @@ class Operations:
         job_ids: Sequence[int],
         from_statuses: Sequence[Status] = (Status.FAILED, Status.CANCELLED),
         priority: float | None = None,
+        queue: str | None = None,
     ) -> list[Job]:
-        """Put jobs back to START (their state kept, to resume from); returns the jobs changed."""
+        """Put jobs back to START (their state kept, to resume from); returns the jobs changed.
+
+        A `priority` or a `queue` given replaces the job's."""
         t = self.table
         values: dict[str, Any] = {} if priority is None else {"priority": priority}
+        if queue is not None:
+            values["queue"] = queue
         jobs: list[Job] = []
         with self._transaction() as connection:
             for chunk in _chunks(job_ids):

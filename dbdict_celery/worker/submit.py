@@ -48,7 +48,11 @@ def submit(
         for batch in store.insert(planned.jobs()):
             new = dict.fromkeys(row.id for row in batch if row.created)  # a sweep may repeat a job
             old = dict.fromkeys(row.id for row in batch if not row.created)
-            again = {job.id: job for job in store.requeue(list(old), REQUEUEABLE)} if force else {}
+            again = (
+                {job.id: job for job in store.requeue(list(old), REQUEUEABLE, queue=planned.queue)}
+                if force
+                else {}
+            )
             if enqueuer is not None:
                 planned_job = {row.id: row.job for row in batch}
                 to_send = [

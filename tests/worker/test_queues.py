@@ -33,8 +33,16 @@ def test_jobs_scheduled_to_a_queue_run_only_on_its_workers(cluster: Deployment) 
     cluster.start_worker("-c", "1", "-Q", "gpu")
     wait_for_statuses(store, Status.DONE, timeout=120)
     assert store.get(cancelled.id).queue == "gpu", "requeued to its own queue"
+    (late,) = [job for job in scheduled(cluster, "--no-enqueue", "--queue", "gpu", COUNT,
+                                        "target=9") if job.params["target"] == 9]  # fmt: skip
+    assert cluster.dbdict("cancel", str(late.id)).returncode == 0
+    again = cluster.dbdict("schedule", "--force", "--no-enqueue", "--queue", "cpu", COUNT,
+                           "target=9")  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    moved = store.get(late.id)
+    assert (moved.status, moved.queue) == (Status.START, "cpu"), "--force --queue moves it"
     listed = cluster.dbdict("list", "--columns", "id,queue", "--where", "queue=gpu")
-    assert f"{len(gpu)} jobs" in listed.stderr
+    assert f"{len(gpu)} jobs" in listed.stderr, listed.stderr
 
 
 def test_reconcile_sends_a_lost_message_to_the_jobs_queue_once(cluster: Deployment) -> None:
