@@ -1,7 +1,7 @@
 # The two commands a newcomer needs (see README.md):
 #   make demo   install into .venv and run the example experiments end to end
 #   make test   install into .venv (with test tools), start the services if down, run every test
-#   make bench  every benchmark (about ten minutes): a table of ratios, benchmarks/results.json
+#   make bench  every benchmark (about six minutes): a table of ratios, benchmarks/results.json
 VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
