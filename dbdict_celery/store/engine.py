@@ -56,7 +56,7 @@ def _create_engine(path: TablePath) -> Engine:
                 "options": f"-c idle_in_transaction_session_timeout={idle_ms}",
             },
         )
-        _ping_when_idle(engine)
+        _check_at_checkout(engine)
         return engine
     database = path.url.database or ""
     if database and database != ":memory:":
@@ -80,7 +80,7 @@ def _create_engine(path: TablePath) -> Engine:
     return engine
 
 
-def _ping_when_idle(engine: Engine) -> None:
+def _check_at_checkout(engine: Engine) -> None:
     """Check a pooled connection at checkout without a round trip, and ping it only when it
     has idled PING_AFTER_IDLE seconds.
 

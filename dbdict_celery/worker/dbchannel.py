@@ -108,8 +108,7 @@ class DBRSyncChannel(RSyncChannel):
     def push(self) -> None:
         """Push the files while this run holds the job; a run that lost it pushes nothing."""
         if not self._lost and time.monotonic() >= self._held_until:
-            sent = time.monotonic()  # the lease counts from before the write, never after
-            self._note(self.store.heartbeat(self.job), sent)
+            self._heartbeat()
         if self._lost:
             log.warning("job %s is no longer this run's: its files are not pushed", self.job.id)
             return
@@ -137,8 +136,12 @@ class DBRSyncChannel(RSyncChannel):
             yield
 
     def _beat(self) -> None:
-        sent = time.monotonic()
+        """The heart's call: a heartbeat that fails is only logged (the next one may land)."""
         try:
-            self._note(self.store.heartbeat(self.job), sent)
+            self._heartbeat()
         except StoreError as error:
             log.warning("heartbeat of job %s failed: %s", self.job.id, error)
+
+    def _heartbeat(self) -> None:
+        sent = time.monotonic()  # the lease counts from before the write, never after
+        self._note(self.store.heartbeat(self.job), sent)
