@@ -225,6 +225,12 @@ def max_attempts() -> int:
     return int(text)
 
 
+def capture_enabled() -> bool:
+    """Whether runs record their code and environment (`DBDICT_CAPTURE`, default on; `off`, `0`,
+    `no` or `false` turn it off). Their attempts are recorded either way."""
+    return os.environ.get("DBDICT_CAPTURE", "on").strip().lower() not in ("off", "0", "no", "false")
+
+
 def _seconds(variable: str, default: float) -> float:
     """A positive number from the environment (seconds, most often), else `default`."""
     text = os.environ.get(variable)

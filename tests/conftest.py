@@ -211,6 +211,7 @@ def _postgres_table(database: str) -> Iterator[str]:
     engine = create_engine(database.replace("postgresql://", "postgresql+psycopg://"))
     with engine.begin() as connection:
         connection.execute(text(f"DROP TABLE IF EXISTS {name} CASCADE"))  # made above; views too
+        connection.execute(text(f"DROP TABLE IF EXISTS {name}_attempt"))  # its history
         if engine.dialect.has_table(connection, "dbdict_schema"):
             connection.execute(
                 text("DELETE FROM dbdict_schema WHERE table_name = :name"), {"name": name}

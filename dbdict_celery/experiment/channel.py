@@ -90,10 +90,10 @@ class SingleChannel(Channel):
         """Whether the experiment has been asked to stop during this run."""
         return self.stop.requested
 
-    def request_stop(self) -> None:
-        """Ask the experiment to stop at its next `switch()`; safe from a signal handler
-        and from any thread."""
-        self.stop.set()
+    def request_stop(self, reason: str | None = None) -> None:
+        """Ask the experiment to stop at its next `switch()`, for `reason`; safe from a
+        signal handler and from any thread."""
+        self.stop.set(reason)
 
     def setup(self) -> None:
         """Prepare the state before the run (load a checkpoint, fetch files)."""

@@ -19,21 +19,25 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class StopFlag:
-    """Whether a run has been asked to stop.
+    """Whether a run has been asked to stop, and the first reason it was given (a signal's
+    name, or what the runner says: the run's attempt records it).
 
-    A plain attribute, not a threading.Event: it is set from signal handlers,
+    Plain attributes, not a threading.Event: it is set from signal handlers,
     which must never wait on a lock the interrupted code may hold (Event.set takes one).
     """
 
     def __init__(self) -> None:
         self.requested = False
+        self.reason: str | None = None
 
-    def set(self) -> None:
+    def set(self, reason: str | None = None) -> None:
         """Ask the run to stop; safe from a signal handler and from any thread."""
+        if not self.requested:
+            self.reason = reason
         self.requested = True
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.set()
+        self.set(signal.Signals(signum).name)
 
 
 @contextlib.contextmanager

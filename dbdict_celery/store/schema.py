@@ -5,12 +5,18 @@ with psql and pandas. `SCHEMA_VERSION` is recorded per table in
 `dbdict_schema`; a table made by an earlier release is upgraded in place on
 first use (`UPGRADES`), under the lock that guards its creation.
 
+Beside each job table, its attempt table (`<table>_attempt`) keeps one row per
+run of a job: where, with which code and environment, and how it ended. The
+packages of each distinct environment are kept once per database, in
+`dbdict_environment`, and attempts name them by hash.
+
 Versions: 1, the first; 2 adds `queue` (the Celery queue a job is sent to, None
-for the default one).
+for the default one); 3 adds the attempt table.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 from sqlalchemy import (
@@ -30,12 +36,18 @@ from sqlalchemy import (
     Text,
     false,
     func,
+    insert,
+    select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-SCHEMA_VERSION = 2
+from dbdict_celery.experiment.status import Status
+
+SCHEMA_VERSION = 3
 VERSIONS_TABLE = "dbdict_schema"
+ENVIRONMENTS_TABLE = "dbdict_environment"
+_LONGEST_NAME = 50  # an attempt table's name, so that its index names fit Postgres's 63
 
 Json = JSON().with_variant(JSONB(), "postgresql")
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
@@ -72,6 +84,63 @@ def job_table(name: str, metadata: MetaData) -> Table:
     )
 
 
+def attempt_table_name(job_table_name: str) -> str:
+    """`<table>_attempt`; for a name too long for that, a shortened one made unique by a hash."""
+    name = f"{job_table_name}_attempt"
+    if len(name) <= _LONGEST_NAME:
+        return name
+    digest = hashlib.sha256(job_table_name.encode("utf-8")).hexdigest()[:8]
+    return f"{job_table_name[:32]}_{digest}_attempt"
+
+
+def attempt_table(job_table_name: str, metadata: MetaData) -> Table:
+    """The history of the job table called `job_table_name`: one row per run of a job.
+
+    `outcome` is None while the run goes on. The code and environment columns
+    are a summary; the whole record is in the job's files (`dbdict/attempt-N.json`).
+    """
+    name = attempt_table_name(job_table_name)
+    return Table(
+        name,
+        metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        Column("job_id", BigInteger, nullable=False),
+        Column("attempt", Integer, nullable=False),
+        Column("run_id", String(32), nullable=False, unique=True),
+        Column("task_id", Text),
+        Column("worker", Text),
+        Column("host", Text),
+        Column("pid", Integer),
+        Column("started_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("finished_at", DateTime(timezone=True)),
+        Column("outcome", Text),
+        Column("reason", Text),
+        Column("error", Text),
+        Column("code_commit", Text),
+        Column("code_branch", Text),
+        Column("code_dirty", Boolean),
+        Column("code_repository", Text),
+        Column("python", Text),
+        Column("platform", Text),
+        Column("environment", String(64)),
+        Column("variables", Json),
+        Column("hardware", Json),
+        Index(f"{name}_job", "job_id", "id"),
+    )
+
+
+def environments_table(metadata: MetaData) -> Table:
+    """One row per distinct environment (a Python and its packages) of this database's runs."""
+    return Table(
+        ENVIRONMENTS_TABLE,
+        metadata,
+        Column("hash", String(64), primary_key=True),
+        Column("python", Text, nullable=False),
+        Column("packages", Json, nullable=False),
+        Column("first_seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
 def staging_table(metadata: MetaData) -> Table:
     """Where a batch of new jobs lands by COPY on Postgres, before one INSERT ... SELECT."""
     return Table(
@@ -103,5 +172,19 @@ def _add_queue(connection: Connection, table: str) -> None:
     connection.execute(text(f"ALTER TABLE {quoted} ADD COLUMN queue TEXT"))
 
 
+def _add_history(connection: Connection, table: str) -> None:
+    """Create the attempt table, with an open attempt for each run going on, so that its end
+    is recorded too."""
+    metadata = MetaData()
+    jobs, attempts = job_table(table, metadata), attempt_table(table, metadata)
+    attempts.create(connection)
+    running = select(
+        jobs.c.id, jobs.c.attempts, jobs.c.run_id, jobs.c.task_id, jobs.c.host, jobs.c.pid,
+        func.coalesce(jobs.c.started_at, func.now()),
+    ).where(jobs.c.status == Status.RUNNING, jobs.c.run_id.is_not(None))  # fmt: skip
+    columns = ["job_id", "attempt", "run_id", "task_id", "host", "pid", "started_at"]
+    connection.execute(insert(attempts).from_select(columns, running))
+
+
 # Each step takes a table (its name validated) from the version it is keyed by to the next.
-UPGRADES: dict[int, Callable[[Connection, str], None]] = {1: _add_queue}
+UPGRADES: dict[int, Callable[[Connection, str], None]] = {1: _add_queue, 2: _add_history}

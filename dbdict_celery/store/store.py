@@ -16,7 +16,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -38,13 +38,23 @@ from sqlalchemy.exc import DBAPIError
 
 from dbdict_celery.config import TablePath, table_path
 from dbdict_celery.errors import StoreError, TableMissing
+from dbdict_celery.experiment.provenance import Code, Environment
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.attempt import AttemptOutcome, StopReason
 from dbdict_celery.store.bulk_insert import insert_batch
 from dbdict_celery.store.engine import READ_ONLY, engine_for
+from dbdict_celery.store.history import History
 from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob, Standing
 from dbdict_celery.store.operations import Operations
 from dbdict_celery.store.queries import Queries
-from dbdict_celery.store.schema import SCHEMA_VERSION, UPGRADES, job_table, versions_table
+from dbdict_celery.store.schema import (
+    SCHEMA_VERSION,
+    UPGRADES,
+    attempt_table,
+    environments_table,
+    job_table,
+    versions_table,
+)
 from dbdict_celery.store.values import encode
 
 log = logging.getLogger(__name__)
@@ -74,9 +84,14 @@ RUN_WRITE_PATIENCE = 60.0  # seconds a run's write waits for a database that doe
 _READY: set[tuple[str, str, int]] = set()
 
 
-class JobStore(Queries, Operations):
-    """A job table: insert, book, save, finish and release jobs; query them (`queries.py`)
-    and change them from outside their runs (`operations.py`)."""
+# What a run's write does too, in its transaction, once the job row took it.
+Then = Callable[[Connection, Row[Any]], None]
+
+
+class JobStore(Queries, Operations, History):
+    """A job table: insert, book, save, finish and release jobs; query them (`queries.py`),
+    change them from outside their runs (`operations.py`), and keep every run's attempt
+    (`history.py`)."""
 
     def __init__(self, path: TablePath, create: bool = True) -> None:
         self.path = path
@@ -84,6 +99,8 @@ class JobStore(Queries, Operations):
         self.dialect = self.engine.dialect.name
         metadata = MetaData()
         self.table = job_table(path.table, metadata)
+        self.attempt_table = attempt_table(path.table, metadata)
+        self.environments = environments_table(metadata)
         self._versions = versions_table(metadata)
         self._ensure_table(create)
 
@@ -125,6 +142,7 @@ class JobStore(Queries, Operations):
             if self.dialect == "postgresql":  # concurrent first uses must not race on CREATE
                 connection.execute(select(func.pg_advisory_xact_lock(0x0DBD1C7)))
             self._versions.create(connection, checkfirst=True)
+            self.environments.create(connection, checkfirst=True)
             existed = self.engine.dialect.has_table(connection, self.path.table)
             version = connection.scalar(
                 select(self._versions.c.version).where(
@@ -144,6 +162,7 @@ class JobStore(Queries, Operations):
                 raise TableMissing(f"there is no job table {self.path}")
             if not existed:
                 self.table.create(connection)
+                self.attempt_table.create(connection)
                 connection.execute(
                     insert(self._versions).values(
                         table_name=self.path.table, version=SCHEMA_VERSION
@@ -198,6 +217,8 @@ class JobStore(Queries, Operations):
         exclude: Collection[int] = (),
         task_id: str | None = None,
         workdir: str | None = None,
+        worker: str | None = None,
+        environment: Environment | None = None,
     ) -> Job | None:
         """Mark a START job RUNNING for this run and return it, or None if there is none.
 
@@ -205,7 +226,9 @@ class JobStore(Queries, Operations):
         oldest first among equals. With `job_id`: that job, only if it is START
         (a duplicate message for a job already running or finished books nothing).
         `task_id` records the Celery task that runs it; `workdir` where the run
-        keeps its files while it runs, in the same write.
+        keeps its files while it runs, in the same write. The same transaction opens
+        the run's attempt, with its `worker` (a Celery worker's name) and the process's
+        `environment` (registered with `register_environment` first).
         """
         t = self.table
         if job_id is None:
@@ -242,10 +265,15 @@ class JobStore(Queries, Operations):
         )
         with self._transaction() as connection:
             row = connection.execute(statement).first()
+            if row is not None:
+                self._open_attempt(connection, row, worker, environment)
         return Job.from_row(row) if row is not None else None
 
-    def _update_owned(self, job: Job, what: str, **values: Any) -> Row[Any] | None:
+    def _update_owned(
+        self, job: Job, what: str, then: Then | None = None, **values: Any
+    ) -> Row[Any] | None:
         """Update the row if it is still this run's; the updated row, or None (and a warning).
+        `then` runs in the same transaction, only if the row took the update.
 
         A database that does not answer (restarting, failing over) is asked again for up
         to RUN_WRITE_PATIENCE seconds: the run goes on as if nothing happened. The update
@@ -254,14 +282,16 @@ class JobStore(Queries, Operations):
         deadline = time.monotonic() + RUN_WRITE_PATIENCE
         while True:
             try:
-                return self._try_update_owned(job, what, values)
+                return self._try_update_owned(job, what, values, then)
             except StoreError as error:
                 if time.monotonic() >= deadline:
                     raise
                 log.warning("job %s: %s not recorded yet, trying again: %s", job.id, what, error)
                 time.sleep(1.0)
 
-    def _try_update_owned(self, job: Job, what: str, values: dict[str, Any]) -> Row[Any] | None:
+    def _try_update_owned(
+        self, job: Job, what: str, values: dict[str, Any], then: Then | None
+    ) -> Row[Any] | None:
         t = self.table
         owned = and_(t.c.id == job.id, t.c.run_id == job.run_id, t.c.status == Status.RUNNING)
         with self._transaction() as connection:
@@ -269,24 +299,38 @@ class JobStore(Queries, Operations):
                 update(t).where(owned).values(**values).returning(t.c.status, t.c.cancel_requested)
             ).first()
             if row is not None:
+                if then is not None:
+                    then(connection, row)
                 return row
             status = connection.scalar(select(t.c.status).where(t.c.id == job.id))
         now = "gone" if status is None else Status(status).name
         log.warning("job %s is no longer this run's (it is %s): %s not recorded", job.id, now, what)
         return None
 
-    def save(self, job: Job, state: dict[str, Any], exproot: str | None = None) -> Standing:
+    def save(
+        self,
+        job: Job,
+        state: dict[str, Any],
+        exproot: str | None = None,
+        code: Code | None = None,
+    ) -> Standing:
         """Record a run's current (flattened) state; how the run stands after (see Standing).
 
         The run should stop when the job is no longer its own (LOST: nothing was
         recorded) or when a cancel was asked (STOP_ASKED: the state was recorded).
         `exproot`: where the run pushes the job's files, recorded for a job that
-        names none yet (before its first push: see `DBRSyncChannel`).
+        names none yet (before its first push: see `DBRSyncChannel`). `code`: the
+        run's code, for its attempt (once: see `history.py`).
         """
         values: dict[str, Any] = {"state": encode(state), "heartbeat_at": func.now()}
         if exproot is not None:
             values["exproot"] = func.coalesce(self.table.c.exproot, exproot)
-        return _standing(self._update_owned(job, "state", **values))
+
+        def record_code(connection: Connection, _: Row[Any]) -> None:
+            if code is not None:
+                self._record_code(connection, self.attempt_table.c.run_id == job.run_id, code)
+
+        return _standing(self._update_owned(job, "state", record_code, **values))
 
     def heartbeat(self, job: Job) -> Standing:
         """Tell the table the run is alive; how the run stands after (as for `save`)."""
@@ -300,12 +344,15 @@ class JobStore(Queries, Operations):
         error: str | None = None,
         priority: float | None = None,
         exproot: str | None = None,
+        reason: str | None = None,
+        code: Code | None = None,
     ) -> Status | None:
         """End a run: DONE, FAILED (with its traceback), or back to START to resume later.
 
         A run that goes back to START while a cancel was asked ends CANCELLED
         instead (its state kept). Returns the status the row now has, or None
-        (nothing changed) if the job is no longer this run's. `exproot` as for `save`.
+        (nothing changed) if the job is no longer this run's. `exproot` and `code` as
+        for `save`; `reason`: why the run stopped, if it was told to, for its attempt.
         """
         t = self.table
         values: dict[str, Any] = {"status": status, "heartbeat_at": func.now()}
@@ -321,27 +368,41 @@ class JobStore(Queries, Operations):
             values["error"] = error
         if exproot is not None:
             values["exproot"] = func.coalesce(t.c.exproot, exproot)
-        row = self._update_owned(job, f"outcome {status.name}", **values)
+        attempt = self.attempt_table.c.run_id == job.run_id
+
+        def close(connection: Connection, row: Row[Any]) -> None:
+            outcome = AttemptOutcome.of(Status(row.status))
+            self._close_attempt(connection, attempt, outcome, reason, error, code)
+
+        row = self._update_owned(job, f"outcome {status.name}", close, **values)
         return None if row is None else Status(row.status)
 
-    def unbook(self, job: Job) -> Status | None:
+    def unbook(self, job: Job, reason: str | None = None) -> Status | None:
         """Give back a job this run booked but could not start (its files or its code are
-        out of reach here): START as it was (CANCELLED if a cancel was asked), the attempt
-        not counted. Returns the new status, or None if the job is no longer this run's."""
+        out of reach here; `reason` says which): START as it was (CANCELLED if a cancel was
+        asked), the attempt not counted. Returns the new status, or None if the job is no
+        longer this run's."""
         t = self.table
         values = {**_back_to_start(t, None), "attempts": t.c.attempts - 1, "heartbeat_at": None}
-        row = self._update_owned(job, "give-back", **values)
+        attempt = self.attempt_table.c.run_id == job.run_id
+
+        def close(connection: Connection, _: Row[Any]) -> None:
+            self._close_attempt(connection, attempt, AttemptOutcome.GIVEN_BACK, reason)
+
+        row = self._update_owned(job, "give-back", close, **values)
         return None if row is None else Status(row.status)
 
-    def release(self, job_id: int, task_id: str, priority: float | None = None) -> Status | None:
+    def release(
+        self, job_id: int, task_id: str, priority: float | None = None, reason: str | None = None
+    ) -> Status | None:
         """Put back a RUNNING job whose run was killed, from its last save.
 
         For the worker that killed the run (it cannot finish by itself): the
         row changes only if it is still RUNNING for `task_id`. Like `finish`
         to START, it ends CANCELLED if a cancel was asked. Returns the new
-        status, or None if nothing changed.
+        status, or None if nothing changed. The run's attempt ends lost, for `reason`.
         """
-        t = self.table
+        t, a = self.table, self.attempt_table
         statement = (
             update(t)
             .where(t.c.id == job_id, t.c.task_id == task_id, t.c.status == Status.RUNNING)
@@ -350,6 +411,9 @@ class JobStore(Queries, Operations):
         )
         with self._transaction() as connection:
             status = connection.scalar(statement)
+            if status is not None:
+                run = and_(a.c.job_id == job_id, a.c.task_id == task_id)
+                self._close_attempt(connection, run, AttemptOutcome.LOST, reason)
         return None if status is None else Status(status)
 
     def release_stale(self, job: Job, seconds: float, max_attempts: int) -> Status | None:
@@ -365,7 +429,11 @@ class JobStore(Queries, Operations):
             f"its worker was lost: no heartbeat for {seconds:g} s (host {job.host}, pid {job.pid})"
         )
         return self._release_run(
-            job, lost, max_attempts, self.table.c.heartbeat_at < self._ago(seconds)
+            job,
+            lost,
+            StopReason.STALE,
+            max_attempts,
+            self.table.c.heartbeat_at < self._ago(seconds),
         )
 
     def release_lost(
@@ -376,12 +444,19 @@ class JobStore(Queries, Operations):
         heartbeats, not the minutes of staleness); `reason` becomes its error if it is out
         of attempts. None (nothing changed) while the heartbeat is fresher."""
         return self._release_run(
-            job, reason, max_attempts, self.table.c.heartbeat_at < self._ago(silent_for)
-        )
+            job, reason, StopReason.DIED, max_attempts,
+            self.table.c.heartbeat_at < self._ago(silent_for),
+        )  # fmt: skip
 
     def _release_run(
-        self, job: Job, reason: str, max_attempts: int, *conditions: ColumnElement[bool]
+        self,
+        job: Job,
+        reason: str,
+        cause: str,
+        max_attempts: int,
+        *conditions: ColumnElement[bool],
     ) -> Status | None:
+        """Put back a dead run; its attempt ends lost, for `cause` (`reason` in detail)."""
         t = self.table
         values = _back_to_start(t, RESTART_PRIORITY)
         out_of_attempts = and_(t.c.attempts >= max_attempts, not_(t.c.cancel_requested))
@@ -400,4 +475,7 @@ class JobStore(Queries, Operations):
         )
         with self._transaction() as connection:
             status = connection.scalar(statement)
+            if status is not None:
+                run = self.attempt_table.c.run_id == job.run_id
+                self._close_attempt(connection, run, AttemptOutcome.LOST, cause, reason)
         return None if status is None else Status(status)

@@ -16,7 +16,9 @@ DBDICT_STALE_AFTER of silence, so a run cut off from the database (its writes
 hang, then are refused) never pushes over the files of the run that took over.
 
 The experiment finds its run in `state.dbdict`: `id` (the row), `run_id` (this run,
-fresh at each booking) and `attempt` (1 for the first run).
+fresh at each booking) and `attempt` (1 for the first run). With the code it
+runs known (capture on), setup writes the attempt's record among the job's
+files (`attempt_record.py`), pushed with them.
 """
 
 from __future__ import annotations
@@ -30,10 +32,14 @@ from typing import Any
 from dbdict_celery.errors import ExprootUnreachable, StoreError, SyncError
 from dbdict_celery.experiment.channel import Experiment, RSyncChannel
 from dbdict_celery.experiment.params import DD, expand, flatten
+from dbdict_celery.experiment.provenance import Code
 from dbdict_celery.experiment.stopping import StopFlag
-from dbdict_celery.store.job import Job, Standing, job_dir
+from dbdict_celery.store.attempt import StopReason
+from dbdict_celery.store.job import Standing, job_dir
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.store.values import encode
+from dbdict_celery.worker.attempt_record import write_record
+from dbdict_celery.worker.booking import Booking
 from dbdict_celery.worker.heart import HEART
 
 log = logging.getLogger(__name__)
@@ -60,7 +66,7 @@ class DBRSyncChannel(RSyncChannel):
     def __init__(
         self,
         store: JobStore,
-        job: Job,
+        booking: Booking,
         path: str,
         exproot: str,
         experiment: Experiment,
@@ -68,8 +74,9 @@ class DBRSyncChannel(RSyncChannel):
         stop: StopFlag | None = None,
         *,
         lease: float,
-        booked: float,
+        code: Code | None = None,
     ) -> None:
+        job = booking.job
         state = expand(job.state)
         state[BOOKKEEPING] = DD(experiment=job.experiment, status=self.START)
         remote = job_dir(exproot, store.path, job.id)
@@ -77,13 +84,17 @@ class DBRSyncChannel(RSyncChannel):
             path, remote, experiment, state, redirect_stdout=True, redirect_stderr=True, stop=stop
         )
         self.store = store
+        self.booking = booking
         self.job = job
         self.heartbeat_interval = heartbeat_interval
         self.lease = lease
-        self._held_until = booked + lease  # the booking was the run's first landed write
+        self._held_until = booking.sent + lease  # the booking was the run's first landed write
         # the row learns the exproot of a job scheduled without one from the run's first
-        # landed save (or its outcome): a run given back before then leaves it unset
+        # landed save (or its outcome): a run given back before then leaves it unset; the
+        # attempt learns its code the same way (it was opened before the code was known)
         self.unrecorded_exproot: str | None = None if job.exproot else exproot
+        self.code = code
+        self.unrecorded_code = code
         self._lost = False
 
     def setup(self) -> None:
@@ -93,6 +104,8 @@ class DBRSyncChannel(RSyncChannel):
             raise ExprootUnreachable(str(error)) from None
         book = self.state.setdefault(BOOKKEEPING, DD())  # current.conf has an earlier run's
         book.update(id=self.job.id, run_id=self.job.run_id, attempt=self.job.attempts)
+        if self.code is not None:
+            write_record(self.path, self.store.path, self.booking, self.code)
 
     def save(self) -> None:
         """The row first, then current.conf and the files (pushed only if the row took it)."""
@@ -116,9 +129,12 @@ class DBRSyncChannel(RSyncChannel):
 
     def _record(self, state: dict[str, Any]) -> None:
         sent = time.monotonic()
-        standing = self.store.save(self.job, state, exproot=self.unrecorded_exproot)
+        standing = self.store.save(
+            self.job, state, exproot=self.unrecorded_exproot, code=self.unrecorded_code
+        )
         if standing is not Standing.LOST:
             self.unrecorded_exproot = None
+            self.unrecorded_code = None
         self._note(standing, sent)
 
     def _note(self, standing: Standing, sent: float) -> None:
@@ -128,7 +144,8 @@ class DBRSyncChannel(RSyncChannel):
         else:
             self._held_until = max(self._held_until, sent + self.lease)
         if not standing:
-            self.request_stop()
+            lost = standing is Standing.LOST
+            self.request_stop(StopReason.TAKEN_OVER if lost else StopReason.CANCEL)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:

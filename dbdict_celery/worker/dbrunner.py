@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from dbdict_celery.config import heartbeat_interval, stale_after
+from dbdict_celery.config import capture_enabled, heartbeat_interval, stale_after
 from dbdict_celery.errors import (
     DbdictError,
     ExperimentUnavailable,
@@ -20,11 +20,13 @@ from dbdict_celery.errors import (
     UsageError,
 )
 from dbdict_celery.experiment.channel import Channel, resolve_experiment
+from dbdict_celery.experiment.provenance import Code, Environment, code_of, environment
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.stopping import StopFlag, stop_signals
 from dbdict_celery.experiment.sync import Remote
-from dbdict_celery.store.job import RESTART_PRIORITY, Job
+from dbdict_celery.store.job import RESTART_PRIORITY
 from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.booking import Booking
 from dbdict_celery.worker.dbchannel import DBRSyncChannel, row_state
 
 log = logging.getLogger(__name__)
@@ -41,44 +43,64 @@ class Outcome:
     stopped: bool = False
 
 
-@dataclass(frozen=True)
-class Booking:
-    """A job this process booked, and when (`time.monotonic()`) the booking was sent: the
-    run's lease on the job's files counts from then, never from when the reply came."""
-
-    job: Job
-    sent: float
-    exproot: str | None = None  # where this runner keeps the files of a job that names none
-
-
 def book(
     store: JobStore,
     job_id: int | None = None,
     exproot: str | None = None,
     task_id: str | None = None,
     exclude: Collection[int] = (),
+    worker: str | None = None,
 ) -> Booking | None:
     """Book a job (see `JobStore.book`) with a fresh working directory for its run.
 
-    The booking also records the working directory, so that setting up the run costs
-    no write of its own. `exproot` serves a job scheduled without one; the row names
-    it from the run's first landed save (or its outcome), so that a run given back
-    before it pushed anything leaves the job free to go elsewhere. None, and no
-    directory left behind, if nothing was booked.
+    The booking also records the working directory and opens the run's attempt
+    (with this process's environment, `worker` naming the Celery worker), so that
+    setting up the run costs no write of its own. `exproot` serves a job scheduled
+    without one; the row names it from the run's first landed save (or its
+    outcome), so that a run given back before it pushed anything leaves the job
+    free to go elsewhere. None, and no directory left behind, if nothing was booked.
     """
     root = str(Remote.parse(exproot)) if exproot else None
+    environment = _environment(store)
     label = "" if job_id is None else f"{job_id}-"
     workdir = tempfile.mkdtemp(prefix=f"dbdict-{store.path.table}-{label}")
     sent = time.monotonic()
     try:
-        job = store.book(job_id, exclude=exclude, task_id=task_id, workdir=workdir)
+        job = store.book(
+            job_id, exclude=exclude, task_id=task_id, workdir=workdir, worker=worker,
+            environment=environment,
+        )  # fmt: skip
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
     if job is None:
         shutil.rmtree(workdir, ignore_errors=True)
         return None
-    return Booking(job, sent, root)
+    return Booking(job, sent, root, worker, environment)
+
+
+def _environment(store: JobStore) -> Environment | None:
+    """This process's environment, kept in the database once, if capture is on."""
+    if not capture_enabled():
+        return None
+    try:
+        found = environment()
+    except Exception:  # capture never fails a run: this run's attempt says nothing of it
+        log.exception("this process's environment could not be recorded")
+        return None
+    store.register_environment(found)
+    return found
+
+
+def _code(experiment: str) -> Code | None:
+    """The code `experiment` runs, if capture is on ("unknown" where it cannot be told)."""
+    if not capture_enabled():
+        return None
+    try:
+        return code_of(experiment)
+    except Exception:  # capture never fails a run
+        log.exception("the code of %s could not be recorded", experiment)
+        return Code()
 
 
 def run_booked(store: JobStore, booking: Booking, stop: StopFlag | None = None) -> Outcome:
@@ -109,28 +131,29 @@ def _run(store: JobStore, booking: Booking, workdir: str, stop: StopFlag | None)
             raise UsageError(f"job {job.id} has no exproot: give one to schedule or to the runner")
         interval = heartbeat_interval()
         lease = stale_after() / 2  # reconcile waits a whole stale_after before a takeover
-    except DbdictError:  # this runner's settings: nothing of the job ran
-        store.unbook(job)
+    except DbdictError as error:  # this runner's settings: nothing of the job ran
+        store.unbook(job, str(error))
         raise
     try:
         experiment = resolve_experiment(job.experiment)
     except ModuleMissing as error:  # scheduled from where it imported: this machine lacks it
-        store.unbook(job)
-        raise ExperimentUnavailable(
+        unavailable = ExperimentUnavailable(
             f"{error}: on this machine, {job.experiment!r} is not importable (start workers "
             "where the experiment's module is on PYTHONPATH, or install it)"
-        ) from None
+        )
+        store.unbook(job, str(unavailable))
+        raise unavailable from None
     except UsageError as error:  # the experiment's own code is broken: the job's fault
-        store.finish(job, Status.FAILED, error=str(error))
+        store.finish(job, Status.FAILED, error=str(error), code=_code(job.experiment))
         return Outcome(Status.FAILED)
     channel = DBRSyncChannel(
-        store, job, workdir, root, experiment, interval, stop,
-        lease=lease, booked=booking.sent,
+        store, booking, workdir, root, experiment, interval, stop,
+        lease=lease, code=_code(job.experiment),
     )  # fmt: skip
     try:
         outcome = channel.run(force=True)
-    except NotRunnableHere:
-        store.unbook(job)
+    except NotRunnableHere as error:
+        store.unbook(job, str(error))
         raise
     except BaseException as error:  # SystemExit too: the row must not stay RUNNING
         failed = _failed(store, channel, error)
@@ -138,12 +161,20 @@ def _run(store: JobStore, booking: Booking, workdir: str, stop: StopFlag | None)
             raise
         return failed
     state = row_state(channel.state)
-    root = channel.unrecorded_exproot
-    if outcome is Channel.INCOMPLETE:
-        status = store.finish(job, Status.START, state, priority=RESTART_PRIORITY, exproot=root)
-    else:
-        status = store.finish(job, Status.DONE, state, exproot=root)
+    ended = Status.START if outcome is Channel.INCOMPLETE else Status.DONE
+    priority = RESTART_PRIORITY if ended is Status.START else None
+    status = store.finish(job, ended, state, priority=priority, **_unrecorded(channel))
     return Outcome(status, channel.stop_requested)
+
+
+def _unrecorded(channel: DBRSyncChannel) -> dict[str, Any]:
+    """What the outcome records of the run beside its status: why it was stopped (if it
+    was), and the exproot and code no save recorded yet."""
+    return {
+        "reason": channel.stop.reason if channel.stop_requested else None,
+        "exproot": channel.unrecorded_exproot,
+        "code": channel.unrecorded_code,
+    }
 
 
 def _failed(store: JobStore, channel: DBRSyncChannel, error: BaseException) -> Outcome:
@@ -159,9 +190,7 @@ def _failed(store: JobStore, channel: DBRSyncChannel, error: BaseException) -> O
         state = None
         if str(unstorable) not in reason:
             reason = f"{reason}\n{unstorable} (the row keeps its last good save)"
-    status = store.finish(
-        channel.job, Status.FAILED, state, error=reason, exproot=channel.unrecorded_exproot
-    )
+    status = store.finish(channel.job, Status.FAILED, state, error=reason, **_unrecorded(channel))
     log.error("job %s failed:\n%s", channel.job.id, reason)
     return Outcome(status, channel.stop_requested)
 

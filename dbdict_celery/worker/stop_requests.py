@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 import time
+from types import FrameType
 from typing import Any
 
 from celery.signals import task_revoked, worker_ready, worker_shutting_down
@@ -32,6 +33,8 @@ from celery.worker import state
 from dbdict_celery.config import grace_period
 from dbdict_celery.errors import DbdictError
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.experiment.stopping import StopFlag
+from dbdict_celery.store.attempt import StopReason
 from dbdict_celery.store.job import RESTART_PRIORITY
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.enqueue import RUN_JOB, Ring, enqueue
@@ -50,6 +53,17 @@ def shutting_down() -> bool:
     return bool(_shutting_down.value)
 
 
+class WorkerStopFlag(StopFlag):
+    """A run's stop flag in a pool child: a SIGTERM during a warm shutdown is recorded as the
+    worker's shutdown (the main process sets the shared flag before it signals the child)."""
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGTERM and shutting_down():
+            self.set(StopReason.SHUTDOWN)
+        else:
+            super()._on_signal(signum, frame)
+
+
 @task_revoked.connect
 def _cancel_revoked_job(
     sender: Any = None, request: Any = None, expired: bool = False, **_: Any
@@ -58,13 +72,18 @@ def _cancel_revoked_job(
         return
     table, job_id = request.args
     try:
-        cancellation = JobStore.open(None, table, create=False).cancel([job_id], task_id=request.id)
+        store = JobStore.open(None, table, create=False)
+        cancellation = store.cancel([job_id], task_id=request.id)
     except DbdictError as error:
         log.error("task %s (job %s) was revoked, but its row was not changed: %s",
                   request.id, job_id, error)  # fmt: skip
         return
     if cancellation.cancelled or cancellation.stopping:
         log.info("task %s was revoked: job %s is cancelled", request.id, job_id)
+    try:
+        store.note_revoke(job_id, request.id)
+    except DbdictError as error:
+        log.warning("job %s: its attempt does not say it was revoked: %s", job_id, error)
 
 
 @worker_ready.connect
@@ -108,7 +127,8 @@ def _kill_after_grace(wakeup: int) -> None:
         log.warning("job %s did not stop within %.0f s: killing it", job_id, grace)
         try:  # before the kill: once the child is gone, the worker may exit at once
             store = JobStore.open(None, table, create=False)
-            if store.release(job_id, request.id, RESTART_PRIORITY) is Status.START:
+            released = store.release(job_id, request.id, RESTART_PRIORITY, StopReason.KILLED)
+            if released is Status.START:
                 queue = (request.delivery_info or {}).get("routing_key")  # where it came from
                 enqueue(store, [Ring(job_id, RESTART_PRIORITY, queue)], record=False)
         except DbdictError as error:

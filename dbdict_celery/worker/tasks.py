@@ -42,7 +42,8 @@ from dbdict_celery.worker import (  # noqa: F401 (log_noise, startup: their sign
     stop_requests,
 )
 from dbdict_celery.worker.app import RECONCILE, app
-from dbdict_celery.worker.dbrunner import Booking, book, run_booked
+from dbdict_celery.worker.booking import Booking
+from dbdict_celery.worker.dbrunner import book, run_booked
 from dbdict_celery.worker.enqueue import RUN_JOB, Ring, enqueue
 from dbdict_celery.worker.reconcile import reconcile
 
@@ -67,14 +68,16 @@ def run_job(self: Task[[str, int], str], table: str, job_id: int) -> str:
     if stop_requests.shutting_down():
         log.info("job %s is left to another worker: this one is shutting down", job_id)
         raise Reject("worker shutting down", requeue=True)
-    with stop_signals(StopFlag()) as stop:
+    with stop_signals(stop_requests.WorkerStopFlag()) as stop:
         return _book_and_run(self, table, job_id, stop)
 
 
 def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: StopFlag) -> str:
     try:
         store = _store(table, os.environ.get("DBDICT_DB"), os.getpid())
-        booking = book(store, job_id, default_exproot(), task_id=task.request.id)
+        booking = book(
+            store, job_id, default_exproot(), task_id=task.request.id, worker=task.request.hostname
+        )
     except TableMissing as error:  # this worker's DBDICT_DB may not be the job's database
         log.error(
             "job %s of table %r cannot be run here: %s. Is DBDICT_DB on this worker the "
@@ -165,7 +168,7 @@ def _take_over_a_dead_run(
     log.warning("job %s: %s; it is now %s", job_id, reason, status.name)
     if status is not Status.START:
         return None
-    return book(store, job_id, default_exproot(), task_id=task_id)
+    return book(store, job_id, default_exproot(), task_id=task_id, worker=task.request.hostname)
 
 
 def _alive(pid: int) -> bool:

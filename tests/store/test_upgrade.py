@@ -1,4 +1,5 @@
-"""A table made by an earlier release is upgraded in place on first use, its jobs intact."""
+"""A table made by an earlier release is upgraded in place on first use, its jobs intact
+and historied from then on."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from sqlalchemy import text
 
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store import store as store_module
+from dbdict_celery.store.attempt import AttemptOutcome
 from dbdict_celery.store.job import NewJob
 from dbdict_celery.store.schema import SCHEMA_VERSION
 from dbdict_celery.store.store import JobStore
@@ -25,10 +27,12 @@ def _jobs_in_every_status(store: JobStore) -> None:
 
 
 def _as_version_1(store: JobStore) -> None:
-    """What the first release made: no `queue` column, version 1 on record."""
+    """What the first release made: no `queue` column, no attempt table, version 1 on record."""
     with store.engine.begin() as connection:
-        table = connection.dialect.identifier_preparer.quote(store.path.table)
+        quote = connection.dialect.identifier_preparer.quote
+        table = quote(store.path.table)
         connection.execute(text(f"ALTER TABLE {table} DROP COLUMN queue"))
+        connection.execute(text(f"DROP TABLE {quote(store.attempt_table.name)}"))
         connection.execute(
             text("UPDATE dbdict_schema SET version = 1 WHERE table_name = :name"),
             {"name": store.path.table},
@@ -58,4 +62,17 @@ def test_a_version_1_table_is_upgraded_in_place_with_every_job_intact(
     list(upgraded.insert([NewJob("tests.experiments.mark", {"n": 9}, queue="gpu")]))
     assert [job.queue for job in upgraded.jobs()][-1] == "gpu", "the new column works"
     running = next(job for job in before if job.status is Status.RUNNING)
+    assert [a.outcome for a in upgraded.attempts(running.id)] == [None], "its run is historied"
     assert upgraded.finish(running, Status.DONE, {"n": 0}) is Status.DONE, "its run goes on"
+    assert [(a.attempt, a.outcome) for a in upgraded.attempts(running.id)] == [
+        (1, AttemptOutcome.DONE)
+    ], "and its end is recorded"
+    ended = [job for job in before if job.status is not Status.RUNNING]
+    assert all(upgraded.attempts(job.id) == [] for job in ended), "no history is made up"
+    again = upgraded.book(host="node7")
+    assert again is not None
+    assert again.status is Status.RUNNING
+    upgraded.finish(again, Status.DONE, {"n": 4})
+    assert [(a.host, a.outcome) for a in upgraded.attempts(again.id)] == [
+        ("node7", AttemptOutcome.DONE)
+    ], "a run after the upgrade is historied"

@@ -267,7 +267,8 @@ def test_the_end_of_a_run_writes_the_row_once(location: str, tmp_path: Path) -> 
     updates: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith("UPDATE"):
+        words = statement.split()
+        if words[0].upper() == "UPDATE" and words[1].strip('"') == store.path.table:
             updates.append(statement)
 
     booking = book(store, exproot=str(tmp_path / "exproot"))

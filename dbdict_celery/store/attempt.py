@@ -1,0 +1,94 @@
+"""One run of a job, as its attempt table records it: where, with what, and how it ended."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import utc
+
+
+class AttemptOutcome(str, enum.Enum):
+    """How a run ended. A run still going on has none yet."""
+
+    DONE = "done"
+    INCOMPLETE = "incomplete"  # stopped (preempted, or returned INCOMPLETE): resumable
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"  # its process died or went silent: found by reconcile or its worker
+    GIVEN_BACK = "given back"  # booked where it could not start: not counted as an attempt
+
+    @classmethod
+    def of(cls, status: Status) -> AttemptOutcome:
+        """The outcome of a run that left its job in `status`."""
+        return {
+            Status.DONE: cls.DONE,
+            Status.START: cls.INCOMPLETE,
+            Status.FAILED: cls.FAILED,
+            Status.CANCELLED: cls.CANCELLED,
+        }[status]
+
+
+class StopReason:
+    """Why a run stopped before its experiment returned, as its attempt records it. A signal
+    that reached the run itself is recorded by its name (SIGTERM, SIGINT)."""
+
+    REVOKE = "revoke"  # its Celery task was revoked (`dbdict cancel` revokes too)
+    SHUTDOWN = "worker shutdown"  # its worker was asked to stop (SIGTERM, a preemption)
+    CANCEL = "cancel request"  # the row said a cancel was asked
+    TAKEN_OVER = "taken over"  # the row said the job is no longer this run's
+    STALE = "stale heartbeat"  # reconcile found it silent: lost
+    DIED = "process died"  # its worker found its process gone: lost
+    KILLED = "killed after the grace period"  # its worker killed it at shutdown: lost
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One row of an attempt table."""
+
+    id: int
+    job_id: int
+    attempt: int
+    run_id: str
+    started_at: datetime
+    task_id: str | None = None
+    worker: str | None = None
+    host: str | None = None
+    pid: int | None = None
+    finished_at: datetime | None = None
+    outcome: AttemptOutcome | None = None
+    reason: str | None = None
+    error: str | None = None
+    code_commit: str | None = None
+    code_branch: str | None = None
+    code_dirty: bool | None = None
+    code_repository: str | None = None
+    python: str | None = None
+    platform: str | None = None
+    environment: str | None = None
+    variables: dict[str, str] = field(default_factory=dict)
+    hardware: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Attempt:
+        """Build an Attempt from a result row of an attempt table."""
+        values = dict(row._mapping)
+        for name in ("started_at", "finished_at"):
+            if values[name] is not None:
+                values[name] = utc(values[name])
+        if values["outcome"] is not None:
+            values["outcome"] = AttemptOutcome(values["outcome"])
+        values["variables"] = values["variables"] or {}
+        values["hardware"] = values["hardware"] or {}
+        return cls(**values)
+
+    @property
+    def code(self) -> str:
+        """The code in a few characters: `3f2a9c1d0e (main), dirty`, or "unknown"."""
+        if not self.code_commit or self.code_commit == "unknown":
+            return "unknown" if self.code_commit else ""
+        dirty = ", dirty" if self.code_dirty else ""
+        return f"{self.code_commit[:10]} ({self.code_branch}){dirty}"

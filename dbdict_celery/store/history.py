@@ -1,0 +1,181 @@
+"""The attempt table: every run of a job, opened when it is booked, closed with its outcome.
+
+Part of `JobStore` (the one door to the database). A run's attempt row is
+written in the same transaction as the job row's change that starts or ends
+the run, so the two never disagree: a booking opens it, and whichever write
+ends the run (its outcome, a give-back, a worker putting back a run it
+killed, reconcile finding it lost) closes it, once. The code a run ran is
+known only once its experiment is imported, after the booking: it lands with
+the run's first landed save, or its outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Table,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dbdict_celery.config import TablePath
+from dbdict_celery.experiment.provenance import Code, Environment
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.attempt import Attempt, AttemptOutcome, StopReason
+
+_REGISTERED: set[tuple[str, str]] = set()  # (database, environment hash) known to hold it
+
+
+def code_values(code: Code) -> dict[str, Any]:
+    """The attempt columns that summarize a run's code."""
+    return {
+        "code_commit": code.commit,
+        "code_branch": code.branch,
+        "code_dirty": code.dirty,
+        "code_repository": code.repository,
+    }
+
+
+class History:
+    """The attempt-table half of JobStore."""
+
+    path: TablePath
+    table: Table
+    attempt_table: Table
+    environments: Table
+    dialect: str
+
+    def _transaction(
+        self, read_only: bool = False
+    ) -> contextlib.AbstractContextManager[Connection]:
+        raise NotImplementedError
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def attempts(self, job_id: int) -> list[Attempt]:
+        """Every run of a job, the first first (an empty list for a job never run)."""
+        a = self.attempt_table
+        query = select(a).where(a.c.job_id == job_id).order_by(a.c.id)
+        with self._transaction(read_only=True) as connection:
+            return [Attempt.from_row(row) for row in connection.execute(query)]
+
+    def packages(self, environment: str) -> list[str] | None:
+        """The packages (`name==version`) of an environment by its hash; None if unknown."""
+        e = self.environments
+        with self._transaction(read_only=True) as connection:
+            found = connection.scalar(select(e.c.packages).where(e.c.hash == environment))
+        return None if found is None else list(found)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def register_environment(self, environment: Environment) -> None:
+        """Keep an environment's packages once in this database (once per process, too)."""
+        key = (str(self.path.url), environment.hash)
+        if key in _REGISTERED:
+            return
+        dialect = postgresql if self.dialect == "postgresql" else sqlite
+        statement = (
+            dialect.insert(self.environments)
+            .values(
+                hash=environment.hash,
+                python=environment.python,
+                packages=list(environment.packages),
+            )
+            .on_conflict_do_nothing(index_elements=["hash"])
+        )
+        with self._transaction() as connection:
+            connection.execute(statement)
+        _REGISTERED.add(key)
+
+    def note_revoke(self, job_id: int, task_id: str) -> None:
+        """Record that the run of Celery task `task_id` was revoked: its stop reason, and, if
+        it ended resumable before the revoke cancelled its job, that it ended cancelled."""
+        a, t = self.attempt_table, self.table
+        latest = (
+            select(func.max(a.c.id))
+            .where(a.c.job_id == job_id, a.c.task_id == task_id)
+            .scalar_subquery()
+        )
+        job_status = select(t.c.status).where(t.c.id == job_id).scalar_subquery()
+        ended_cancelled = and_(
+            a.c.outcome == AttemptOutcome.INCOMPLETE.value, job_status == Status.CANCELLED
+        )
+        stoppable = or_(
+            a.c.outcome.is_(None),
+            a.c.outcome.in_([AttemptOutcome.INCOMPLETE.value, AttemptOutcome.CANCELLED.value]),
+        )
+        statement = (
+            update(a)
+            .where(a.c.id == latest, stoppable)
+            .values(
+                reason=StopReason.REVOKE,
+                outcome=case(
+                    (ended_cancelled, literal(AttemptOutcome.CANCELLED.value)), else_=a.c.outcome
+                ),
+            )
+        )
+        with self._transaction() as connection:
+            connection.execute(statement)
+
+    def _open_attempt(
+        self,
+        connection: Connection,
+        booked: Row[Any],
+        worker: str | None,
+        environment: Environment | None,
+    ) -> None:
+        """Open the attempt of a run just booked (`booked`: its job row, as booked)."""
+        values: dict[str, Any] = {
+            "job_id": booked.id,
+            "attempt": booked.attempts,
+            "run_id": booked.run_id,
+            "task_id": booked.task_id,
+            "worker": worker,
+            "host": booked.host,
+            "pid": booked.pid,
+            "started_at": booked.started_at,
+        }
+        if environment is not None:
+            values.update(
+                python=environment.python,
+                platform=environment.platform,
+                environment=environment.hash,
+                variables=environment.variables,
+                hardware=environment.hardware,
+            )
+        connection.execute(insert(self.attempt_table).values(**values))
+
+    def _record_code(self, connection: Connection, which: ColumnElement[bool], code: Code) -> None:
+        connection.execute(update(self.attempt_table).where(which).values(**code_values(code)))
+
+    def _close_attempt(
+        self,
+        connection: Connection,
+        which: ColumnElement[bool],
+        outcome: AttemptOutcome,
+        reason: str | None = None,
+        error: str | None = None,
+        code: Code | None = None,
+    ) -> None:
+        """End the open attempt `which` selects; a reason already noted (a revoke) is kept."""
+        a = self.attempt_table
+        values: dict[str, Any] = {"outcome": outcome.value, "finished_at": func.now()}
+        if reason is not None:
+            values["reason"] = func.coalesce(a.c.reason, reason)
+        if error is not None:
+            values["error"] = error
+        if code is not None:
+            values.update(code_values(code))
+        connection.execute(update(a).where(which, a.c.outcome.is_(None)).values(**values))

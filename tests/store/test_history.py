@@ -1,0 +1,141 @@
+"""The attempt table: every run of a job opened by its booking and closed, once, by whatever
+ends it, on Postgres and SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from dbdict_celery.experiment.provenance import Code, environment
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.attempt import AttemptOutcome, StopReason
+from dbdict_celery.store.job import Job, NewJob
+from dbdict_celery.store.store import JobStore
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def _booked(store: JobStore, **booking: object) -> Job:
+    job = store.book(**booking)  # type: ignore[arg-type]
+    assert job is not None
+    return job
+
+
+def _released(release: Callable[[], Status | None]) -> Status:
+    """What a release did, once the heartbeat it looks at is in the past by the database's
+    clock (the same millisecond is not)."""
+    done: list[Status] = wait_until(
+        lambda: [status] if (status := release()) is not None else None, "the release"
+    )
+    return done[0]
+
+
+@pytest.fixture
+def job_id(store: JobStore) -> int:
+    (inserted,) = next(store.insert([NewJob("tests.experiments.mark", {"n": 1})]))
+    return inserted.id
+
+
+def test_a_run_is_historied_from_booking_to_outcome(store: JobStore, job_id: int) -> None:
+    here = environment()
+    store.register_environment(here)
+    job = _booked(store, job_id=job_id, host="node1", pid=4242, task_id="t-1",
+                  worker="celery@node1", environment=here)  # fmt: skip
+    (opened,) = store.attempts(job_id)
+    assert (opened.attempt, opened.run_id, opened.outcome) == (1, job.run_id, None)
+    assert (opened.host, opened.pid, opened.task_id, opened.worker) == (
+        "node1", 4242, "t-1", "celery@node1",
+    )  # fmt: skip
+    assert opened.started_at == job.started_at
+    assert (opened.python, opened.environment) == (here.python, here.hash)
+    assert store.packages(here.hash) == list(here.packages)
+
+    code = Code(commit="c0ffee" * 6 + "abcd", branch="main", dirty=True, repository="/src")
+    store.save(job, {"n": 1, "loss": 0.5}, code=code)
+    store.finish(job, Status.DONE, {"n": 1, "loss": 0.25})
+    (ended,) = store.attempts(job_id)
+    assert ended.outcome is AttemptOutcome.DONE
+    assert ended.finished_at is not None
+    assert ended.finished_at >= ended.started_at
+    assert (ended.code_commit, ended.code_branch, ended.code_dirty) == (code.commit, "main", True)
+    assert ended.code == "c0ffeec0ff (main), dirty"
+
+
+def test_each_ending_is_recorded_with_its_reason(store: JobStore, job_id: int) -> None:
+    first = _booked(store, job_id=job_id)
+    store.finish(first, Status.START, {"n": 1}, reason=StopReason.SHUTDOWN)
+    second = _booked(store, job_id=job_id)
+    store.finish(second, Status.START, {"n": 1})  # returned INCOMPLETE by itself
+    third = _booked(store, job_id=job_id)
+    store.finish(third, Status.FAILED, {"n": 1}, error="Traceback: boom")
+    store.requeue([job_id])
+    fourth = _booked(store, job_id=job_id)
+    store.cancel([job_id])
+    store.finish(fourth, Status.START, {"n": 1}, reason=StopReason.CANCEL)
+    endings = [(a.attempt, a.outcome, a.reason, a.error) for a in store.attempts(job_id)]
+    assert endings == [
+        (1, AttemptOutcome.INCOMPLETE, StopReason.SHUTDOWN, None),
+        (2, AttemptOutcome.INCOMPLETE, None, None),
+        (3, AttemptOutcome.FAILED, None, "Traceback: boom"),
+        (4, AttemptOutcome.CANCELLED, StopReason.CANCEL, None),
+    ]
+
+
+def test_a_give_back_is_kept_but_not_counted(store: JobStore, job_id: int) -> None:
+    job = _booked(store, job_id=job_id, host="nomodule")
+    store.unbook(job, "experiment not importable here")
+    again = _booked(store, job_id=job_id, host="good")
+    store.finish(again, Status.DONE, {"n": 1})
+    history = [(a.attempt, a.host, a.outcome, a.reason) for a in store.attempts(job_id)]
+    assert history == [
+        (1, "nomodule", AttemptOutcome.GIVEN_BACK, "experiment not importable here"),
+        (1, "good", AttemptOutcome.DONE, None),
+    ]
+
+
+def test_dead_runs_end_lost(store: JobStore, job_id: int) -> None:
+    killed = _booked(store, job_id=job_id, task_id="task-a")
+    assert store.release(job_id, "task-a", reason=StopReason.KILLED) is Status.START
+    silent = _booked(store, job_id=job_id, task_id="task-b")
+    assert _released(lambda: store.release_stale(silent, 0.0, max_attempts=5)) is Status.START
+    gone = _booked(store, job_id=job_id, task_id="task-c")
+    assert _released(lambda: store.release_lost(gone, 5, "died", silent_for=0.0)) is Status.START
+    assert store.finish(gone, Status.DONE, {"n": 1}) is None, "a dead run's late outcome"
+    history = [(a.task_id, a.outcome, a.reason) for a in store.attempts(job_id)]
+    assert history == [
+        ("task-a", AttemptOutcome.LOST, StopReason.KILLED),
+        ("task-b", AttemptOutcome.LOST, StopReason.STALE),
+        ("task-c", AttemptOutcome.LOST, StopReason.DIED),
+    ], "each closed once, by what found it dead"
+    assert "no heartbeat" in (store.attempts(job_id)[1].error or "")
+    assert killed.run_id != silent.run_id != gone.run_id
+
+
+@pytest.mark.parametrize("revoke_lands_first", [True, False])
+def test_a_revoke_is_the_reason_whichever_lands_first(
+    store: JobStore, job_id: int, revoke_lands_first: bool
+) -> None:
+    """A revoke SIGTERMs the run and cancels its row at the same time: the run's outcome and
+    the revoke's note may land in either order, and the attempt ends cancelled, by revoke."""
+    job = _booked(store, job_id=job_id, task_id="revoked-task")
+    if revoke_lands_first:
+        store.cancel([job_id], task_id="revoked-task")
+        store.note_revoke(job_id, "revoked-task")
+        assert store.finish(job, Status.START, {"n": 1}, reason="SIGTERM") is Status.CANCELLED
+    else:
+        assert store.finish(job, Status.START, {"n": 1}, reason="SIGTERM") is Status.START
+        store.cancel([job_id], task_id="revoked-task")
+        store.note_revoke(job_id, "revoked-task")
+    assert store.get(job_id).status is Status.CANCELLED
+    (attempt,) = store.attempts(job_id)
+    assert (attempt.outcome, attempt.reason) == (AttemptOutcome.CANCELLED, StopReason.REVOKE)
+
+
+def test_a_revoke_of_an_ended_run_changes_nothing(store: JobStore, job_id: int) -> None:
+    job = _booked(store, job_id=job_id, task_id="done-task")
+    store.finish(job, Status.DONE, {"n": 1})
+    store.note_revoke(job_id, "done-task")
+    (attempt,) = store.attempts(job_id)
+    assert (attempt.outcome, attempt.reason) == (AttemptOutcome.DONE, None)
