@@ -24,6 +24,7 @@ from rich.console import Console
 from sqlalchemy import make_url
 
 from benchmarks import (
+    capture_bench,
     memory_bench,
     save_bench,
     schedule_bench,
@@ -42,6 +43,7 @@ SUITES: dict[str, Callable[[Settings], list[Result]]] = {
     "save": save_bench.measure,
     "stop": stop_bench.measure,
     "memory": memory_bench.measure,
+    "capture": capture_bench.measure,
 }
 OUTPUT = Path(__file__).with_name("results.json")
 

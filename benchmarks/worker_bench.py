@@ -175,7 +175,7 @@ def scratch_database(server: str) -> Iterator[str]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def _flushed(flush: Callable[[], object], run: Callable[[], float]) -> Callable[[], float]:
+def flushed(flush: Callable[[], object], run: Callable[[], float]) -> Callable[[], float]:
     """`run`, on an emptied broker."""
 
     def fresh() -> float:
@@ -198,9 +198,9 @@ def measure(settings: Settings) -> list[Result]:
     results: list[Result] = []
     try:
         ours, minimum, plain, procrastinate = alternate(
-            _flushed(flush, functools.partial(dbdict_round, cluster, settings.db, jobs)),
-            _flushed(flush, functools.partial(raw_round, cluster, raw_postgres, jobs)),
-            _flushed(flush, functools.partial(raw_round, cluster, raw_postgres, jobs, NOOP_TASK)),
+            flushed(flush, functools.partial(dbdict_round, cluster, settings.db, jobs)),
+            flushed(flush, functools.partial(raw_round, cluster, raw_postgres, jobs)),
+            flushed(flush, functools.partial(raw_round, cluster, raw_postgres, jobs, NOOP_TASK)),
             functools.partial(procrastinate_round, settings.db, jobs),
             rounds=2,
         )
@@ -216,11 +216,11 @@ def measure(settings: Settings) -> list[Result]:
                   f"{ours:.0f} vs {plain:.0f} jobs/s", **figures),
         ]  # fmt: skip
         ours, minimum, plain = alternate(
-            _flushed(flush, functools.partial(dbdict_round, embedded, f"sqlite:///{home}/jobs.db",
+            flushed(flush, functools.partial(dbdict_round, embedded, f"sqlite:///{home}/jobs.db",
                                               jobs)),
-            _flushed(flush, functools.partial(raw_round, embedded, f"sqlite:///{home}/raw.db",
+            flushed(flush, functools.partial(raw_round, embedded, f"sqlite:///{home}/raw.db",
                                               jobs)),
-            _flushed(flush, functools.partial(raw_round, embedded, f"sqlite:///{home}/raw.db",
+            flushed(flush, functools.partial(raw_round, embedded, f"sqlite:///{home}/raw.db",
                                               jobs, NOOP_TASK)),
             rounds=1,
         )  # fmt: skip

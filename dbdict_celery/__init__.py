@@ -59,6 +59,11 @@ if TYPE_CHECKING:
     from dbdict_celery.experiment.runner import run_cmdline as run_cmdline
     from dbdict_celery.experiment.runner import run_filemerge as run_filemerge
     from dbdict_celery.experiment.status import Status as Status
+    from dbdict_celery.store.attempt import Attempt as Attempt
+    from dbdict_celery.store.attempt import AttemptOutcome as AttemptOutcome
+    from dbdict_celery.store.comparison import Difference as Difference
+    from dbdict_celery.store.comparison import RunRef as RunRef
+    from dbdict_celery.store.comparison import compare as compare
     from dbdict_celery.store.export import export as export
     from dbdict_celery.store.job import Job as Job
     from dbdict_celery.store.logs import read_log as read_log
@@ -104,6 +109,11 @@ _WHERE = {
     "JobStore": "store.store",
     "Cancellation": "store.operations",
     "Job": "store.job",
+    "Attempt": "store.attempt",
+    "AttemptOutcome": "store.attempt",
+    "compare": "store.comparison",
+    "RunRef": "store.comparison",
+    "Difference": "store.comparison",
     "Summary": "store.queries",
     "Plan": "store.plan",
     "plan": "store.plan",

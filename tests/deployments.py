@@ -79,8 +79,10 @@ class Deployment:
     def store(self) -> JobStore:
         return JobStore.open(self.location)
 
-    def dbdict(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return dbdict(*args, cwd=self.cwd, timeout=timeout, **self.env)
+    def dbdict(
+        self, *args: str, timeout: float = 120, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return dbdict(*args, cwd=cwd or self.cwd, timeout=timeout, **self.env)
 
     def job_files(self, job_id: int) -> Path:
         path = self.store().path

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn
 from rich.table import Table
 
+from dbdict_celery.store.attempt import Attempt
 from dbdict_celery.store.job import Job, shown_key, state_key
 
 PIPED_WIDTH = 200  # a table piped to a file or `less` is not cut to 80 columns
@@ -35,12 +36,24 @@ def stderr() -> Console:
 
 def job_record(job: Job) -> dict[str, Any]:
     """A job as plain JSON-able data: status by name, times in ISO 8601."""
-    record = dataclasses.asdict(job)
+    record = _with_iso_times(dataclasses.asdict(job))
     record["status"] = job.status.name
-    for key, value in record.items():
-        if isinstance(value, datetime):
-            record[key] = value.isoformat()
     return record
+
+
+def attempt_record(attempt: Attempt) -> dict[str, Any]:
+    """An attempt as plain JSON-able data: outcome as written in the table (None while it
+    runs), times in ISO 8601."""
+    record = _with_iso_times(dataclasses.asdict(attempt))
+    record["outcome"] = attempt.outcome.value if attempt.outcome else None
+    return record
+
+
+def _with_iso_times(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: value.isoformat() if isinstance(value, datetime) else value
+        for key, value in record.items()
+    }
 
 
 def print_json(data: Any) -> None:

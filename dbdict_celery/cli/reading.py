@@ -19,6 +19,7 @@ from dbdict_celery.cli.options import (
 )
 from dbdict_celery.cli.output import (
     DETAIL_LIMIT,
+    attempt_record,
     default_columns,
     duration,
     job_record,
@@ -32,7 +33,9 @@ from dbdict_celery.cli.output import (
 from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.attempt import Attempt
 from dbdict_celery.store.job import Job, job_dir, state_key
+from dbdict_celery.worker.attempt_record import RECORDS
 
 if TYPE_CHECKING:
     from dbdict_celery.store.queries import Summary
@@ -141,6 +144,14 @@ def _wait(store: JobStore, timeout: float | None) -> None:
 @click.option("--sort", metavar="KEY", help="Order by a column or key; -KEY for descending.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="At most N jobs.")
 @click.option("--columns", metavar="A,B,...", help="The columns: row columns or state keys.")
+@click.option(
+    "--attempt",
+    "on_attempt",
+    multiple=True,
+    metavar="EXPR",
+    help="Only jobs with a run meeting this: outcome=lost, host=node3, code_dirty=True, "
+    "reason='worker shutdown' (repeatable; one run must meet all).",
+)
 @json_option
 def list_command(
     db: str | None,
@@ -150,11 +161,12 @@ def list_command(
     sort: str | None,
     limit: int | None,
     columns: str | None,
+    on_attempt: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """List jobs, one row each, with their parameters and results as columns."""
     store = api.JobStore.open(db, table, create=False)
-    jobs = store.jobs(chosen_statuses(statuses), filters, limit, sort)
+    jobs = store.jobs(chosen_statuses(statuses), filters, limit, sort, attempt=on_attempt)
     if as_json:
         print_json([job_record(job) for job in jobs])
         return
@@ -176,11 +188,13 @@ def list_command(
 @db_options
 @json_option
 def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) -> None:
-    """Everything the table knows of one job: parameters, state, run, last traceback."""
+    """Everything the table knows of one job: parameters, state, its runs (where, which
+    code, how each ended), last traceback."""
     store = api.JobStore.open(db, table, create=False)
     job = store.get(job_id)
+    history = store.attempts(job_id)
     if as_json:
-        print_json(job_record(job))
+        print_json({**job_record(job), "history": [attempt_record(a) for a in history]})
         return
     record = job_record(job)
     params, state, error = record.pop("params"), record.pop("state"), record.pop("error")
@@ -195,9 +209,41 @@ def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) 
     ]
     for title, columns, rows in tables:
         stdout().print(rich_table(title, columns, rows, DETAIL_LIMIT))
+    _print_history(history, record["files"])
     if error:
         stdout().print("[bold]Last traceback[/bold]")
         stdout().print(error, markup=False, highlight=False)
+
+
+def _print_history(history: list[Attempt], files: str) -> None:
+    """One line per run: how it ended and why, where, for how long, with which code."""
+    if not history:
+        stdout().print("Runs: none yet")
+        return
+    rows = [
+        [
+            attempt.attempt,
+            attempt.outcome.value if attempt.outcome else "running",
+            attempt.reason or _last_line(attempt.error),
+            attempt.host,
+            attempt.pid,
+            attempt.started_at,
+            duration(attempt.finished_at - attempt.started_at) if attempt.finished_at else "",
+            attempt.code,
+            attempt.python,
+        ]
+        for attempt in history
+    ]
+    columns = ["attempt", "outcome", "why", "host", "pid", "started", "ran for", "code", "python"]
+    stdout().print(rich_table("Runs", columns, rows))
+    if files and any(attempt.code_commit for attempt in history):
+        stdout().print(f"each run's record (code, environment, diff): {files}/{RECORDS}/",
+                       markup=False, highlight=False)  # fmt: skip
+
+
+def _last_line(text: str | None) -> str:
+    lines = (text or "").strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 def _has(job: Job, name: str) -> bool:

@@ -72,6 +72,14 @@ class Filter:
         )
         return equal if self.op == "=" else not_(func.coalesce(equal, False))
 
+    def on_table(self, table: Table, what: str) -> ColumnElement[bool]:
+        """This condition on a column of `table` (an attempt table), which must have it;
+        `what` names the table's rows in the error."""
+        if self.key not in table.c:
+            names = ", ".join(column.key for column in table.c)
+            raise UsageError(f"{what} have no {self.key!r}: use one of {names}")
+        return self._on_column(table.c[self.key])
+
     def _on_column(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
         value = self.value
         if column.key == "status" and isinstance(value, str):

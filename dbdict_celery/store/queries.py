@@ -72,6 +72,7 @@ class Queries:
 
     path: TablePath
     table: Table
+    attempt_table: Table
     dialect: str
 
     def _transaction(
@@ -119,13 +120,16 @@ class Queries:
         limit: int | None = None,
         sort: str | None = None,
         ids: Sequence[int] | None = None,
+        attempt: Iterable[str | Filter] = (),
     ) -> list[Job]:
-        """Jobs filtered on status and on values (`lr>0.01`, `model.kind=cnn`).
+        """Jobs filtered on status and on values (`lr>0.01`, `model.kind=cnn`), and on their
+        runs: `attempt` conditions (`outcome=lost`, `host=node3`) that one attempt of the
+        job meets, all of them.
 
         In id order, or by `sort`: a row column or a state key, `-` first for
         descending (numbers by value, before text).
         """
-        query = self._select(status, where, sort, ids).limit(limit)
+        query = self._select(status, where, sort, ids, attempt).limit(limit)
         with self._transaction(read_only=True) as connection:
             return [Job.from_row(row) for row in connection.execute(query)]
 
@@ -192,9 +196,16 @@ class Queries:
         where: Iterable[str | Filter],
         sort: str | None,
         ids: Sequence[int] | None,
+        attempt: Iterable[str | Filter] = (),
     ) -> Select[Any]:
-        t = self.table
+        t, a = self.table, self.attempt_table
         query = select(t)
+        on_attempt = [
+            (each if isinstance(each, Filter) else Filter.parse(each)).on_table(a, "attempts")
+            for each in attempt
+        ]
+        if on_attempt:
+            query = query.where(t.c.id.in_(select(a.c.job_id).where(*on_attempt)))
         if isinstance(status, Status):
             query = query.where(t.c.status == status)
         elif status is not None:

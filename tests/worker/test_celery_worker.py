@@ -120,6 +120,7 @@ def test_revoke_with_terminate_cancels_with_the_state_saved_and_requeue_resumes(
     assert (done.state["count"], done.state["runs"], done.attempts) == (40, 2, 2)
     steps = (files / "stdout").read_text().splitlines()
     assert steps == [f"step {step}" for step in range(1, 41)], "resumed, not restarted"
+    assert _endings(store, job.id) == [("cancelled", "revoke"), ("done", None)]
 
 
 def test_sigterm_to_the_worker_stops_running_jobs_which_resume_on_a_new_worker(
@@ -176,6 +177,7 @@ def test_a_job_that_ignores_the_stop_is_killed_after_the_grace_and_resumes(
     wait_for_statuses(store, Status.DONE, timeout=60)
     done = store.get(job.id)
     assert (done.state["i"], done.state["runs"]) == (60, 2)
+    assert _endings(store, job.id) == [("lost", "killed after the grace period"), ("done", None)]
 
 
 def test_a_failing_job_is_retried_up_to_max_attempts(cluster: Deployment) -> None:
@@ -254,6 +256,11 @@ def test_a_worker_says_at_start_which_job_database_it_serves(cluster: Deployment
     assert "embedded database sqlite:///" in said
 
 
+def _endings(store: JobStore, job_id: int) -> list[tuple[str | None, str | None]]:
+    """How each run of a job ended, and why, as its attempts record it."""
+    return [(a.outcome.value if a.outcome else None, a.reason) for a in store.attempts(job_id)]
+
+
 def _with_count(store: JobStore, job_id: int, at_least: int) -> object:
     job = store.get(job_id)
     return job if job.status == Status.RUNNING and job.state.get("count", 0) >= at_least else None
@@ -274,6 +281,8 @@ def test_a_job_whose_process_dies_is_put_back_at_once_not_after_the_staleness_wi
     assert (always.status, always.attempts) == (Status.FAILED, 3)
     assert always.error is not None
     assert "its process died" in always.error
+    assert _endings(store, always.id) == [("lost", "process died")] * 3
+    assert _endings(store, once.id) == [("lost", "process died"), ("done", None)]
 
 
 MYEXP = """

@@ -1,0 +1,249 @@
+"""Run history with real `celery -A dbdict_celery worker` processes: every attempt of a job
+recorded with where it ran, which code and environment, and how it ended; `dbdict show` and
+`dbdict diff` read it back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.store import JobStore
+from tests.conftest import REPO, wait_until
+from tests.deployments import Deployment, postgres_redis, scheduled, wait_for_statuses
+
+pytestmark = pytest.mark.integration
+
+SEARCH = """
+def experiment(state, channel):
+    state.result = state.x * SCALE
+"""
+
+
+def _running_with_count(store: JobStore, job_id: int, at_least: int, attempt: int) -> object:
+    job = store.get(job_id)
+    running = job.status is Status.RUNNING and job.attempts == attempt
+    return job if running and job.state.get("count", 0) >= at_least else None
+
+
+def _show(deployment: Deployment, job_id: int) -> dict[str, Any]:
+    shown = deployment.dbdict("show", str(job_id), "--json")
+    assert shown.returncode == 0, shown.stderr
+    record: dict[str, Any] = json.loads(shown.stdout)
+    return record
+
+
+def test_a_job_preempted_twice_then_finished_shows_three_attempts(cluster: Deployment) -> None:
+    (job,) = scheduled(cluster, "examples.count.experiment", "target=40", "interval=0.1")
+    store = cluster.store()
+    first = cluster.start_worker("-c", "1")
+    wait_until(lambda: _running_with_count(store, job.id, 3, attempt=1), "3 steps of run 1")
+    first.signal(signal.SIGTERM)  # a preemption: the worker's warm shutdown
+    assert first.process.wait(timeout=30) == 0, first.text()
+    cluster.start_worker("-c", "1")
+    running = wait_until(lambda: _running_with_count(store, job.id, 6, attempt=2), "run 2")
+    assert isinstance(running, type(job))
+    assert running.pid is not None
+    os.kill(running.pid, signal.SIGTERM)  # the run itself is signalled (as Slurm may do)
+    wait_for_statuses(store, Status.DONE, timeout=90)
+
+    record = _show(cluster, job.id)
+    assert record["attempts"] == 3
+    history = record["history"]
+    assert [(run["attempt"], run["outcome"], run["reason"]) for run in history] == [
+        (1, "incomplete", "worker shutdown"),
+        (2, "incomplete", "SIGTERM"),
+        (3, "done", None),
+    ]
+    assert all(run["host"] == os.uname().nodename for run in history)
+    assert [run["worker"].split("-")[0] for run in history] == ["w1", "w2", "w2"]
+    assert history[1]["pid"] == running.pid
+    assert all(run["finished_at"] >= run["started_at"] for run in history)
+    assert len({run["run_id"] for run in history}) == 3
+    files = cluster.job_files(job.id) / "dbdict"
+    assert sorted(path.name for path in files.glob("*.json")) == [
+        "attempt-1.json", "attempt-2.json", "attempt-3.json",
+    ], "each run's record is kept among the job's files"  # fmt: skip
+    text = cluster.dbdict("show", str(job.id))
+    assert text.returncode == 0, text.stderr
+    assert "worker shutdown" in text.stdout
+    assert "SIGTERM" in text.stdout
+
+
+def _git(repo: Path, *arguments: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org", *arguments],
+        cwd=repo, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
+def _fake_package(where: Path, version: str) -> Path:
+    """A folder that, on the path, makes `fakelib` look installed at `version`."""
+    info = where / f"fakelib-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: fakelib\nVersion: {version}\n", encoding="utf-8"
+    )
+    return where
+
+
+def test_a_dirty_checkout_is_recorded_and_dbdict_diff_names_what_changed(
+    cluster: Deployment,
+) -> None:
+    repo = cluster.cwd / "research"
+    repo.mkdir()
+    (repo / "search.py").write_text("SCALE = 2\n" + SEARCH, encoding="utf-8")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "search.py")
+    _git(repo, "commit", "-q", "-m", "first")
+    first_commit = _git(repo, "rev-parse", "HEAD")
+    (repo / "search.py").write_text("SCALE = 3\n" + SEARCH, encoding="utf-8")  # uncommitted
+
+    def schedule(*args: str) -> None:
+        done = cluster.dbdict("schedule", "search.experiment", *args, cwd=repo)
+        assert done.returncode == 0, done.stderr
+
+    def worker(packages: Path) -> Any:
+        path = os.pathsep.join([str(repo), str(packages), str(REPO)])
+        return cluster.start_worker("-c", "1", cwd=repo, PYTHONPATH=path)
+
+    schedule("x=1")
+    store = cluster.store()
+    dirty_worker = worker(_fake_package(cluster.cwd / "site1", "1.0"))
+    wait_for_statuses(store, Status.DONE)
+    (job,) = store.jobs()
+    assert job.state["result"] == 3, "the uncommitted code ran"
+    (dirty,) = store.attempts(job.id)
+    assert (dirty.code_commit, dirty.code_branch, dirty.code_dirty) == (first_commit, "main", True)
+    assert dirty.code_repository == str(repo)
+    record = json.loads((cluster.job_files(job.id) / "dbdict" / "attempt-1.json").read_text())
+    assert record["code"]["commit"] == first_commit
+    assert record["code"]["dirty"] is True
+    diff = (cluster.job_files(job.id) / "dbdict" / record["code"]["diff"]).read_text()
+    assert "-SCALE = 2" in diff
+    assert "+SCALE = 3" in diff
+
+    dirty_worker.signal(signal.SIGTERM)
+    assert dirty_worker.process.wait(timeout=30) == 0
+    _git(repo, "commit", "-q", "-am", "scale by 3")
+    clean_commit = _git(repo, "rev-parse", "HEAD")
+    worker(_fake_package(cluster.cwd / "site2", "2.0"))
+    again = cluster.dbdict("requeue", "--status", "done", str(job.id))  # the same job, run again
+    assert again.returncode == 0, again.stderr
+    wait_until(lambda: len(store.attempts(job.id)) == 2 and store.get(job.id).status
+               is Status.DONE, "the second run")  # fmt: skip
+    clean = store.attempts(job.id)[1]
+    assert (clean.code_commit, clean.code_dirty) == (clean_commit, False)
+    assert not (cluster.job_files(job.id) / "dbdict" / "attempt-2.diff").exists()
+
+    compared = cluster.dbdict("diff", f"{job.id}@1", f"{job.id}@2", "--json")
+    assert compared.returncode == 0, compared.stderr
+    found = {(d["kind"], d["name"]): (d["left"], d["right"])
+             for d in json.loads(compared.stdout)["differences"]}  # fmt: skip
+    assert found[("code", "commit")] == (first_commit, clean_commit)
+    assert found[("code", "dirty")] == (True, False)
+    assert found[("package", "fakelib")] == ("1.0", "2.0")
+    assert not any(kind == "parameter" for kind, _ in found), "the same parameters"
+
+    schedule("x=5")
+    wait_for_statuses(store, Status.DONE)
+    other = max(job.id for job in store.jobs())
+    shown = cluster.dbdict("diff", str(job.id), str(other))
+    assert shown.returncode == 0, shown.stderr
+    assert "parameter" in shown.stdout
+    assert "commit" not in shown.stdout, "both last ran the clean commit"
+
+
+def test_a_worker_killed_mid_job_leaves_an_attempt_reconcile_marks_lost(
+    cluster: Deployment,
+) -> None:
+    (job,) = scheduled(cluster, "examples.count.experiment", "target=30", "interval=0.1")
+    store = cluster.store()
+    killed = cluster.start_worker("-c", "1")
+    wait_until(lambda: _running_with_count(store, job.id, 2, attempt=1), "2 saved steps")
+    killed.kill()  # SIGKILL: nothing of the worker records anything
+    (open_attempt,) = store.attempts(job.id)
+    assert open_attempt.outcome is None, "a dead run's attempt stays open until found"
+
+    def reconciled() -> bool:
+        done = cluster.dbdict("reconcile", "--stale-after", "3")
+        assert done.returncode == 0, done.stderr
+        return store.attempts(job.id)[0].outcome is not None
+
+    wait_until(reconciled, "reconcile to find the run dead", timeout=60)
+    (lost,) = store.attempts(job.id)
+    assert (lost.outcome.value if lost.outcome else None, lost.reason) == (
+        "lost", "stale heartbeat",
+    )  # fmt: skip
+    assert lost.finished_at is not None
+    assert "no heartbeat" in (lost.error or "")
+    cluster.start_worker("-c", "1")
+    wait_for_statuses(store, Status.DONE, timeout=90)
+    assert [a.outcome.value if a.outcome else None for a in store.attempts(job.id)] == [
+        "lost", "done",
+    ]  # fmt: skip
+
+
+def _with_password(location: str, password: str) -> str:
+    parts = urlsplit(location)
+    user, _, host = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=f"{user.split(':')[0]}:{password}@{host}"))
+
+
+def test_no_secret_reaches_the_attempt_rows_or_files(
+    tmp_path: Path, postgres_location: str, redis_url: str
+) -> None:
+    """The database's password, secret-named variables (even allow-listed by mistake), and a
+    token in the repository's remote URL and in its uncommitted changes are all masked."""
+    db_password, token, aws = "Db-Pa55word-xyz", "tok-4bcd3f9876", "AKIAsecretValue123"
+    location = _with_password(postgres_location, db_password)  # trust auth: any password works
+    cluster = postgres_redis(tmp_path, location, redis_url)
+    secrets = {
+        "MY_API_TOKEN": token,
+        "AWS_SECRET_ACCESS_KEY": aws,
+        "DBDICT_CAPTURE_ENV": "MY_API_TOKEN,AWS_SECRET_ACCESS_KEY,OMP_NUM_THREADS",
+        "OMP_NUM_THREADS": "3",
+    }
+    repo = tmp_path / "research"
+    repo.mkdir()
+    (repo / "search.py").write_text("SCALE = 2\n" + SEARCH, encoding="utf-8")
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "remote", "add", "origin", f"https://someone:{token}@github.com/lab/research.git")
+    _git(repo, "add", "search.py")
+    _git(repo, "commit", "-q", "-m", "first")
+    (repo / "search.py").write_text(f'SCALE = 2\nKEY = "{token}"\n' + SEARCH, encoding="utf-8")
+    try:
+        cluster.env.update(secrets)  # the worker's environment, and the commands'
+        done = cluster.dbdict("schedule", "search.experiment", "x=1", cwd=repo)
+        assert done.returncode == 0, done.stderr
+        path = os.pathsep.join([str(repo), str(REPO)])
+        cluster.start_worker("-c", "1", cwd=repo, PYTHONPATH=path)
+        store = cluster.store()
+        wait_for_statuses(store, Status.DONE)
+        (job,) = store.jobs()
+        (attempt,) = store.attempts(job.id)
+        assert attempt.variables == {"OMP_NUM_THREADS": "3"}, "capture ran, secrets left out"
+        assert attempt.code_dirty is True
+        with store.engine.connect() as connection:
+            rows = repr(connection.execute(store.attempt_table.select()).all())
+        files = [p for p in cluster.job_files(job.id).rglob("*") if p.is_file()]
+        kept = rows + "".join(p.read_text(errors="replace") for p in files)
+        record = json.loads((cluster.job_files(job.id) / "dbdict" / "attempt-1.json").read_text())
+        assert record["code"]["remote"] == "https://someone:***@github.com/lab/research.git"
+        assert 'KEY = "***"' in kept, "the diff is kept, the token in it masked"
+        for secret in (db_password, token, aws):
+            assert secret not in kept
+        shown = cluster.dbdict("show", str(job.id), "--json")
+        assert shown.returncode == 0, shown.stderr
+        assert not any(secret in shown.stdout for secret in (db_password, token, aws))
+    finally:
+        cluster.close()
