@@ -97,7 +97,7 @@ def attempt_table(job_table_name: str, metadata: MetaData) -> Table:
     """The history of the job table called `job_table_name`: one row per run of a job.
 
     `outcome` is None while the run goes on. The code and environment columns
-    are a summary; the whole record is in the job's files (`dbdict/attempt-N.json`).
+    are a summary; the whole record is in the job's files (`dbdict-attempt-N.json`).
     """
     name = attempt_table_name(job_table_name)
     return Table(

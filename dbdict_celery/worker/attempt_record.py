@@ -1,11 +1,13 @@
-"""An attempt's record among its job's files: `dbdict/attempt-N.json`, and `attempt-N.diff`
-when its code had uncommitted changes.
+"""An attempt's record among its job's files: `dbdict-attempt-N.json`, and
+`dbdict-attempt-N.diff` when its code had uncommitted changes.
 
 A job's files travel with it (pulled when a run starts, pushed at each save),
 so its directory in the exproot keeps the record of every attempt beside the
 checkpoints they made, even after the table is gone. The attempt row holds a
 summary; the packages are kept once per environment in the database, named
-here by the environment's hash. Writing the record never fails a run.
+here by the environment's hash. Writing the record never fails a run. The files
+sit beside `current.conf`, not in a folder: a folder costs every job's push a
+directory more to walk and make, which measured as much as the files themselves.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from dbdict_celery.worker.booking import Booking
 
 log = logging.getLogger(__name__)
 
-RECORDS = "dbdict"  # the folder of a job's files that holds its attempts' records
+RECORDS = "dbdict-attempt-"  # how the names of the record files of a job's attempts begin
 
 
 def write_record(workdir: str, table: TablePath, booking: Booking, code: Code) -> None:
     """Write the record of `booking`'s attempt into the run's working directory."""
     job, environment = booking.job, booking.environment
-    attempt = f"attempt-{job.attempts}"
+    attempt = f"{RECORDS}{job.attempts}"
     diff_name = f"{attempt}.diff" if code.diff else None
     record: dict[str, Any] = {
         "table": str(table),
@@ -59,11 +61,9 @@ def write_record(workdir: str, table: TablePath, booking: Booking, code: Code) -
         )
     password = table.url.password
     try:
-        folder = os.path.join(workdir, RECORDS)
-        os.makedirs(folder, exist_ok=True)
-        _write(os.path.join(folder, f"{attempt}.json"), json.dumps(record, indent=2), password)
+        _write(os.path.join(workdir, f"{attempt}.json"), json.dumps(record, indent=2), password)
         if diff_name:
-            _write(os.path.join(folder, diff_name), code.diff, password)
+            _write(os.path.join(workdir, diff_name), code.diff, password)
     except OSError as error:
         log.warning("job %s: the record of attempt %s was not written: %s",
                     job.id, job.attempts, error)  # fmt: skip

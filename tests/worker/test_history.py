@@ -68,9 +68,9 @@ def test_a_job_preempted_twice_then_finished_shows_three_attempts(cluster: Deplo
     assert history[1]["pid"] == running.pid
     assert all(run["finished_at"] >= run["started_at"] for run in history)
     assert len({run["run_id"] for run in history}) == 3
-    files = cluster.job_files(job.id) / "dbdict"
-    assert sorted(path.name for path in files.glob("*.json")) == [
-        "attempt-1.json", "attempt-2.json", "attempt-3.json",
+    files = cluster.job_files(job.id)
+    assert sorted(path.name for path in files.glob("dbdict-attempt-*.json")) == [
+        "dbdict-attempt-1.json", "dbdict-attempt-2.json", "dbdict-attempt-3.json",
     ], "each run's record is kept among the job's files"  # fmt: skip
     text = cluster.dbdict("show", str(job.id))
     assert text.returncode == 0, text.stderr
@@ -125,10 +125,10 @@ def test_a_dirty_checkout_is_recorded_and_dbdict_diff_names_what_changed(
     (dirty,) = store.attempts(job.id)
     assert (dirty.code_commit, dirty.code_branch, dirty.code_dirty) == (first_commit, "main", True)
     assert dirty.code_repository == str(repo)
-    record = json.loads((cluster.job_files(job.id) / "dbdict" / "attempt-1.json").read_text())
+    record = json.loads((cluster.job_files(job.id) / "dbdict-attempt-1.json").read_text())
     assert record["code"]["commit"] == first_commit
     assert record["code"]["dirty"] is True
-    diff = (cluster.job_files(job.id) / "dbdict" / record["code"]["diff"]).read_text()
+    diff = (cluster.job_files(job.id) / record["code"]["diff"]).read_text()
     assert "-SCALE = 2" in diff
     assert "+SCALE = 3" in diff
 
@@ -143,7 +143,7 @@ def test_a_dirty_checkout_is_recorded_and_dbdict_diff_names_what_changed(
                is Status.DONE, "the second run")  # fmt: skip
     clean = store.attempts(job.id)[1]
     assert (clean.code_commit, clean.code_dirty) == (clean_commit, False)
-    assert not (cluster.job_files(job.id) / "dbdict" / "attempt-2.diff").exists()
+    assert not (cluster.job_files(job.id) / "dbdict-attempt-2.diff").exists()
 
     compared = cluster.dbdict("diff", f"{job.id}@1", f"{job.id}@2", "--json")
     assert compared.returncode == 0, compared.stderr
@@ -237,7 +237,7 @@ def test_no_secret_reaches_the_attempt_rows_or_files(
             rows = repr(connection.execute(store.attempt_table.select()).all())
         files = [p for p in cluster.job_files(job.id).rglob("*") if p.is_file()]
         kept = rows + "".join(p.read_text(errors="replace") for p in files)
-        record = json.loads((cluster.job_files(job.id) / "dbdict" / "attempt-1.json").read_text())
+        record = json.loads((cluster.job_files(job.id) / "dbdict-attempt-1.json").read_text())
         assert record["code"]["remote"] == "https://someone:***@github.com/lab/research.git"
         assert 'KEY = "***"' in kept, "the diff is kept, the token in it masked"
         for secret in (db_password, token, aws):
