@@ -12,6 +12,7 @@ the run's first landed save, or its outcome.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -29,13 +30,19 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Update
 
 from dbdict_celery.config import TablePath
 from dbdict_celery.experiment.provenance import Code, Environment
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import Attempt, AttemptOutcome, StopReason
+from dbdict_celery.store.job import Job
+from dbdict_celery.store.schema import ATTEMPT_FROM_JOB
 
 _REGISTERED: set[tuple[str, str]] = set()  # (database, environment hash) known to hold it
+
+# What a run's write does to its open attempt, given the job's new status (an SQL expression).
+AttemptChange = Callable[[ColumnElement[Any]], dict[str, Any]]
 
 
 def code_values(code: Code) -> dict[str, Any]:
@@ -129,36 +136,64 @@ class History:
         with self._transaction() as connection:
             connection.execute(statement)
 
-    def _open_attempt(
+    def _booked_with_attempt(
         self,
         connection: Connection,
-        booked: Row[Any],
+        booking: Update,
         worker: str | None,
         environment: Environment | None,
-    ) -> None:
-        """Open the attempt of a run just booked (`booked`: its job row, as booked)."""
-        values: dict[str, Any] = {
-            "job_id": booked.id,
-            "attempt": booked.attempts,
-            "run_id": booked.run_id,
-            "task_id": booked.task_id,
-            "worker": worker,
-            "host": booked.host,
-            "pid": booked.pid,
-            "started_at": booked.started_at,
-        }
+    ) -> Row[Any] | None:
+        """Run `booking` (an UPDATE of the job table RETURNING the booked row) and open the
+        attempt of the run it books; the booked row, or None. On Postgres in one statement,
+        so that history costs the hot path no round trip."""
+        a = self.attempt_table
+        known: dict[str, Any] = {"worker": worker}
         if environment is not None:
-            values.update(
+            known.update(
                 python=environment.python,
                 platform=environment.platform,
                 environment=environment.hash,
                 variables=environment.variables,
                 hardware=environment.hardware,
             )
-        connection.execute(insert(self.attempt_table).values(**values))
+        if self.dialect == "postgresql":
+            booked = booking.cte("booked")
+            source = select(
+                *(booked.c[column] for column in ATTEMPT_FROM_JOB.values()),
+                *(literal(value, a.c[name].type) for name, value in known.items()),
+            )
+            opening = insert(a).from_select([*ATTEMPT_FROM_JOB, *known], source)
+            return connection.execute(select(booked).add_cte(opening.cte("opened"))).first()
+        row = connection.execute(booking).first()
+        if row is not None:
+            from_job = {name: getattr(row, column) for name, column in ATTEMPT_FROM_JOB.items()}
+            connection.execute(insert(a).values(**from_job, **known))
+        return row
 
-    def _record_code(self, connection: Connection, which: ColumnElement[bool], code: Code) -> None:
-        connection.execute(update(self.attempt_table).where(which).values(**code_values(code)))
+    def _changed_with_attempt(
+        self,
+        connection: Connection,
+        change: Update,
+        job: Job,
+        attempt: AttemptChange | None,
+    ) -> Row[Any] | None:
+        """Run `change` (an UPDATE of the job table RETURNING its id and new status) and, if
+        it changed the row, `attempt` on the run's open attempt; the changed row, or None.
+        On Postgres in one statement."""
+        if attempt is None:
+            return connection.execute(change).first()
+        a = self.attempt_table
+        run = and_(a.c.run_id == job.run_id, a.c.outcome.is_(None))
+        if self.dialect == "postgresql":
+            ended = change.cte("ended")
+            companion = (
+                update(a).where(run, a.c.job_id == ended.c.id).values(**attempt(ended.c.status))
+            )
+            return connection.execute(select(ended).add_cte(companion.cte("attempt"))).first()
+        row = connection.execute(change).first()
+        if row is not None:
+            connection.execute(update(a).where(run).values(**attempt(literal(row.status))))
+        return row
 
     def _close_attempt(
         self,
@@ -167,15 +202,35 @@ class History:
         outcome: AttemptOutcome,
         reason: str | None = None,
         error: str | None = None,
-        code: Code | None = None,
     ) -> None:
-        """End the open attempt `which` selects; a reason already noted (a revoke) is kept."""
+        """End the open attempt `which` selects, in the caller's transaction."""
+        values = self._closing(literal(outcome.value), reason, error)
         a = self.attempt_table
-        values: dict[str, Any] = {"outcome": outcome.value, "finished_at": func.now()}
+        connection.execute(update(a).where(which, a.c.outcome.is_(None)).values(**values))
+
+    def _closing(
+        self,
+        outcome: ColumnElement[Any],
+        reason: str | None = None,
+        error: str | None = None,
+        code: Code | None = None,
+    ) -> dict[str, Any]:
+        """The values that end an attempt; a reason already noted (a revoke) is kept."""
+        values: dict[str, Any] = {"outcome": outcome, "finished_at": func.now()}
         if reason is not None:
-            values["reason"] = func.coalesce(a.c.reason, reason)
+            values["reason"] = func.coalesce(self.attempt_table.c.reason, reason)
         if error is not None:
             values["error"] = error
         if code is not None:
             values.update(code_values(code))
-        connection.execute(update(a).where(which, a.c.outcome.is_(None)).values(**values))
+        return values
+
+
+def outcome_of(status: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The outcome of a run that left its job in `status`, in SQL."""
+    return case(
+        {int(ended): literal(AttemptOutcome.of(ended).value) for ended in ENDINGS}, value=status
+    )
+
+
+ENDINGS = (Status.DONE, Status.START, Status.FAILED, Status.CANCELLED)

@@ -129,6 +129,18 @@ def attempt_table(job_table_name: str, metadata: MetaData) -> Table:
     )
 
 
+# An attempt's columns copied from its job's row when the run is booked (attempt: job).
+ATTEMPT_FROM_JOB = {
+    "job_id": "id",
+    "attempt": "attempts",
+    "run_id": "run_id",
+    "task_id": "task_id",
+    "host": "host",
+    "pid": "pid",
+    "started_at": "started_at",
+}
+
+
 def environments_table(metadata: MetaData) -> Table:
     """One row per distinct environment (a Python and its packages) of this database's runs."""
     return Table(
@@ -178,12 +190,12 @@ def _add_history(connection: Connection, table: str) -> None:
     metadata = MetaData()
     jobs, attempts = job_table(table, metadata), attempt_table(table, metadata)
     attempts.create(connection)
-    running = select(
-        jobs.c.id, jobs.c.attempts, jobs.c.run_id, jobs.c.task_id, jobs.c.host, jobs.c.pid,
-        func.coalesce(jobs.c.started_at, func.now()),
-    ).where(jobs.c.status == Status.RUNNING, jobs.c.run_id.is_not(None))  # fmt: skip
-    columns = ["job_id", "attempt", "run_id", "task_id", "host", "pid", "started_at"]
-    connection.execute(insert(attempts).from_select(columns, running))
+    running = select(*(jobs.c[column] for column in ATTEMPT_FROM_JOB.values())).where(
+        jobs.c.status == Status.RUNNING,
+        jobs.c.run_id.is_not(None),
+        jobs.c.started_at.is_not(None),
+    )
+    connection.execute(insert(attempts).from_select(list(ATTEMPT_FROM_JOB), running))
 
 
 # Each step takes a table (its name validated) from the version it is keyed by to the next.

@@ -16,7 +16,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -43,7 +43,7 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome, StopReason
 from dbdict_celery.store.bulk_insert import insert_batch
 from dbdict_celery.store.engine import READ_ONLY, engine_for
-from dbdict_celery.store.history import History
+from dbdict_celery.store.history import AttemptChange, History, code_values, outcome_of
 from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob, Standing
 from dbdict_celery.store.operations import Operations
 from dbdict_celery.store.queries import Queries
@@ -82,10 +82,6 @@ def _standing(row: Row[Any] | None) -> Standing:
 BATCH_SIZE = 10_000
 RUN_WRITE_PATIENCE = 60.0  # seconds a run's write waits for a database that does not answer
 _READY: set[tuple[str, str, int]] = set()
-
-
-# What a run's write does too, in its transaction, once the job row took it.
-Then = Callable[[Connection, Row[Any]], None]
 
 
 class JobStore(Queries, Operations, History):
@@ -264,16 +260,14 @@ class JobStore(Queries, Operations, History):
             .returning(*t.c)
         )
         with self._transaction() as connection:
-            row = connection.execute(statement).first()
-            if row is not None:
-                self._open_attempt(connection, row, worker, environment)
+            row = self._booked_with_attempt(connection, statement, worker, environment)
         return Job.from_row(row) if row is not None else None
 
     def _update_owned(
-        self, job: Job, what: str, then: Then | None = None, **values: Any
+        self, job: Job, what: str, attempt: AttemptChange | None = None, **values: Any
     ) -> Row[Any] | None:
         """Update the row if it is still this run's; the updated row, or None (and a warning).
-        `then` runs in the same transaction, only if the row took the update.
+        `attempt` changes the run's attempt in the same statement, only if the row took it.
 
         A database that does not answer (restarting, failing over) is asked again for up
         to RUN_WRITE_PATIENCE seconds: the run goes on as if nothing happened. The update
@@ -282,7 +276,7 @@ class JobStore(Queries, Operations, History):
         deadline = time.monotonic() + RUN_WRITE_PATIENCE
         while True:
             try:
-                return self._try_update_owned(job, what, values, then)
+                return self._try_update_owned(job, what, values, attempt)
             except StoreError as error:
                 if time.monotonic() >= deadline:
                     raise
@@ -290,17 +284,19 @@ class JobStore(Queries, Operations, History):
                 time.sleep(1.0)
 
     def _try_update_owned(
-        self, job: Job, what: str, values: dict[str, Any], then: Then | None
+        self, job: Job, what: str, values: dict[str, Any], attempt: AttemptChange | None
     ) -> Row[Any] | None:
         t = self.table
         owned = and_(t.c.id == job.id, t.c.run_id == job.run_id, t.c.status == Status.RUNNING)
+        change = (
+            update(t)
+            .where(owned)
+            .values(**values)
+            .returning(t.c.id, t.c.status, t.c.cancel_requested)
+        )
         with self._transaction() as connection:
-            row = connection.execute(
-                update(t).where(owned).values(**values).returning(t.c.status, t.c.cancel_requested)
-            ).first()
+            row = self._changed_with_attempt(connection, change, job, attempt)
             if row is not None:
-                if then is not None:
-                    then(connection, row)
                 return row
             status = connection.scalar(select(t.c.status).where(t.c.id == job.id))
         now = "gone" if status is None else Status(status).name
@@ -325,12 +321,8 @@ class JobStore(Queries, Operations, History):
         values: dict[str, Any] = {"state": encode(state), "heartbeat_at": func.now()}
         if exproot is not None:
             values["exproot"] = func.coalesce(self.table.c.exproot, exproot)
-
-        def record_code(connection: Connection, _: Row[Any]) -> None:
-            if code is not None:
-                self._record_code(connection, self.attempt_table.c.run_id == job.run_id, code)
-
-        return _standing(self._update_owned(job, "state", record_code, **values))
+        attempt = None if code is None else (lambda _: code_values(code))
+        return _standing(self._update_owned(job, "state", attempt, **values))
 
     def heartbeat(self, job: Job) -> Standing:
         """Tell the table the run is alive; how the run stands after (as for `save`)."""
@@ -368,11 +360,9 @@ class JobStore(Queries, Operations, History):
             values["error"] = error
         if exproot is not None:
             values["exproot"] = func.coalesce(t.c.exproot, exproot)
-        attempt = self.attempt_table.c.run_id == job.run_id
 
-        def close(connection: Connection, row: Row[Any]) -> None:
-            outcome = AttemptOutcome.of(Status(row.status))
-            self._close_attempt(connection, attempt, outcome, reason, error, code)
+        def close(ended: ColumnElement[Any]) -> dict[str, Any]:
+            return self._closing(outcome_of(ended), reason, error, code)
 
         row = self._update_owned(job, f"outcome {status.name}", close, **values)
         return None if row is None else Status(row.status)
@@ -384,12 +374,11 @@ class JobStore(Queries, Operations, History):
         longer this run's."""
         t = self.table
         values = {**_back_to_start(t, None), "attempts": t.c.attempts - 1, "heartbeat_at": None}
-        attempt = self.attempt_table.c.run_id == job.run_id
 
-        def close(connection: Connection, _: Row[Any]) -> None:
-            self._close_attempt(connection, attempt, AttemptOutcome.GIVEN_BACK, reason)
+        def give_back(_: ColumnElement[Any]) -> dict[str, Any]:
+            return self._closing(literal(AttemptOutcome.GIVEN_BACK.value), reason)
 
-        row = self._update_owned(job, "give-back", close, **values)
+        row = self._update_owned(job, "give-back", give_back, **values)
         return None if row is None else Status(row.status)
 
     def release(
