@@ -76,6 +76,16 @@ class Environment:
     variables: dict[str, str] = field(default_factory=dict)
     hardware: dict[str, Any] = field(default_factory=dict)
 
+    def summary(self) -> dict[str, Any]:
+        """What a run's attempt records of it: the packages by their hash, the rest whole."""
+        return {
+            "python": self.python,
+            "platform": self.platform,
+            "environment": self.hash,
+            "variables": self.variables,
+            "hardware": self.hardware,
+        }
+
     @functools.cached_property
     def hash(self) -> str:
         """The identity of the Python and its packages: runs sharing it ran the same software."""

@@ -149,13 +149,7 @@ class History:
         a = self.attempt_table
         known: dict[str, Any] = {"worker": worker}
         if environment is not None:
-            known.update(
-                python=environment.python,
-                platform=environment.platform,
-                environment=environment.hash,
-                variables=environment.variables,
-                hardware=environment.hardware,
-            )
+            known.update(environment.summary())
         if self.dialect == "postgresql":
             booked = booking.cte("booked")
             source = select(

@@ -52,13 +52,7 @@ def write_record(workdir: str, table: TablePath, booking: Booking, code: Code) -
         },
     }
     if environment is not None:
-        record.update(
-            python=environment.python,
-            platform=environment.platform,
-            environment=environment.hash,
-            variables=environment.variables,
-            hardware=environment.hardware,
-        )
+        record.update(environment.summary())
     password = table.url.password
     try:
         _write(os.path.join(workdir, f"{attempt}.json"), json.dumps(record, indent=2), password)
