@@ -247,3 +247,48 @@ def test_no_secret_reaches_the_attempt_rows_or_files(
         assert not any(secret in shown.stdout for secret in (db_password, token, aws))
     finally:
         cluster.close()
+
+
+def test_capture_that_breaks_never_fails_the_job(
+    location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git hanging or the package listing crashing: the job runs, its attempt says nothing
+    of what could not be told."""
+    from dbdict_celery.store.job import NewJob
+    from dbdict_celery.worker import dbrunner
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("capture exploded")
+
+    monkeypatch.setattr(dbrunner, "code_of", broken)
+    monkeypatch.setattr(dbrunner, "environment", broken)
+    store = JobStore.open(location)
+    list(store.insert([NewJob("tests.experiments.write_files", {"runs": 0})]))
+    booking = dbrunner.book(store, exproot=str(tmp_path / "exproot"))
+    assert booking is not None
+    assert dbrunner.run_booked(store, booking).status is Status.DONE
+    (attempt,) = store.attempts(booking.job.id)
+    assert attempt.outcome is not None
+    assert (attempt.outcome.value, attempt.code_commit, attempt.environment) == (
+        "done", "unknown", None,
+    )  # fmt: skip
+
+
+def test_with_capture_off_runs_are_still_historied(
+    location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbdict_celery.store.job import NewJob
+    from dbdict_celery.worker import dbrunner
+
+    monkeypatch.setenv("DBDICT_CAPTURE", "off")
+    store = JobStore.open(location)
+    list(store.insert([NewJob("tests.experiments.write_files", {"runs": 0})]))
+    booking = dbrunner.book(store, exproot=str(tmp_path / "exproot"))
+    assert booking is not None
+    dbrunner.run_booked(store, booking)
+    (attempt,) = store.attempts(booking.job.id)
+    assert attempt.outcome is not None
+    assert (attempt.outcome.value, attempt.code_commit, attempt.python) == ("done", None, None)
+    files = tmp_path / "exproot" / store.path.dbname / store.path.table / str(booking.job.id)
+    assert (files / "current.conf").is_file()
+    assert not list(files.glob("dbdict-attempt-*")), "no record file"
