@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
 COMMAND_TIMEOUT = 10.0  # seconds: a git or nvidia-smi that hangs (a dead NFS mount) is skipped
-MAX_DIFF_BYTES = 8 * 1024 * 1024
+MAX_DIFF_CHARACTERS = 8 * 1024 * 1024
 MASK = "***"
 
 # Variables that change what an experiment computes or say where it ran, and hold no secret.
@@ -51,6 +51,8 @@ SECRET_NAME = re.compile(
 )
 # `scheme://user:password@`: up to the last @ of the word, as a password may hold @ itself
 _URL_PASSWORD = re.compile(r"(?P<start>[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)\S+(?=@)")
+# `https://TOKEN@host`: on the web, a user name alone is how a token is given (a CI clone)
+_WEB_USER = re.compile(r"(?P<start>https?://)[^\s:/@]+@", re.IGNORECASE)
 _SHORTEST_SECRET = 6  # a secret-named variable holding "1" is a switch: masking every 1 hides all
 
 
@@ -94,8 +96,11 @@ class Environment:
 
 
 def scrub(text: str) -> str:
-    """`text` with URL passwords and the values of secret-named environment variables masked."""
+    """`text` as valid UTF-8 (the database keeps nothing else), with URL passwords, the user
+    of web URLs, and the values of secret-named environment variables masked."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     text = _URL_PASSWORD.sub(rf"\g<start>{MASK}", text)
+    text = _WEB_USER.sub(rf"\g<start>{MASK}@", text)
     for name, value in os.environ.items():
         if SECRET_NAME.search(name) and len(value) >= _SHORTEST_SECRET and value in text:
             text = text.replace(value, MASK)
@@ -107,7 +112,7 @@ def environment() -> Environment:
     """This process's environment (computed once per process)."""
     return Environment(
         python=f"{platform.python_version()} ({platform.python_implementation()})",
-        platform=platform.platform(),
+        platform=scrub(platform.platform()),
         packages=_packages(),
         variables=_variables(),
         hardware=_hardware(),
@@ -117,22 +122,25 @@ def environment() -> Environment:
 def code_of(experiment: str) -> Code:
     """The git state of the repository holding the module of `experiment` (a dotted name,
     already imported or partly imported by the run); "unknown" where there is none."""
-    directory = _module_directory(experiment)
-    return Code() if directory is None else _code_at(directory)
+    found = _module_file(experiment)
+    return Code() if found is None else _code_at(*found)
 
 
-def _module_directory(experiment: str) -> str | None:
+def _module_file(experiment: str) -> tuple[str, str] | None:
+    """(module name, its file's folder) of the innermost imported module of `experiment`."""
     parts = experiment.split(".")
     for end in range(len(parts), 0, -1):
-        module = sys.modules.get(".".join(parts[:end]))
-        path: str | None = getattr(module, "__file__", None)
+        name = ".".join(parts[:end])
+        path: str | None = getattr(sys.modules.get(name), "__file__", None)
         if path:
-            return os.path.dirname(os.path.realpath(path))
+            return name, os.path.dirname(os.path.realpath(path))
     return None
 
 
 @functools.cache
-def _code_at(directory: str) -> Code:
+def _code_at(module: str, directory: str) -> Code:
+    """The git state of `directory` when `module` (imported from it) is first run here: once
+    per module and process, as a process keeps running the code it imported."""
     top = _git(directory, "rev-parse", "--show-toplevel")
     if top is None:
         return Code()
@@ -141,14 +149,14 @@ def _code_at(directory: str) -> Code:
     changes = _git(directory, "status", "--porcelain", "--untracked-files=no")
     dirty = None if changes is None else bool(changes)
     diff = (_git(directory, "diff", "HEAD", "--no-color", "--no-ext-diff") or "") if dirty else ""
-    if len(diff) > MAX_DIFF_BYTES:
-        diff = diff[:MAX_DIFF_BYTES] + f"\n[cut at {MAX_DIFF_BYTES} bytes]\n"
+    if len(diff) > MAX_DIFF_CHARACTERS:
+        diff = diff[:MAX_DIFF_CHARACTERS] + f"\n[cut at {MAX_DIFF_CHARACTERS} characters]\n"
     remote = _git(directory, "config", "--get", "remote.origin.url")
     return Code(
         commit=commit or UNKNOWN,
         branch=("detached" if branch == "HEAD" else branch) if branch else UNKNOWN,
         dirty=dirty,
-        repository=top,
+        repository=scrub(top),
         remote=scrub(remote) if remote else None,
         diff=scrub(diff) if diff else "",
     )
@@ -200,6 +208,8 @@ def _variables() -> dict[str, str]:
 def _allowed(names: Iterable[str]) -> list[str]:
     allowed = []
     for name in dict.fromkeys(names):
+        if not name.isascii() or not name.isprintable():
+            continue
         if SECRET_NAME.search(name):
             log.warning("DBDICT_CAPTURE_ENV: %s looks like a secret's name: not recorded", name)
         else:

@@ -24,12 +24,15 @@ class AttemptOutcome(str, enum.Enum):
     @classmethod
     def of(cls, status: Status) -> AttemptOutcome:
         """The outcome of a run that left its job in `status`."""
-        return {
-            Status.DONE: cls.DONE,
-            Status.START: cls.INCOMPLETE,
-            Status.FAILED: cls.FAILED,
-            Status.CANCELLED: cls.CANCELLED,
-        }[status]
+        return OUTCOME_OF_STATUS[status]
+
+
+OUTCOME_OF_STATUS = {
+    Status.DONE: AttemptOutcome.DONE,
+    Status.START: AttemptOutcome.INCOMPLETE,
+    Status.FAILED: AttemptOutcome.FAILED,
+    Status.CANCELLED: AttemptOutcome.CANCELLED,
+}
 
 
 class StopReason:

@@ -8,6 +8,7 @@ themselves are what `dbdict show` and `dbdict list` are for.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from dbdict_celery.store.attempt import Attempt, AttemptOutcome
 from dbdict_celery.store.store import JobStore
 
 ABSENT = None  # how a side that has no such key shows
+_REF = re.compile(r"[0-9]+(@[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -28,9 +30,9 @@ class RunRef:
     @classmethod
     def parse(cls, text: str) -> RunRef:
         """`12` (job 12's last attempt) or `12@3` (its third)."""
-        job, at, attempt = text.partition("@")
-        if not job.isdigit() or (at and not attempt.isdigit()):
+        if not _REF.fullmatch(text):
             raise UsageError(f"malformed run {text!r}: expected a job id (12) or id@attempt (12@3)")
+        job, at, attempt = text.partition("@")
         return cls(int(job), int(attempt) if at else None)
 
     def __str__(self) -> str:
@@ -55,23 +57,31 @@ class _Run:
     attempt: Attempt | None
     packages: dict[str, str] | None
 
+    @property
+    def captured(self) -> bool:
+        """Whether the run recorded its environment (capture was on)."""
+        return self.attempt is not None and self.attempt.environment is not None
+
 
 def compare(store: JobStore, left: RunRef, right: RunRef) -> list[Difference]:
-    """The differences between two runs of `store`'s table: parameters, experiment, code
-    (commit, branch, dirty flag, repository), Python, platform, host, package versions,
-    recorded variables and hardware. A side whose code or environment was not recorded
-    shows None for it."""
+    """The differences between two runs of `store`'s table: parameters, experiment, whether
+    each ran and recorded its environment, code (commit, branch, dirty flag, repository),
+    Python, platform, host, and, when both recorded them, package versions, variables and
+    hardware."""
     one, other = _run(store, left), _run(store, right)
     found = _differences("parameter", one.params, other.params)
     found += _differences("experiment", {"name": one.experiment}, {"name": other.experiment})
+    recorded = {"ran": one.attempt is not None, "captured": one.captured}
+    recorded_there = {"ran": other.attempt is not None, "captured": other.captured}
+    found += _differences("run", recorded, recorded_there)
+    if one.attempt is None or other.attempt is None:
+        return found  # a job never run has nothing more to compare
     found += _differences("code", _code(one.attempt), _code(other.attempt))
     found += _differences("environment", _where(one.attempt), _where(other.attempt))
-    if one.packages is not None or other.packages is not None:
+    if one.captured and other.captured:  # one side alone would list its every package
         found += _differences("package", one.packages or {}, other.packages or {})
-    found += _differences("variable", _field(one.attempt, "variables"),
-                          _field(other.attempt, "variables"))  # fmt: skip
-    found += _differences("hardware", _field(one.attempt, "hardware"),
-                          _field(other.attempt, "hardware"))  # fmt: skip
+        found += _differences("variable", one.attempt.variables, other.attempt.variables)
+        found += _differences("hardware", one.attempt.hardware, other.attempt.hardware)
     return found
 
 
@@ -97,9 +107,7 @@ def _package(line: str) -> tuple[str, str]:
     return name.lower(), version
 
 
-def _code(attempt: Attempt | None) -> dict[str, Any]:
-    if attempt is None:
-        return {}
+def _code(attempt: Attempt) -> dict[str, Any]:
     return {
         "commit": attempt.code_commit,
         "branch": attempt.code_branch,
@@ -108,14 +116,8 @@ def _code(attempt: Attempt | None) -> dict[str, Any]:
     }
 
 
-def _where(attempt: Attempt | None) -> dict[str, Any]:
-    if attempt is None:
-        return {}
+def _where(attempt: Attempt) -> dict[str, Any]:
     return {"python": attempt.python, "platform": attempt.platform, "host": attempt.host}
-
-
-def _field(attempt: Attempt | None, name: str) -> dict[str, Any]:
-    return {} if attempt is None else dict(getattr(attempt, name))
 
 
 def _differences(kind: str, left: dict[str, Any], right: dict[str, Any]) -> list[Difference]:

@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Table, and_, case, cast, func, literal, not_, or_
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Float,
+    Table,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    not_,
+    or_,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from dbdict_celery.errors import UsageError
@@ -72,13 +84,23 @@ class Filter:
         )
         return equal if self.op == "=" else not_(func.coalesce(equal, False))
 
-    def on_table(self, table: Table, what: str) -> ColumnElement[bool]:
-        """This condition on a column of `table` (an attempt table), which must have it;
-        `what` names the table's rows in the error."""
-        if self.key not in table.c:
-            names = ", ".join(column.key for column in table.c)
-            raise UsageError(f"{what} have no {self.key!r}: use one of {names}")
-        return self._on_column(table.c[self.key])
+    def on_table(
+        self, table: Table, what: str, choices: dict[str, dict[str, Any]] | None = None
+    ) -> ColumnElement[bool]:
+        """This condition on a plain column of `table` (an attempt table), which must have
+        it; `what` names the table's rows in errors. `choices` maps a column to the values
+        it may be compared with (as typed: what each stands for)."""
+        column = table.c.get(self.key)
+        if column is None or isinstance(column.type, JSON):
+            names = ", ".join(c.key for c in table.c if not isinstance(c.type, JSON))
+            raise UsageError(f"{what} cannot be filtered on {self.key!r}: use one of {names}")
+        allowed = (choices or {}).get(self.key)
+        if allowed is None:
+            return self._on_column(column)
+        if self.op not in ("=", "!=") or str(self.value) not in allowed:
+            names = ", ".join(allowed)
+            raise UsageError(f"{self.key} is one of {names}: compare it with = or !=")
+        return Filter(self.key, self.op, allowed[str(self.value)])._on_column(column)
 
     def _on_column(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
         value = self.value
@@ -101,7 +123,7 @@ def _check_column_value(column: ColumnElement[Any], value: Any) -> None:
     kind = column.type.python_type
     if value is None or kind is datetime:
         if value is not None:
-            raise UsageError(f"--where cannot compare the times in {column.key}: sort by it")
+            raise UsageError(f"filters cannot compare the times in {column.key}")
         return
     numbers = (int, float) if kind is float else (kind,)
     if not isinstance(value, numbers) or (isinstance(value, bool) and kind is not bool):

@@ -35,10 +35,12 @@ from sqlalchemy.sql.dml import Update
 from dbdict_celery.config import TablePath
 from dbdict_celery.experiment.provenance import Code, Environment
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.attempt import Attempt, AttemptOutcome, StopReason
+from dbdict_celery.store.attempt import OUTCOME_OF_STATUS, Attempt, AttemptOutcome, StopReason
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.schema import ATTEMPT_FROM_JOB
 
+SIGTERM = "SIGTERM"  # the reason a run gives when a revoke's signal reaches it
+NOT_RECORDED = "not recorded"  # the reason of a run whose end no attempt recorded
 _REGISTERED: set[tuple[str, str]] = set()  # (database, environment hash) known to hold it
 
 # What a run's write does to its open attempt, given the job's new status (an SQL expression).
@@ -119,13 +121,16 @@ class History:
         ended_cancelled = and_(
             a.c.outcome == AttemptOutcome.INCOMPLETE.value, job_status == Status.CANCELLED
         )
-        stoppable = or_(
+        stopped_by_it = or_(  # still running, or stopped by the revoke's SIGTERM just now
             a.c.outcome.is_(None),
-            a.c.outcome.in_([AttemptOutcome.INCOMPLETE.value, AttemptOutcome.CANCELLED.value]),
+            and_(
+                a.c.outcome.in_([AttemptOutcome.INCOMPLETE.value, AttemptOutcome.CANCELLED.value]),
+                or_(a.c.reason.is_(None), a.c.reason.in_([SIGTERM, StopReason.CANCEL])),
+            ),
         )
         statement = (
             update(a)
-            .where(a.c.id == latest, stoppable)
+            .where(a.c.id == latest, stopped_by_it)
             .values(
                 reason=StopReason.REVOKE,
                 outcome=case(
@@ -135,6 +140,31 @@ class History:
         )
         with self._transaction() as connection:
             connection.execute(statement)
+
+    def close_orphaned_attempts(self) -> int:
+        """End the open attempts whose job no longer runs them: runs an earlier release
+        ended (it wrote no attempt). How each ended is read from its job when the job still
+        names the run (done, failed, cancelled), else it is lost; the reason says it was not
+        recorded. Returns how many were closed."""
+        a, t = self.attempt_table, self.table
+        same_run = and_(t.c.id == a.c.job_id, t.c.run_id == a.c.run_id)
+        status = select(t.c.status).where(same_run).scalar_subquery()
+        finished = select(t.c.finished_at).where(same_run).scalar_subquery()
+        orphaned = and_(
+            a.c.outcome.is_(None),
+            or_(status.is_(None), status != Status.RUNNING),
+        )
+        statement = (
+            update(a)
+            .where(orphaned)
+            .values(
+                outcome=func.coalesce(outcome_of(status), AttemptOutcome.LOST.value),
+                reason=NOT_RECORDED,
+                finished_at=func.coalesce(finished, func.now()),
+            )
+        )
+        with self._transaction() as connection:
+            return connection.execute(statement).rowcount
 
     def _booked_with_attempt(
         self,
@@ -221,10 +251,8 @@ class History:
 
 
 def outcome_of(status: ColumnElement[Any]) -> ColumnElement[Any]:
-    """The outcome of a run that left its job in `status`, in SQL."""
+    """The outcome of a run that left its job in `status`, in SQL (None for RUNNING)."""
     return case(
-        {int(ended): literal(AttemptOutcome.of(ended).value) for ended in ENDINGS}, value=status
+        {int(ended): literal(outcome.value) for ended, outcome in OUTCOME_OF_STATUS.items()},
+        value=status,
     )
-
-
-ENDINGS = (Status.DONE, Status.START, Status.FAILED, Status.CANCELLED)

@@ -32,11 +32,20 @@ from sqlalchemy.sql.elements import UnaryExpression
 from dbdict_celery.config import TablePath
 from dbdict_celery.errors import JobNotFound, UsageError
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.attempt import AttemptOutcome
 from dbdict_celery.store.filters import Filter, sort_key
 from dbdict_celery.store.job import Job, state_key, utc
 from dbdict_celery.store.values import FLOAT_TAG, NON_FINITE
 
 STREAM_BATCH = 1000
+# What `outcome` may be compared with, as typed: an outcome, or `running` (none yet).
+ATTEMPT_CHOICES = {
+    "outcome": {
+        **{outcome.value: outcome.value for outcome in AttemptOutcome},
+        **{outcome.name.lower(): outcome.value for outcome in AttemptOutcome},
+        "running": None,
+    }
+}
 _JSON_TYPES = {
     "real": "number",
     "text": "string",
@@ -201,7 +210,9 @@ class Queries:
         t, a = self.table, self.attempt_table
         query = select(t)
         on_attempt = [
-            (each if isinstance(each, Filter) else Filter.parse(each)).on_table(a, "attempts")
+            (each if isinstance(each, Filter) else Filter.parse(each)).on_table(
+                a, "attempts", ATTEMPT_CHOICES
+            )
             for each in attempt
         ]
         if on_attempt:

@@ -42,6 +42,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from dbdict_celery.errors import StoreError
 from dbdict_celery.experiment.status import Status
 
 SCHEMA_VERSION = 3
@@ -184,12 +185,24 @@ def _add_queue(connection: Connection, table: str) -> None:
     connection.execute(text(f"ALTER TABLE {quoted} ADD COLUMN queue TEXT"))
 
 
+def create_attempt_table(connection: Connection, attempts: Table, job_table_name: str) -> None:
+    """Create an attempt table; a clear error if a table of its name is already there (a job
+    table named so, or the history of a job table dropped by hand)."""
+    if connection.dialect.has_table(connection, attempts.name):
+        raise StoreError(
+            f"cannot keep the history of job table {job_table_name!r}: "
+            f"a table {attempts.name!r} is already there (rename it, or drop it if it is "
+            "the history of a job table dropped by hand)"
+        )
+    attempts.create(connection)
+
+
 def _add_history(connection: Connection, table: str) -> None:
     """Create the attempt table, with an open attempt for each run going on, so that its end
     is recorded too."""
     metadata = MetaData()
     jobs, attempts = job_table(table, metadata), attempt_table(table, metadata)
-    attempts.create(connection)
+    create_attempt_table(connection, attempts, table)
     running = select(*(jobs.c[column] for column in ATTEMPT_FROM_JOB.values())).where(
         jobs.c.status == Status.RUNNING,
         jobs.c.run_id.is_not(None),

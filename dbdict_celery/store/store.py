@@ -51,6 +51,7 @@ from dbdict_celery.store.schema import (
     SCHEMA_VERSION,
     UPGRADES,
     attempt_table,
+    create_attempt_table,
     environments_table,
     job_table,
     versions_table,
@@ -157,8 +158,8 @@ class JobStore(Queries, Operations, History):
             if not existed and not create:
                 raise TableMissing(f"there is no job table {self.path}")
             if not existed:
+                create_attempt_table(connection, self.attempt_table, self.path.table)
                 self.table.create(connection)
-                self.attempt_table.create(connection)
                 connection.execute(
                     insert(self._versions).values(
                         table_name=self.path.table, version=SCHEMA_VERSION

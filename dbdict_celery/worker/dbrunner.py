@@ -85,10 +85,10 @@ def _environment(store: JobStore) -> Environment | None:
         return None
     try:
         found = environment()
+        store.register_environment(found)
     except Exception:  # capture never fails a run: this run's attempt says nothing of it
         log.exception("this process's environment could not be recorded")
         return None
-    store.register_environment(found)
     return found
 
 

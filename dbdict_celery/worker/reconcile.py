@@ -1,6 +1,7 @@
 """Repairing the table against reality, any time, as often as wanted, workers running or not.
 
-Two repairs. A RUNNING job whose heartbeat stopped long ago lost its worker
+Two repairs (and the history's own: attempts an earlier release left open are
+closed). A RUNNING job whose heartbeat stopped long ago lost its worker
 (SIGKILL, OOM, a dead node): it goes back to START from its last save and is
 sent again (FAILED once out of attempts). A START job without a message (lost
 by a broker restart, or scheduled with --no-enqueue) is sent again. Neither
@@ -50,6 +51,10 @@ def reconcile(
     """
     stale_after = stale_after or default_stale_after()
     done = Reconciliation()
+    closed = store.close_orphaned_attempts()
+    if closed:
+        log.info("%s attempts whose end was not recorded (runs of an earlier release) closed",
+                 closed)  # fmt: skip
     requeued = []
     for job in store.stale(stale_after):
         status = store.release_stale(job, stale_after, max_attempts)

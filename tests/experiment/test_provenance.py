@@ -103,9 +103,19 @@ def test_scrub_masks_url_passwords_and_secret_values(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("SOME_FLAG_TOKEN", "1")  # too short to be a secret worth masking
     text = (
         "postgresql://me:p@ss/w0rd@db/exps redis://:hunter22@cache:6379/0 "
-        "ssh://store:/data https://x:tok@github.com/a key = 'k3y-0123456789' 1"
+        "ssh://store:/data https://x:tok@github.com/a key = 'k3y-0123456789' 1 "
+        "https://ghp_0123456789@github.com/o/r.git ssh://git@github.com/o/r.git"
     )
     assert scrub(text) == (
         "postgresql://me:***@db/exps redis://:***@cache:6379/0 "
-        "ssh://store:/data https://x:***@github.com/a key = '***' 1"
+        "ssh://store:/data https://x:***@github.com/a key = '***' 1 "
+        "https://***@github.com/o/r.git ssh://git@github.com/o/r.git"
     )
+
+
+def test_a_value_that_is_not_utf8_is_kept_readable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A path of bytes from another locale: the database takes only UTF-8."""
+    monkeypatch.setenv("VIRTUAL_ENV", b"/home/j\xe9r\xf4me/venv".decode("utf-8", "surrogateescape"))
+    kept = provenance._variables()["VIRTUAL_ENV"]
+    kept.encode("utf-8")  # would raise on a lone surrogate
+    assert kept == "/home/j\ufffdr\ufffdme/venv"

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from sqlalchemy import func, update
 
+from dbdict_celery.errors import StoreError, UsageError
 from dbdict_celery.experiment.provenance import Code, environment
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome, StopReason
@@ -139,3 +141,92 @@ def test_a_revoke_of_an_ended_run_changes_nothing(store: JobStore, job_id: int) 
     store.note_revoke(job_id, "done-task")
     (attempt,) = store.attempts(job_id)
     assert (attempt.outcome, attempt.reason) == (AttemptOutcome.DONE, None)
+
+
+def test_a_revoke_leaves_a_run_that_ended_for_another_reason_as_it_was(
+    store: JobStore, job_id: int
+) -> None:
+    """A run preempted, then its job cancelled and its old task revoked: the preemption
+    stays the reason."""
+    job = _booked(store, job_id=job_id, task_id="old-task")
+    store.finish(job, Status.START, {"n": 1}, reason=StopReason.SHUTDOWN)
+    store.cancel([job_id], task_id="old-task")
+    store.note_revoke(job_id, "old-task")
+    (attempt,) = store.attempts(job_id)
+    assert (attempt.outcome, attempt.reason) == (AttemptOutcome.INCOMPLETE, StopReason.SHUTDOWN)
+
+
+def test_runs_an_earlier_release_ended_are_closed_from_their_job(store: JobStore) -> None:
+    """An earlier release's worker ends runs without a word to the attempt table: reconcile
+    closes those attempts from what the job row says, and leaves live runs open."""
+    inserted = next(store.insert([NewJob("tests.experiments.mark", {"n": n}) for n in range(3)]))
+    done, resumed, live = (_booked(store, job_id=row.id) for row in inserted)
+    t = store.table
+    with store.engine.begin() as connection:  # as the earlier release wrote its outcomes
+        connection.execute(
+            update(t).where(t.c.id == done.id).values(status=Status.DONE, finished_at=func.now())
+        )
+        connection.execute(
+            update(t).where(t.c.id == resumed.id).values(status=Status.START, run_id=None)
+        )
+    assert store.close_orphaned_attempts() == 2
+    assert store.close_orphaned_attempts() == 0, "once"
+    endings = {
+        job.id: [(a.outcome, a.reason) for a in store.attempts(job.id)]
+        for job in (done, resumed, live)
+    }
+    assert endings == {
+        done.id: [(AttemptOutcome.DONE, "not recorded")],
+        resumed.id: [(AttemptOutcome.LOST, "not recorded")],
+        live.id: [(None, None)],
+    }
+    assert store.finish(live, Status.DONE, {"n": 2}) is Status.DONE
+    assert store.attempts(live.id)[0].outcome is AttemptOutcome.DONE
+
+
+def test_a_table_in_the_way_of_the_history_is_named(location: str) -> None:
+    base = location.rsplit("/", 1)[0]
+    name = f"{location.rsplit('/', 1)[1]}_x"
+    in_the_way = JobStore.open(f"{base}/{name}_attempt")  # a job table, named so by a user
+    try:
+        with pytest.raises(StoreError, match=f"a table '{name}_attempt' is already there"):
+            JobStore.open(f"{base}/{name}")
+    finally:
+        with in_the_way.engine.begin() as connection:
+            for table in (in_the_way.attempt_table, in_the_way.table):
+                table.drop(connection)
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ("variables=1", "attempts cannot be filtered on 'variables'"),
+        ("nope=1", "attempts cannot be filtered on 'nope'"),
+        ("outcome=finished", "outcome is one of done, incomplete"),
+        ("outcome>1", "compare it with = or !="),
+        ("started_at=1", "cannot compare the times in started_at"),
+        ("pid=abc", "pid holds int values"),
+    ],
+)
+def test_a_bad_attempt_filter_is_a_usage_error(
+    store: JobStore, condition: str, message: str
+) -> None:
+    with pytest.raises(UsageError, match=message):
+        store.jobs(attempt=[condition])
+
+
+def test_jobs_are_chosen_by_their_runs(store: JobStore) -> None:
+    inserted = next(store.insert([NewJob("tests.experiments.mark", {"n": n}) for n in range(3)]))
+    lost, failed, running = (_booked(store, job_id=row.id, host=f"node{row.id}")
+                             for row in inserted)  # fmt: skip
+    _released(lambda: store.release_stale(lost, 0.0, max_attempts=5))
+    store.finish(failed, Status.FAILED, {"n": 1}, error="boom")
+
+    def chosen(*conditions: str) -> list[int]:
+        return [job.id for job in store.jobs(attempt=conditions)]
+
+    assert chosen("outcome=lost") == [lost.id]
+    assert chosen("outcome=running") == [running.id]
+    assert chosen("outcome!=running") == [lost.id, failed.id]
+    assert chosen("outcome=failed", f"host=node{failed.id}") == [failed.id]
+    assert chosen("outcome=failed", f"host=node{lost.id}") == [], "one run must meet both"

@@ -17,7 +17,7 @@ import pytest
 
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.store import JobStore
-from tests.conftest import REPO, wait_until
+from tests.conftest import REPO, dbdict, wait_until
 from tests.deployments import Deployment, postgres_redis, scheduled, wait_for_statuses
 
 pytestmark = pytest.mark.integration
@@ -292,3 +292,39 @@ def test_with_capture_off_runs_are_still_historied(
     files = tmp_path / "exproot" / store.path.dbname / store.path.table / str(booking.job.id)
     assert (files / "current.conf").is_file()
     assert not list(files.glob("dbdict-attempt-*")), "no record file"
+
+
+def test_show_list_and_diff_from_the_command_line(location: str, tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return dbdict(*args, "--db", location, cwd=tmp_path)
+
+    root = str(tmp_path / "root")
+    scheduled = run("schedule", "--no-enqueue", "--exproot", root,
+                    "tests.experiments.write_files", "runs=choice(0, 1)")  # fmt: skip
+    assert scheduled.returncode == 0, scheduled.stderr
+    ran = dbdict("sql", "--db", location, "-n", "1", root, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    first, never = (job.id for job in JobStore.open(location).jobs())
+
+    compared = run("diff", str(first), str(never), "--json")
+    assert compared.returncode == 0, compared.stderr
+    found = {(d["kind"], d["name"]): (d["left"], d["right"])
+             for d in json.loads(compared.stdout)["differences"]}  # fmt: skip
+    assert found == {
+        ("parameter", "runs"): (0, 1),
+        ("run", "captured"): (True, False),
+        ("run", "ran"): (True, False),
+    }, "a job never run: no flood of packages"
+    refusals = [
+        (("²", "1"), "malformed run '²'"),
+        ((f"{first}@9", str(never)), f"job {first} has no attempt 9"),
+    ]
+    for refs, message in refusals:
+        refused = run("diff", *refs)
+        assert refused.returncode == 2
+        assert message in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert "Runs: none yet" in run("show", str(never)).stdout
+    listed = run("list", "--attempt", "outcome=done", "--json")
+    assert [job["id"] for job in json.loads(listed.stdout)] == [first]
+    assert run("list", "--attempt", "outcome=finished").returncode == 2
