@@ -252,7 +252,7 @@ def test_no_secret_reaches_the_attempt_rows_or_files(
 def test_capture_that_breaks_never_fails_the_job(
     location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """git hanging or the package listing crashing: the job runs, its attempt says nothing
+    """The code and the environment capture raising: the job runs, its attempt says nothing
     of what could not be told."""
     from dbdict_celery.store.job import NewJob
     from dbdict_celery.worker import dbrunner
