@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
 from sqlalchemy.sql.dml import Update
 
 from dbdict_celery.config import TablePath
@@ -41,7 +42,7 @@ from dbdict_celery.store.schema import ATTEMPT_FROM_JOB
 
 SIGTERM = "SIGTERM"  # the reason a run gives when a revoke's signal reaches it
 NOT_RECORDED = "not recorded"  # the reason of a run whose end no attempt recorded
-_REGISTERED: set[tuple[str, str]] = set()  # (database, environment hash) known to hold it
+_REGISTERED: set[tuple[URL, str]] = set()  # (database, environment hash) known to hold it
 
 # What a run's write does to its open attempt, given the job's new status (an SQL expression).
 AttemptChange = Callable[[ColumnElement[Any]], dict[str, Any]]
@@ -91,7 +92,7 @@ class History:
 
     def register_environment(self, environment: Environment) -> None:
         """Keep an environment's packages once in this database (once per process, too)."""
-        key = (str(self.path.url), environment.hash)
+        key = (self.path.url, environment.hash)
         if key in _REGISTERED:
             return
         dialect = postgresql if self.dialect == "postgresql" else sqlite

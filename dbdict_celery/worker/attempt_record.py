@@ -5,9 +5,13 @@ A job's files travel with it (pulled when a run starts, pushed at each save),
 so its directory in the exproot keeps the record of every attempt beside the
 checkpoints they made, even after the table is gone. The attempt row holds a
 summary; the packages are kept once per environment in the database, named
-here by the environment's hash. Writing the record never fails a run. The files
-sit beside `current.conf`, not in a folder: a folder costs every job's push a
-directory more to walk and make, which measured as much as the files themselves.
+here by the environment's hash. Writing the record never fails a run.
+
+What it costs a job is what its file costs, so: the files sit beside
+`current.conf`, not in a folder (a folder costs every push a directory more
+to walk and make); and with a local exproot the record is written there
+directly (`DBRSyncChannel.setup`), not copied by the push: a run that resumes
+pulls it back, and the push then finds it unchanged.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ log = logging.getLogger(__name__)
 RECORDS = "dbdict-attempt-"  # how the names of the record files of a job's attempts begin
 
 
-def write_record(workdir: str, table: TablePath, booking: Booking, code: Code) -> None:
-    """Write the record of `booking`'s attempt into the run's working directory."""
+def write_record(folder: str, table: TablePath, booking: Booking, code: Code) -> None:
+    """Write the record of `booking`'s attempt into `folder`: the job's folder in a local
+    exproot, else the run's working directory."""
     job, environment = booking.job, booking.environment
     attempt = f"{RECORDS}{job.attempts}"
     diff_name = f"{attempt}.diff" if code.diff else None
@@ -55,9 +60,9 @@ def write_record(workdir: str, table: TablePath, booking: Booking, code: Code) -
         record.update(environment.summary())
     password = table.url.password
     try:
-        _write(os.path.join(workdir, f"{attempt}.json"), json.dumps(record, indent=2), password)
+        _write(os.path.join(folder, f"{attempt}.json"), json.dumps(record, indent=2), password)
         if diff_name:
-            _write(os.path.join(workdir, diff_name), code.diff, password)
+            _write(os.path.join(folder, diff_name), code.diff, password)
     except OSError as error:
         log.warning("job %s: the record of attempt %s was not written: %s",
                     job.id, job.attempts, error)  # fmt: skip

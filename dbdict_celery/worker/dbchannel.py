@@ -104,8 +104,9 @@ class DBRSyncChannel(RSyncChannel):
             raise ExprootUnreachable(str(error)) from None
         book = self.state.setdefault(BOOKKEEPING, DD())  # current.conf has an earlier run's
         book.update(id=self.job.id, run_id=self.job.run_id, attempt=self.job.attempts)
-        if self.code is not None:
-            write_record(self.path, self.store.path, self.booking, self.code)
+        if self.code is not None:  # written where the files are kept if that is here: no copy
+            folder = self.path if self.remote.host else self.remote.path
+            write_record(folder, self.store.path, self.booking, self.code)
 
     def save(self) -> None:
         """The row first, then current.conf and the files (pushed only if the row took it)."""

@@ -328,3 +328,23 @@ def test_show_list_and_diff_from_the_command_line(location: str, tmp_path: Path)
     listed = run("list", "--attempt", "outcome=done", "--json")
     assert [job["id"] for job in json.loads(listed.stdout)] == [first]
     assert run("list", "--attempt", "outcome=finished").returncode == 2
+
+
+@pytest.mark.ssh
+def test_over_ssh_the_record_travels_with_the_files(
+    location: str, tmp_path: Path, ssh_command: str
+) -> None:
+    """A local exproot gets the record written in place; an ssh one gets it by the push."""
+    root = tmp_path / "root"
+    scheduled = dbdict("schedule", "--no-enqueue", "--db", location,
+                       "tests.experiments.write_files", "runs=0", cwd=tmp_path)  # fmt: skip
+    assert scheduled.returncode == 0, scheduled.stderr
+    ran = dbdict("sql", "--db", location, "-n", "1", f"ssh://127.0.0.1:{root}", cwd=tmp_path,
+                 DBDICT_SSH_COMMAND=ssh_command)  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    store = JobStore.open(location)
+    (job,) = store.jobs()
+    files = root / store.path.dbname / store.path.table / str(job.id)
+    record = json.loads((files / "dbdict-attempt-1.json").read_text())
+    assert (record["job"], record["attempt"], record["run_id"]) == (job.id, 1, job.run_id)
+    assert record["environment"] == store.attempts(job.id)[0].environment
