@@ -1,5 +1,5 @@
 """Figures of a table's jobs, for `dbdict plot`: a result against a parameter, and a timeline
-of when each job ran on which worker.
+of when each run ran on which worker.
 
 matplotlib is an extra (`pip install 'dbdict-celery[plot]'`): it is imported only
 here, when a figure is drawn, and drawn without a display (no pyplot, no GUI).
@@ -11,12 +11,14 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from dbdict_celery.cli.output import value_of
 from dbdict_celery.errors import DbdictError, UsageError
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.attempt import Attempt, AttemptOutcome
 from dbdict_celery.store.job import Job, utc
 
 if TYPE_CHECKING:
@@ -30,12 +32,15 @@ MARKERS = {
     Status.FAILED: "X",
     Status.CANCELLED: "v",
 }
-STATUS_COLOURS = {
-    Status.DONE: "tab:green",
-    Status.RUNNING: "tab:blue",
-    Status.START: "tab:gray",
-    Status.FAILED: "tab:red",
-    Status.CANCELLED: "tab:orange",
+RUNNING = "running"  # a run without an outcome yet
+OUTCOME_COLOURS = {
+    AttemptOutcome.DONE.value: "tab:green",
+    RUNNING: "tab:blue",
+    AttemptOutcome.INCOMPLETE.value: "tab:gray",
+    AttemptOutcome.FAILED.value: "tab:red",
+    AttemptOutcome.CANCELLED.value: "tab:orange",
+    AttemptOutcome.LOST.value: "tab:purple",
+    AttemptOutcome.GIVEN_BACK.value: "tab:olive",
 }
 MIN_BAR = timedelta(milliseconds=50)  # a run too short to see still gets a sliver
 DECADES_FOR_LOG = 2  # values spanning this many powers of ten get a log axis
@@ -147,29 +152,37 @@ def _legends(axes: Any, statuses: set[Status], lines: bool) -> None:
     axes.legend(handles=shapes, loc="upper right", fontsize="small", title="status")
 
 
-def timeline(jobs: Sequence[Job], table: str) -> Figure:
-    """When each job's last run ran, one lane per worker process (host:pid), coloured by
-    status: stragglers, jobs sent back, and idle workers show at a glance."""
-    runs = [job for job in jobs if job.started_at is not None and job.host]
-    if not runs:
+@dataclass(frozen=True)
+class _Span:
+    """One run on the timeline: where it ran, when, and how it ended."""
+
+    lane: tuple[str, int]  # (host, pid)
+    start: datetime
+    end: datetime
+    outcome: str
+
+
+def timeline(jobs: Sequence[Job], history: dict[int, list[Attempt]], table: str) -> Figure:
+    """When every run of the jobs ran (`history`: their attempts), one lane per worker
+    process (host:pid), coloured by how each ended: preemptions, lost runs, stragglers and
+    idle workers show at a glance. A job that ran before its table kept history shows its
+    last run."""
+    now = datetime.now(timezone.utc)
+    spans = [span for job in jobs for span in _spans(job, history.get(job.id, []), now)]
+    if not spans:
         raise UsageError(f"no job of the {len(jobs)} chosen has run yet: nothing to draw")
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.patches import Patch
 
-    now = datetime.now(timezone.utc)
-    lanes = sorted({(job.host or "", job.pid or 0) for job in runs})
+    lanes = sorted({span.lane for span in spans})
     lane_of = {lane: index for index, lane in enumerate(lanes)}
     figure = _new_figure(9, max(2.5, 0.4 * len(lanes) + 1.5))
     axes: Any = figure.subplots()  # its date units take datetimes; the stubs say floats
-    for job in runs:
-        assert job.started_at is not None
-        start = utc(job.started_at)
-        end = utc(job.finished_at or job.heartbeat_at or now)
-        if job.status is Status.RUNNING:
-            end = now
-        width = max(end - start, MIN_BAR)
-        axes.barh(lane_of[(job.host or "", job.pid or 0)], width, left=start, height=0.6,
-                  color=STATUS_COLOURS[job.status], edgecolor="black", linewidth=0.3)  # fmt: skip
+    for span in spans:
+        width = max(span.end - span.start, MIN_BAR)
+        axes.barh(lane_of[span.lane], width, left=span.start, height=0.6,
+                  color=OUTCOME_COLOURS[span.outcome], edgecolor="black",
+                  linewidth=0.3)  # fmt: skip
     axes.set_yticks(range(len(lanes)), [f"{host}:{pid}" for host, pid in lanes])
     axes.invert_yaxis()
     locator = AutoDateLocator()  # type: ignore[no-untyped-call]
@@ -177,9 +190,25 @@ def timeline(jobs: Sequence[Job], table: str) -> Figure:
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     axes.set_xlabel("time (UTC)")
     axes.set_ylabel("worker (host:pid)")
-    axes.set_title(f"when each job ran: table {table}, {len(runs)} jobs (their last run)")
+    ran = len({job.id for job in jobs if job.started_at is not None or history.get(job.id)})
+    axes.set_title(f"when each run ran: table {table}, {len(spans)} runs of {ran} jobs")
     axes.grid(True, axis="x", alpha=0.3)
-    seen = {job.status for job in runs}
-    axes.legend(handles=[Patch(color=STATUS_COLOURS[s], label=s.name) for s in Status
-                         if s in seen], loc="upper right", fontsize="small")  # fmt: skip
+    seen = {span.outcome for span in spans}
+    axes.legend(handles=[Patch(color=colour, label=outcome) for outcome, colour
+                         in OUTCOME_COLOURS.items() if outcome in seen],
+                loc="upper right", fontsize="small")  # fmt: skip
     return figure
+
+
+def _spans(job: Job, attempts: list[Attempt], now: datetime) -> list[_Span]:
+    if attempts:
+        return [
+            _Span((a.host or "", a.pid or 0), a.started_at, a.finished_at or now,
+                  a.outcome.value if a.outcome else RUNNING)
+            for a in attempts
+        ]  # fmt: skip
+    if job.started_at is None or not job.host:
+        return []
+    end = now if job.status is Status.RUNNING else job.finished_at or job.heartbeat_at or now
+    outcome = RUNNING if job.status is Status.RUNNING else AttemptOutcome.of(job.status).value
+    return [_Span((job.host, job.pid or 0), utc(job.started_at), utc(end), outcome)]

@@ -1,4 +1,4 @@
-"""`dbdict plot`: a sweep's result against a parameter, or when each job ran, as an image."""
+"""`dbdict plot`: a sweep's result against a parameter, or when each run ran, as an image."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from dbdict_celery.errors import UsageError
 @click.option("--x", "x", metavar="KEY", help="The parameter on the horizontal axis: lr.")
 @click.option("--y", "y", metavar="KEY", help="The result on the vertical axis: accuracy.")
 @click.option("--hue", metavar="KEY", help="One colour per value of this key: model.")
-@click.option("--timeline", is_flag=True, help="Draw when each job ran, on which worker.")
+@click.option("--timeline", is_flag=True, help="Draw when each run ran, on which worker.")
 @click.option("-o", "--output", metavar="FILE", help="A .png, .svg or .pdf (default: named "
               "after the table and the keys, in this directory).")  # fmt: skip
 def plot_command(
@@ -50,7 +50,7 @@ def plot_command(
     if timeline:
         if x or y or hue:
             raise UsageError("--timeline draws runs over time: it takes no --x, --y or --hue")
-        figure = figures.timeline(jobs, name)
+        figure = figures.timeline(jobs, store.attempts_of([job.id for job in jobs]), name)
         output = output or f"{name}_timeline.png"
     else:
         if not x or not y:

@@ -12,7 +12,7 @@ the run's first landed save, or its outcome.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -38,6 +38,7 @@ from dbdict_celery.experiment.provenance import Code, Environment
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import OUTCOME_OF_STATUS, Attempt, AttemptOutcome, StopReason
 from dbdict_celery.store.job import Job
+from dbdict_celery.store.operations import chunks
 from dbdict_celery.store.schema import ATTEMPT_FROM_JOB
 
 SIGTERM = "SIGTERM"  # the reason a run gives when a revoke's signal reaches it
@@ -76,10 +77,19 @@ class History:
 
     def attempts(self, job_id: int) -> list[Attempt]:
         """Every run of a job, the first first (an empty list for a job never run)."""
+        return self.attempts_of([job_id]).get(job_id, [])
+
+    def attempts_of(self, job_ids: Sequence[int]) -> dict[int, list[Attempt]]:
+        """Every run of each of these jobs (a job never run has none), in one query per ten
+        thousand jobs."""
         a = self.attempt_table
-        query = select(a).where(a.c.job_id == job_id).order_by(a.c.id)
+        found: dict[int, list[Attempt]] = {}
         with self._transaction(read_only=True) as connection:
-            return [Attempt.from_row(row) for row in connection.execute(query)]
+            for chunk in chunks(job_ids):
+                query = select(a).where(a.c.job_id.in_(chunk)).order_by(a.c.job_id, a.c.id)
+                for row in connection.execute(query):
+                    found.setdefault(row.job_id, []).append(Attempt.from_row(row))
+        return found
 
     def packages(self, environment: str) -> list[str] | None:
         """The packages (`name==version`) of an environment by its hash; None if unknown."""

@@ -63,7 +63,7 @@ class Operations:
         cancelled: list[int] = []
         stopping: list[Job] = []
         with self._transaction() as connection:
-            for chunk in _chunks(job_ids):
+            for chunk in chunks(job_ids):
                 chosen: list[ColumnElement[bool]] = [t.c.id.in_(chunk)]
                 if task_id is not None:
                     chosen.append(t.c.task_id == task_id)
@@ -99,7 +99,7 @@ class Operations:
             values["queue"] = queue
         jobs: list[Job] = []
         with self._transaction() as connection:
-            for chunk in _chunks(job_ids):
+            for chunk in chunks(job_ids):
                 statement = (
                     update(t)
                     .where(t.c.id.in_(chunk), t.c.status.in_(list(from_statuses)))
@@ -133,7 +133,7 @@ class Operations:
             connection.execute(text(f"CREATE VIEW {quoted} AS {body}"))
 
 
-def _chunks(job_ids: Sequence[int]) -> list[list[int]]:
+def chunks(job_ids: Sequence[int]) -> list[list[int]]:
     """Ids in lists short enough for one IN (...) each: drivers bound the parameters of a
     statement (SQLite to 32,766, psycopg to 65,535), and a sweep may have millions of jobs."""
     ids = list(job_ids)

@@ -20,7 +20,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture
 def table(tmp_path: Path) -> str:
     """An embedded table of a finished sweep: lr over three decades, two models, two seeds;
-    one job failed, one still waiting."""
+    one job preempted once, one failed, one still waiting."""
     location = f"sqlite:///{tmp_path}/jobs.db/jobs"
     store = JobStore.open(location)
     sweep: list[dict[str, Any]] = [
@@ -33,6 +33,10 @@ def table(tmp_path: Path) -> str:
     for number, params in enumerate(sweep):
         job = store.book(host=f"node{number % 3}", pid=100 + number % 2)
         assert job is not None
+        if number == 0:  # preempted once, then finished on another worker
+            store.finish(job, Status.START, reason="worker shutdown")
+            job = store.book(job_id=job.id, host="node9", pid=999)
+            assert job is not None
         if number == 5:
             store.finish(job, Status.FAILED, error="diverged")
             continue
@@ -52,7 +56,8 @@ def test_a_sweep_plot_and_a_timeline_are_written_as_images(table: str, tmp_path:
     svg = (tmp_path / "runs.svg").read_text()
     assert svg.lstrip().startswith("<?xml")
     assert "<svg" in svg
-    for label in ("node0:100", "node1:101", "worker (host:pid)", "table jobs"):
+    for label in ("node0:100", "node1:101", "node9:999", "worker (host:pid)",
+                  "17 runs of 16 jobs", "incomplete", "failed", "done"):  # fmt: skip
         assert label in svg, f"the timeline names {label}"
     done = dbdict("plot", "--db", table, "--x", "lr", "--y", "accuracy", "--hue", "layers",
                   "-o", "layers.svg", cwd=tmp_path)  # fmt: skip
