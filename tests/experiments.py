@@ -131,3 +131,13 @@ def big(state: DD, channel: Channel) -> None:
     """Saves a result of `size` characters."""
     state.blob = "x" * int(state.size)
     channel.save()
+
+
+def gives_back_first(state: DD, channel: Channel) -> None:
+    """Finds this machine unfit on its first run (it gives the job back), then finishes."""
+    from dbdict_celery import NotRunnableHere
+
+    if not state.get("tried"):
+        state.tried = True
+        raise NotRunnableHere("no GPU on this machine")
+    state.result = "ran"

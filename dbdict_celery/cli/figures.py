@@ -200,10 +200,17 @@ def timeline(jobs: Sequence[Job], history: dict[int, list[Attempt]], table: str)
     return figure
 
 
+def _end(attempt: Attempt, now: datetime) -> datetime:
+    """A run's end: now while it goes on; a sliver after its start when its end is unknown."""
+    if attempt.finished_at is not None:
+        return attempt.finished_at
+    return now if attempt.outcome is None else attempt.started_at
+
+
 def _spans(job: Job, attempts: list[Attempt], now: datetime) -> list[_Span]:
     if attempts:
         return [
-            _Span((a.host or "", a.pid or 0), a.started_at, a.finished_at or now,
+            _Span((a.host or "", a.pid or 0), a.started_at, _end(a, now),
                   a.outcome.value if a.outcome else RUNNING)
             for a in attempts
         ]  # fmt: skip

@@ -237,7 +237,7 @@ def _print_history(history: list[Attempt], files: str) -> None:
     columns = ["attempt", "outcome", "why", "host", "pid", "started", "ran for", "code", "python"]
     stdout().print(rich_table("Runs", columns, rows))
     if files and any(attempt.code_commit for attempt in history):
-        stdout().print(f"each run's record (code, environment, diff): {files}/{RECORDS}N.*",
+        stdout().print(f"each run's record (code, environment, diff): {files}/{RECORDS}*",
                        markup=False, highlight=False)  # fmt: skip
 
 

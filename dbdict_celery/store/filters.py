@@ -53,6 +53,7 @@ class Filter:
     key: str
     op: str
     value: Any
+    typed: str = ""  # the value as typed: what a text column is compared with (`host=123`)
 
     @classmethod
     def parse(cls, text: str) -> Filter:
@@ -65,7 +66,7 @@ class Filter:
         value = convert(raw)
         if op in _ORDERING and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise UsageError(f"filter {text!r}: {op} compares numbers, and {raw!r} is not one")
-        return cls(key, "=" if op == "==" else op, value)
+        return cls(key, "=" if op == "==" else op, value, raw.strip())
 
     def clause(self, table: Table, dialect: str) -> ColumnElement[bool]:
         """This condition as SQL for `dialect` (postgresql or sqlite): on a job column when
@@ -104,6 +105,8 @@ class Filter:
 
     def _on_column(self, column: ColumnElement[Any]) -> ColumnElement[bool]:
         value = self.value
+        if column.type.python_type is str and self.typed and value is not None:
+            value = value if isinstance(value, str) else self.typed  # a commit 1234567
         if column.key == "status" and isinstance(value, str):
             try:
                 value = Status[value.upper()]

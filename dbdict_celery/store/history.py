@@ -155,8 +155,9 @@ class History:
     def close_orphaned_attempts(self) -> int:
         """End the open attempts whose job no longer runs them: runs an earlier release
         ended (it wrote no attempt). How each ended is read from its job when the job still
-        names the run (done, failed, cancelled), else it is lost; the reason says it was not
-        recorded. Returns how many were closed."""
+        names the run (done, failed), else it is lost, its end unknown; the reason says it
+        was not recorded. Returns how many were closed (the open attempts are indexed: a
+        pass reads only those)."""
         a, t = self.attempt_table, self.table
         same_run = and_(t.c.id == a.c.job_id, t.c.run_id == a.c.run_id)
         status = select(t.c.status).where(same_run).scalar_subquery()
@@ -171,7 +172,7 @@ class History:
             .values(
                 outcome=func.coalesce(outcome_of(status), AttemptOutcome.LOST.value),
                 reason=NOT_RECORDED,
-                finished_at=func.coalesce(finished, func.now()),
+                finished_at=finished,  # unknown (None) but for a run its job still names
             )
         )
         with self._transaction() as connection:

@@ -49,6 +49,7 @@ SCHEMA_VERSION = 3
 VERSIONS_TABLE = "dbdict_schema"
 ENVIRONMENTS_TABLE = "dbdict_environment"
 _LONGEST_NAME = 50  # an attempt table's name, so that its index names fit Postgres's 63
+OPEN = text("outcome IS NULL")  # an attempt whose run goes on (or whose end went unrecorded)
 
 Json = JSON().with_variant(JSONB(), "postgresql")
 Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
@@ -127,6 +128,7 @@ def attempt_table(job_table_name: str, metadata: MetaData) -> Table:
         Column("variables", Json),
         Column("hardware", Json),
         Index(f"{name}_job", "job_id", "id"),
+        Index(f"{name}_open", "job_id", postgresql_where=OPEN, sqlite_where=OPEN),
     )
 
 

@@ -1,5 +1,7 @@
-"""An attempt's record among its job's files: `dbdict-attempt-N.json`, and
-`dbdict-attempt-N.diff` when its code had uncommitted changes.
+"""An attempt's record among its job's files: `dbdict-attempt-N-RUN.json`, and
+`dbdict-attempt-N-RUN.diff` when its code had uncommitted changes (N the
+attempt's number, RUN the first characters of its run id: a run given back
+keeps its number for the next, and each keeps its own record).
 
 A job's files travel with it (pulled when a run starts, pushed at each save),
 so its directory in the exproot keeps the record of every attempt beside the
@@ -28,13 +30,14 @@ from dbdict_celery.worker.booking import Booking
 log = logging.getLogger(__name__)
 
 RECORDS = "dbdict-attempt-"  # how the names of the record files of a job's attempts begin
+RUN_ID_CHARACTERS = 8
 
 
 def write_record(folder: str, table: TablePath, booking: Booking, code: Code) -> None:
     """Write the record of `booking`'s attempt into `folder`: the job's folder in a local
     exproot, else the run's working directory."""
     job, environment = booking.job, booking.environment
-    attempt = f"{RECORDS}{job.attempts}"
+    attempt = f"{RECORDS}{job.attempts}-{(job.run_id or '')[:RUN_ID_CHARACTERS]}"
     diff_name = f"{attempt}.diff" if code.diff else None
     record: dict[str, Any] = {
         "table": str(table),

@@ -18,7 +18,8 @@ hang, then are refused) never pushes over the files of the run that took over.
 The experiment finds its run in `state.dbdict`: `id` (the row), `run_id` (this run,
 fresh at each booking) and `attempt` (1 for the first run). With the code it
 runs known (capture on), setup writes the attempt's record among the job's
-files (`attempt_record.py`), pushed with them.
+files (`attempt_record.py`): straight into a local exproot, else into the
+working directory, pushed with the rest.
 """
 
 from __future__ import annotations

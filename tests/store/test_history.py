@@ -171,6 +171,8 @@ def test_runs_an_earlier_release_ended_are_closed_from_their_job(store: JobStore
         )
     assert store.close_orphaned_attempts() == 2
     assert store.close_orphaned_attempts() == 0, "once"
+    assert store.attempts(done.id)[0].finished_at is not None, "its job says when"
+    assert store.attempts(resumed.id)[0].finished_at is None, "unknown, not made up"
     endings = {
         job.id: [(a.outcome, a.reason) for a in store.attempts(job.id)]
         for job in (done, resumed, live)
@@ -230,3 +232,6 @@ def test_jobs_are_chosen_by_their_runs(store: JobStore) -> None:
     assert chosen("outcome!=running") == [lost.id, failed.id]
     assert chosen("outcome=failed", f"host=node{failed.id}") == [failed.id]
     assert chosen("outcome=failed", f"host=node{lost.id}") == [], "one run must meet both"
+    list(store.insert([NewJob("tests.experiments.mark", {"n": 3})]))
+    _booked(store, host="123")  # a host name that reads as a number
+    assert len(chosen("host=123")) == 1, "a text column is compared with the text typed"

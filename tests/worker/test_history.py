@@ -34,6 +34,12 @@ def _running_with_count(store: JobStore, job_id: int, at_least: int, attempt: in
     return job if running and job.state.get("count", 0) >= at_least else None
 
 
+def _record(files: Path, attempt: int) -> Path:
+    """The one record file of attempt `attempt` among a job's files."""
+    (found,) = files.glob(f"dbdict-attempt-{attempt}-*.json")
+    return found
+
+
 def _show(deployment: Deployment, job_id: int) -> dict[str, Any]:
     shown = deployment.dbdict("show", str(job_id), "--json")
     assert shown.returncode == 0, shown.stderr
@@ -70,8 +76,8 @@ def test_a_job_preempted_twice_then_finished_shows_three_attempts(cluster: Deplo
     assert len({run["run_id"] for run in history}) == 3
     files = cluster.job_files(job.id)
     assert sorted(path.name for path in files.glob("dbdict-attempt-*.json")) == [
-        "dbdict-attempt-1.json", "dbdict-attempt-2.json", "dbdict-attempt-3.json",
-    ], "each run's record is kept among the job's files"  # fmt: skip
+        f"dbdict-attempt-{run['attempt']}-{run['run_id'][:8]}.json" for run in history
+    ], "each run's record is kept among the job's files"
     text = cluster.dbdict("show", str(job.id))
     assert text.returncode == 0, text.stderr
     assert "worker shutdown" in text.stdout
@@ -125,7 +131,7 @@ def test_a_dirty_checkout_is_recorded_and_dbdict_diff_names_what_changed(
     (dirty,) = store.attempts(job.id)
     assert (dirty.code_commit, dirty.code_branch, dirty.code_dirty) == (first_commit, "main", True)
     assert dirty.code_repository == str(repo)
-    record = json.loads((cluster.job_files(job.id) / "dbdict-attempt-1.json").read_text())
+    record = json.loads(_record(cluster.job_files(job.id), 1).read_text())
     assert record["code"]["commit"] == first_commit
     assert record["code"]["dirty"] is True
     diff = (cluster.job_files(job.id) / record["code"]["diff"]).read_text()
@@ -143,7 +149,7 @@ def test_a_dirty_checkout_is_recorded_and_dbdict_diff_names_what_changed(
                is Status.DONE, "the second run")  # fmt: skip
     clean = store.attempts(job.id)[1]
     assert (clean.code_commit, clean.code_dirty) == (clean_commit, False)
-    assert not (cluster.job_files(job.id) / "dbdict-attempt-2.diff").exists()
+    assert not list(cluster.job_files(job.id).glob("dbdict-attempt-2-*.diff"))
 
     compared = cluster.dbdict("diff", f"{job.id}@1", f"{job.id}@2", "--json")
     assert compared.returncode == 0, compared.stderr
@@ -237,7 +243,7 @@ def test_no_secret_reaches_the_attempt_rows_or_files(
             rows = repr(connection.execute(store.attempt_table.select()).all())
         files = [p for p in cluster.job_files(job.id).rglob("*") if p.is_file()]
         kept = rows + "".join(p.read_text(errors="replace") for p in files)
-        record = json.loads((cluster.job_files(job.id) / "dbdict-attempt-1.json").read_text())
+        record = json.loads(_record(cluster.job_files(job.id), 1).read_text())
         assert record["code"]["remote"] == "https://someone:***@github.com/lab/research.git"
         assert 'KEY = "***"' in kept, "the diff is kept, the token in it masked"
         for secret in (db_password, token, aws):
@@ -345,6 +351,39 @@ def test_over_ssh_the_record_travels_with_the_files(
     store = JobStore.open(location)
     (job,) = store.jobs()
     files = root / store.path.dbname / store.path.table / str(job.id)
-    record = json.loads((files / "dbdict-attempt-1.json").read_text())
+    record = json.loads(_record(files, 1).read_text())
     assert (record["job"], record["attempt"], record["run_id"]) == (job.id, 1, job.run_id)
     assert record["environment"] == store.attempts(job.id)[0].environment
+
+
+def test_a_run_given_back_and_the_next_keep_their_own_records(
+    location: str, tmp_path: Path
+) -> None:
+    """A given-back run leaves its number to the next: each run's record is its own, named
+    by its run id, and the push of the next never overwrites it."""
+    from dbdict_celery.errors import NotRunnableHere
+    from dbdict_celery.store.job import NewJob
+    from dbdict_celery.worker import dbrunner
+
+    store = JobStore.open(location)
+    list(store.insert([NewJob("tests.experiments.gives_back_first", {"tried": False})]))
+    root = str(tmp_path / "exproot")
+    given_back = dbrunner.book(store, exproot=root)
+    assert given_back is not None
+    with pytest.raises(NotRunnableHere):
+        dbrunner.run_booked(store, given_back)
+    second = dbrunner.book(store, exproot=root)
+    assert second is not None
+    assert dbrunner.run_booked(store, second).status is Status.DONE
+    files = tmp_path / "exproot" / store.path.dbname / store.path.table / str(second.job.id)
+    records = {
+        json.loads(path.read_text())["run_id"]: path.name
+        for path in files.glob("dbdict-attempt-*.json")
+    }
+    assert records == {
+        run.job.run_id: f"dbdict-attempt-1-{(run.job.run_id or '')[:8]}.json"
+        for run in (given_back, second)
+    }
+    assert [a.outcome.value if a.outcome else None for a in store.attempts(second.job.id)] == [
+        "given back", "done",
+    ]  # fmt: skip
