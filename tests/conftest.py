@@ -96,6 +96,15 @@ def read_conf(path: Path) -> dict[str, Any]:
         return parse_lines(lines)
 
 
+def git(repo: Path, *arguments: str) -> str:
+    """Run git in `repo` as a test author; what it printed, stripped."""
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org", *arguments],
+        cwd=repo, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return done.stdout.strip()
+
+
 def free_port() -> int:
     """A TCP port on loopback that nothing listens on right now."""
     import socket

@@ -4,7 +4,6 @@ secret in either. Real git, real repositories in temporary folders."""
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,14 +12,7 @@ import pytest
 
 from dbdict_celery.experiment import provenance
 from dbdict_celery.experiment.provenance import UNKNOWN, Code, code_of, environment, scrub
-
-
-def _git(repo: Path, *arguments: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=T", "-c", "user.email=t@example.org", *arguments],
-        cwd=repo, capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    return done.stdout.strip()
+from tests.conftest import git
 
 
 @pytest.fixture
@@ -38,21 +30,21 @@ def module_in(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_clean_checkout_gives_its_commit_and_branch(module_in: Path) -> None:
-    _git(module_in, "init", "-q", "-b", "trunk")
-    _git(module_in, "add", "lab_exp.py")
-    _git(module_in, "commit", "-q", "-m", "one")
+    git(module_in, "init", "-q", "-b", "trunk")
+    git(module_in, "add", "lab_exp.py")
+    git(module_in, "commit", "-q", "-m", "one")
     importlib.import_module("lab_exp")
     code = code_of("lab_exp.experiment")
     assert code == Code(
-        commit=_git(module_in, "rev-parse", "HEAD"), branch="trunk", dirty=False,
+        commit=git(module_in, "rev-parse", "HEAD"), branch="trunk", dirty=False,
         repository=str(module_in.resolve()), remote=None, diff="",
     )  # fmt: skip
 
 
 def test_uncommitted_changes_give_dirty_and_the_diff(module_in: Path) -> None:
-    _git(module_in, "init", "-q", "-b", "main")
-    _git(module_in, "add", "lab_exp.py")
-    _git(module_in, "commit", "-q", "-m", "one")
+    git(module_in, "init", "-q", "-b", "main")
+    git(module_in, "add", "lab_exp.py")
+    git(module_in, "commit", "-q", "-m", "one")
     (module_in / "lab_exp.py").write_text("def experiment(state, channel):\n    return 1\n")
     (module_in / "notes.txt").write_text("untracked files do not make a checkout dirty\n")
     importlib.import_module("lab_exp")
@@ -67,9 +59,9 @@ def test_what_cannot_be_told_is_unknown_and_never_an_error(
     module_in: Path, case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if case == "no commit yet":
-        _git(module_in, "init", "-q", "-b", "main")
+        git(module_in, "init", "-q", "-b", "main")
     if case == "no git":
-        _git(module_in, "init", "-q", "-b", "main")
+        git(module_in, "init", "-q", "-b", "main")
         monkeypatch.setenv("PATH", str(module_in / "empty-bin"))  # git is nowhere on it
     importlib.import_module("lab_exp")
     code = code_of("lab_exp.experiment")

@@ -17,7 +17,7 @@ import pytest
 
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.store import JobStore
-from tests.conftest import REPO, dbdict, wait_until
+from tests.conftest import REPO, dbdict, git, wait_until
 from tests.deployments import Deployment, postgres_redis, scheduled, wait_for_statuses
 
 pytestmark = pytest.mark.integration
@@ -84,14 +84,6 @@ def test_a_job_preempted_twice_then_finished_shows_three_attempts(cluster: Deplo
     assert "SIGTERM" in text.stdout
 
 
-def _git(repo: Path, *arguments: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org", *arguments],
-        cwd=repo, capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    return done.stdout.strip()
-
-
 def _fake_package(where: Path, version: str) -> Path:
     """A folder that, on the path, makes `fakelib` look installed at `version`."""
     info = where / f"fakelib-{version}.dist-info"
@@ -108,10 +100,10 @@ def test_a_dirty_checkout_is_recorded_and_dbdict_diff_names_what_changed(
     repo = cluster.cwd / "research"
     repo.mkdir()
     (repo / "search.py").write_text("SCALE = 2\n" + SEARCH, encoding="utf-8")
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "add", "search.py")
-    _git(repo, "commit", "-q", "-m", "first")
-    first_commit = _git(repo, "rev-parse", "HEAD")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "search.py")
+    git(repo, "commit", "-q", "-m", "first")
+    first_commit = git(repo, "rev-parse", "HEAD")
     (repo / "search.py").write_text("SCALE = 3\n" + SEARCH, encoding="utf-8")  # uncommitted
 
     def schedule(*args: str) -> None:
@@ -140,8 +132,8 @@ def test_a_dirty_checkout_is_recorded_and_dbdict_diff_names_what_changed(
 
     dirty_worker.signal(signal.SIGTERM)
     assert dirty_worker.process.wait(timeout=30) == 0
-    _git(repo, "commit", "-q", "-am", "scale by 3")
-    clean_commit = _git(repo, "rev-parse", "HEAD")
+    git(repo, "commit", "-q", "-am", "scale by 3")
+    clean_commit = git(repo, "rev-parse", "HEAD")
     worker(_fake_package(cluster.cwd / "site2", "2.0"))
     again = cluster.dbdict("requeue", "--status", "done", str(job.id))  # the same job, run again
     assert again.returncode == 0, again.stderr
@@ -222,10 +214,10 @@ def test_no_secret_reaches_the_attempt_rows_or_files(
     repo = tmp_path / "research"
     repo.mkdir()
     (repo / "search.py").write_text("SCALE = 2\n" + SEARCH, encoding="utf-8")
-    _git(repo, "init", "-q", "-b", "main")
-    _git(repo, "remote", "add", "origin", f"https://someone:{token}@github.com/lab/research.git")
-    _git(repo, "add", "search.py")
-    _git(repo, "commit", "-q", "-m", "first")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "remote", "add", "origin", f"https://someone:{token}@github.com/lab/research.git")
+    git(repo, "add", "search.py")
+    git(repo, "commit", "-q", "-m", "first")
     (repo / "search.py").write_text(f'SCALE = 2\nKEY = "{token}"\n' + SEARCH, encoding="utf-8")
     try:
         cluster.env.update(secrets)  # the worker's environment, and the commands'
