@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from dbdict_celery.cli.output import value_of
 from dbdict_celery.errors import DbdictError, UsageError
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.attempt import Attempt, AttemptOutcome
+from dbdict_celery.store.attempt import RUNNING, Attempt, AttemptOutcome
 from dbdict_celery.store.job import Job, utc
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ MARKERS = {
     Status.FAILED: "X",
     Status.CANCELLED: "v",
 }
-RUNNING = "running"  # a run without an outcome yet
 OUTCOME_COLOURS = {
     AttemptOutcome.DONE.value: "tab:green",
     RUNNING: "tab:blue",
@@ -210,10 +209,9 @@ def _end(attempt: Attempt, now: datetime) -> datetime:
 def _spans(job: Job, attempts: list[Attempt], now: datetime) -> list[_Span]:
     if attempts:
         return [
-            _Span((a.host or "", a.pid or 0), a.started_at, _end(a, now),
-                  a.outcome.value if a.outcome else RUNNING)
+            _Span((a.host or "", a.pid or 0), a.started_at, _end(a, now), a.ended_as)
             for a in attempts
-        ]  # fmt: skip
+        ]
     if job.started_at is None or not job.host:
         return []
     end = now if job.status is Status.RUNNING else job.finished_at or job.heartbeat_at or now

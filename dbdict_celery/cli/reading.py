@@ -223,7 +223,7 @@ def _print_history(history: list[Attempt], files: str) -> None:
     rows = [
         [
             attempt.attempt,
-            attempt.outcome.value if attempt.outcome else "running",
+            attempt.ended_as,
             attempt.reason or _last_line(attempt.error),
             attempt.host,
             attempt.pid,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dbdict_celery.experiment.provenance import UNKNOWN
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import utc
 
@@ -26,6 +27,8 @@ class AttemptOutcome(str, enum.Enum):
         """The outcome of a run that left its job in `status`."""
         return OUTCOME_OF_STATUS[status]
 
+
+RUNNING = "running"  # how a run without an outcome yet is named, shown and filtered on
 
 OUTCOME_OF_STATUS = {
     Status.DONE: AttemptOutcome.DONE,
@@ -89,9 +92,14 @@ class Attempt:
         return cls(**values)
 
     @property
+    def ended_as(self) -> str:
+        """The outcome's name, or `running` while the run goes on."""
+        return self.outcome.value if self.outcome else RUNNING
+
+    @property
     def code(self) -> str:
         """The code in a few characters: `3f2a9c1d0e (main), dirty`, or "unknown"."""
-        if not self.code_commit or self.code_commit == "unknown":
-            return "unknown" if self.code_commit else ""
+        if not self.code_commit or self.code_commit == UNKNOWN:
+            return UNKNOWN if self.code_commit else ""
         dirty = ", dirty" if self.code_dirty else ""
         return f"{self.code_commit[:10]} ({self.code_branch}){dirty}"

@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import UnaryExpression
 from dbdict_celery.config import TablePath
 from dbdict_celery.errors import JobNotFound, UsageError
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.attempt import AttemptOutcome
+from dbdict_celery.store.attempt import RUNNING, AttemptOutcome
 from dbdict_celery.store.filters import Filter, sort_key
 from dbdict_celery.store.job import Job, state_key, utc
 from dbdict_celery.store.values import FLOAT_TAG, NON_FINITE
@@ -43,7 +43,7 @@ ATTEMPT_CHOICES = {
     "outcome": {
         **{outcome.value: outcome.value for outcome in AttemptOutcome},
         **{outcome.name.lower(): outcome.value for outcome in AttemptOutcome},
-        "running": None,
+        RUNNING: None,
     }
 }
 _JSON_TYPES = {
