@@ -225,6 +225,23 @@ def max_attempts() -> int:
     return int(text)
 
 
+TRANSACTION_POOLER = "transaction"
+
+
+def transaction_pooler() -> bool:
+    """Whether the job database is reached through a pooler in transaction mode, such as
+    PgBouncer with `pool_mode = transaction` (`DBDICT_POOLER=transaction`; unset or `none`:
+    straight to Postgres). Such a pooler hands each transaction to any of its server
+    sessions, so the connections keep no prepared statements and send no startup options."""
+    text = os.environ.get("DBDICT_POOLER", "none").strip().lower()
+    if text not in ("", "none", TRANSACTION_POOLER):
+        raise UsageError(
+            f"DBDICT_POOLER must be 'transaction' (PgBouncer in transaction mode) or 'none', "
+            f"not {text!r}"
+        )
+    return text == TRANSACTION_POOLER
+
+
 def capture_enabled() -> bool:
     """Whether runs record their code and environment (`DBDICT_CAPTURE`, default on; `off`, `0`,
     `no` or `false` turn it off). Their attempts are recorded either way."""

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -89,10 +90,16 @@ class Deployment:
         return self.exproot / path.dbname / path.table / str(job_id)
 
     def start_worker(
-        self, *options: str, via_dbdict: bool = False, cwd: Path | None = None, **env: str
+        self,
+        *options: str,
+        via_dbdict: bool = False,
+        cwd: Path | None = None,
+        on: Callable[..., list[str]] | None = None,
+        **env: str,
     ) -> Worker:
         """Start `celery -A dbdict_celery worker` (or `dbdict worker`) with `options`, in
-        `cwd` (default: the deployment's directory); returns once it is ready."""
+        `cwd` (default: the deployment's directory), perhaps `on` a test host (the command
+        that runs a program there); returns once it is ready."""
         number = len(self.workers) + 1
         log = self.cwd / f"worker{number}.log"
         start = [DBDICT, "worker"] if via_dbdict else [CELERY, "-A", "dbdict_celery", "worker"]
@@ -100,7 +107,7 @@ class Deployment:
                    "--without-mingle", "--without-gossip", *options]  # fmt: skip
         with open(log, "wb") as output:
             process = subprocess.Popen(
-                command,
+                on(*command) if on else command,
                 cwd=cwd or self.cwd,
                 env=environment(self.env, env),
                 stdout=output,

@@ -20,7 +20,7 @@ import signal
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -60,7 +60,9 @@ class RedisServer:
     """A private redis-server on a free loopback port that keeps nothing on disk: stopping
     it loses every message, as a Redis restarted without persistence does."""
 
-    def __init__(self, directory: Path, password: str | None = None) -> None:
+    def __init__(
+        self, directory: Path, password: str | None = None, also_on: Sequence[str] = ()
+    ) -> None:
         from tests.conftest import free_port
 
         binary = shutil.which(REDIS_SERVER)
@@ -70,16 +72,21 @@ class RedisServer:
         self.directory = directory
         self.port = free_port()
         self.password = password
-        auth = f":{password}@" if password else ""
-        self.url = f"redis://{auth}127.0.0.1:{self.port}/0"
+        self.addresses = ["127.0.0.1", *also_on]  # loopback, and perhaps test hosts' links
+        self.url = self.url_at("127.0.0.1")
         self.process: subprocess.Popen[bytes] | None = None
+
+    def url_at(self, address: str) -> str:
+        """The server's URL as reached at one of its addresses."""
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{address}:{self.port}/0"
 
     def start(self) -> None:
         from tests.conftest import wait_until
 
         auth = ["--requirepass", self.password] if self.password else []
         self.process = server = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            [self.binary, "--port", str(self.port), "--bind", *self.addresses, "--save", "",
              "--appendonly", "no", "--dir", str(self.directory),
              "--logfile", str(self.directory / "redis.log"), *auth],
             stdout=subprocess.DEVNULL,
@@ -142,10 +149,11 @@ class PostgresServer:
     restart or crash the database (the shared server is never touched). Trust auth, one
     superuser `root`; run as the `postgres` user when the tests run as root."""
 
-    def __init__(self) -> None:
+    def __init__(self, also_on: Sequence[str] = ()) -> None:
         from tests.conftest import free_port
 
         self.bin = _postgres_bin()
+        self.addresses = ["127.0.0.1", *also_on]  # loopback, and perhaps test hosts' links
         self.directory = Path(tempfile.mkdtemp(prefix="dbdict-test-pg-"))  # outside pytest's 0700
         self.port = free_port()
         self.url = f"postgresql://root@127.0.0.1:{self.port}/postgres"
@@ -158,6 +166,13 @@ class PostgresServer:
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert done.returncode == 0, f"initdb: {done.stderr}"
+        if also_on:  # trust the test hosts on the links it listens on, as it trusts loopback
+            with open(self.directory / "data" / "pg_hba.conf", "a", encoding="utf-8") as hba:
+                hba.write("host all all samenet trust\n")
+
+    def url_at(self, address: str) -> str:
+        """The server's URL as reached at one of its addresses."""
+        return f"postgresql://root@{address}:{self.port}/postgres"
 
     def _as_owner(self) -> list[str]:
         return ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -169,7 +184,7 @@ class PostgresServer:
             self.process = server = subprocess.Popen(
                 [*self._as_owner(), str(self.bin / "postgres"), "-D", str(self.directory / "data"),
                  "-p", str(self.port), "-k", str(self.directory), "-c", "fsync=off",
-                 "-c", "listen_addresses=127.0.0.1"],
+                 "-c", f"listen_addresses={','.join(self.addresses)}"],
                 stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
         wait_until(lambda: self._answers() or server.poll() is not None,
@@ -209,29 +224,33 @@ class ServiceUnavailable(Exception):
     """A service this machine cannot run (the tests using it are skipped, saying why)."""
 
 
-def _find_or_install_sshd() -> str | None:
-    """The sshd binary; installs Debian's openssh-server when root and it is missing."""
-    for candidate in (shutil.which("sshd"), "/usr/sbin/sshd"):
+def _find_or_install(program: str, installed_at: str, package: str | None = None) -> str | None:
+    """Where `program` is; installs its Debian package when root and it is missing."""
+    for candidate in (shutil.which(program), installed_at):
         if candidate and os.path.exists(candidate):
             return candidate
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return None
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "-q", "openssh-server"]
+    install = ["apt-get", "install", "-y", "-q", package or program]
     for command in (install, ["apt-get", "update", "-q"], install):
         subprocess.run(command, env=env, capture_output=True, timeout=600, check=False)
-        if os.path.exists("/usr/sbin/sshd"):
-            return "/usr/sbin/sshd"
+        if os.path.exists(installed_at):
+            return installed_at
     return None
 
 
 @contextlib.contextmanager
-def ssh_server(home: Path) -> Iterator[str]:
-    """A private sshd on a free loopback port, its keys and config in `home`; yields the
-    DBDICT_SSH_COMMAND that reaches it. ServiceUnavailable if no sshd can run here."""
+def ssh_server(
+    home: Path, address: str = "127.0.0.1", port: int | None = None, inside: Sequence[str] = ()
+) -> Iterator[str]:
+    """A private sshd on `address` (default: a free loopback port), its keys and config in
+    `home`, started with the command prefix `inside` (a network namespace's `ip netns
+    exec`); yields the DBDICT_SSH_COMMAND that reaches it. ServiceUnavailable if no sshd
+    can run here."""
     from tests.conftest import free_port, wait_until
 
-    sshd = _find_or_install_sshd()
+    sshd = _find_or_install("sshd", "/usr/sbin/sshd", "openssh-server")
     if sshd is None or not shutil.which("ssh-keygen"):
         raise ServiceUnavailable(
             "no ssh server available: openssh-server is not installed and cannot be"
@@ -241,16 +260,16 @@ def ssh_server(home: Path) -> Iterator[str]:
             ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)], check=True
         )
     shutil.copy(home / "client_key.pub", home / "authorized_keys")
-    port = free_port()
+    port = port or free_port()
     (home / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
+        f"Port {port}\nListenAddress {address}\nHostKey {home / 'host_key'}\n"
         f"AuthorizedKeysFile {home / 'authorized_keys'}\nPidFile {home / 'sshd.pid'}\n"
         "StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         "PermitRootLogin prohibit-password\nUsePAM no\n"
     )
     os.makedirs("/run/sshd", exist_ok=True)
     server = subprocess.Popen(
-        [sshd, "-D", "-e", "-f", str(home / "sshd_config")],
+        [*inside, sshd, "-D", "-e", "-f", str(home / "sshd_config")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -264,7 +283,7 @@ def ssh_server(home: Path) -> Iterator[str]:
         if server.poll() is not None:
             detail = server.stderr.read() if server.stderr else ""
             raise ServiceUnavailable(f"sshd could not start: {detail}")
-        probe = [*command.split(), "-o", "BatchMode=yes", "127.0.0.1", "true"]
+        probe = [*command.split(), "-o", "BatchMode=yes", address, "true"]
         return subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode == 0
 
     try:
@@ -273,3 +292,96 @@ def ssh_server(home: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+class PgBouncer:
+    """A private PgBouncer in transaction mode in front of a Postgres server, on a free
+    port of `address`: at most `pool_size` server sessions per database and user, however
+    many clients. A session idling inside a transaction for `idle_transaction` seconds is
+    closed, as Postgres's idle_in_transaction_session_timeout would (see docs/scaling.md).
+    Installed from Debian's pgbouncer when missing and root; run as `postgres` when root
+    (it refuses to run as root)."""
+
+    def __init__(self, server: str, pool_size: int, idle_transaction: float,
+                 address: str = "127.0.0.1") -> None:  # fmt: skip
+        from sqlalchemy import make_url
+
+        from tests.conftest import free_port
+
+        binary = _find_or_install("pgbouncer", "/usr/sbin/pgbouncer")
+        if binary is None:
+            raise ServiceUnavailable("no pgbouncer: the pgbouncer package is not installed")
+        self.binary = binary
+        self.directory = Path(tempfile.mkdtemp(prefix="dbdict-test-pgbouncer-"))
+        self.port = free_port()
+        self.address = address
+        target = make_url(server)
+        (self.directory / "userlist.txt").write_text(f'"{target.username or "root"}" ""\n')
+        (self.directory / "pgbouncer.ini").write_text(
+            "[databases]\n"
+            f"* = host={target.host or '127.0.0.1'} port={target.port or 5432}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = {address}\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {self.directory / 'userlist.txt'}\n"
+            f"admin_users = {target.username or 'root'}\n"
+            f"pool_mode = transaction\ndefault_pool_size = {pool_size}\n"
+            f"min_pool_size = 0\nreserve_pool_size = 0\nmax_client_conn = 2000\n"
+            f"idle_transaction_timeout = {idle_transaction}\n"
+            f"logfile = {self.directory / 'pgbouncer.log'}\n"
+        )
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, database: str) -> str:
+        """The URL of `database` (on the server behind) through this pooler."""
+        return f"postgresql://root@{self.address}:{self.port}/{database}"
+
+    def start(self) -> None:
+        from tests.conftest import wait_until
+
+        owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.process = bouncer = subprocess.Popen(
+            [*owner, self.binary, str(self.directory / "pgbouncer.ini")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        wait_until(lambda: self.show("VERSION") or bouncer.poll() is not None,
+                   "the private pgbouncer to answer", timeout=30)  # fmt: skip
+        assert bouncer.poll() is None, self.log()
+
+    def show(self, what: str) -> list[dict[str, str]]:
+        """Rows of the admin console's `SHOW what` (it speaks only the simple query protocol,
+        which psql uses); [] when it does not answer."""
+        done = subprocess.run(
+            ["psql", "-X", "-q", "--csv", "-h", self.address, "-p", str(self.port), "-U", "root",
+             "-d", "pgbouncer", "-c", f"SHOW {what}"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            return []
+        import csv
+
+        return list(csv.DictReader(done.stdout.splitlines()))
+
+    def log(self) -> str:
+        log = self.directory / "pgbouncer.log"
+        return log.read_text(errors="replace") if log.exists() else "(no log)"
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def pgbouncer(
+    server: str, pool_size: int, idle_transaction: float, address: str = "127.0.0.1"
+) -> Iterator[PgBouncer]:
+    """A private PgBouncer (see PgBouncer), running; stopped afterwards."""
+    bouncer = PgBouncer(server, pool_size, idle_transaction, address)
+    bouncer.start()
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()

@@ -256,8 +256,12 @@ class RSyncChannel(StandardChannel):
         self.push()
 
     def push(self) -> None:
-        """Copy the working directory to the remote."""
-        sync.push(self.path, self.remote)
+        """Copy the working directory to the remote (over ssh, within `push_deadline`)."""
+        sync.push(self.path, self.remote, self.push_deadline())
+
+    def push_deadline(self) -> sync.Deadline | None:
+        """When a push must be over by (None: whenever it ends)."""
+        return None
 
 
 @contextlib.contextmanager

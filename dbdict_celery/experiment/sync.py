@@ -13,6 +13,14 @@ we send there is quoted with `shlex.quote`.
 its options, e.g. `ssh -p 2222 -i ~/.ssh/cluster`; it is split with
 `shlex.split`, not given to a shell. BatchMode is always on: a worker must
 fail, not wait forever at a password prompt.
+
+A transfer over a network may stall (a cut link holds every packet, refusing
+none) and land long after, over files a newer run wrote meanwhile. So a push
+can be given a deadline (`until`, read again as it goes: a lease that is
+renewed pushes on), past which rsync is stopped and nothing more is sent; and
+both rsync ends give up after STALL seconds without any data (`--timeout`,
+which rsync hands to the remote end too), so the remote side stops applying
+what it was sent soon after its stream stalled, whatever reaches it later.
 """
 
 from __future__ import annotations
@@ -24,11 +32,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from dbdict_celery.config import stale_after
 from dbdict_celery.errors import SyncError, UsageError
 from dbdict_celery.experiment.mirror import mirror
 
 SSH_PREFIX = "ssh://"
 RETRIES = 3
+TRANSFER_LIMIT = 3600.0  # seconds a transfer may take at most, with or without a deadline
+Deadline = Callable[[], float]  # the time.monotonic() a transfer must be over by, as it stands
+
+
+class LeaseExpired(SyncError):
+    """A push was stopped at its deadline: the run may no longer write the job's files."""
+
+
+def stall() -> int:
+    """Seconds without data after which both ends of an rsync give up: a quarter of
+    DBDICT_STALE_AFTER (a run's lease is half of it, so what a run sent before its lease
+    ran out is applied, or dropped, well before another run may take the job over)."""
+    return max(1, int(stale_after() / 4))
 
 
 @dataclass(frozen=True)
@@ -89,13 +111,14 @@ def pull(remote: Remote, local: str) -> None:
     _rsync(remote.rsync_spec, Remote(local).rsync_spec, what)
 
 
-def push(local: str, remote: Remote) -> None:
-    """Copy what changed in `local` to the remote directory."""
+def push(local: str, remote: Remote, until: Deadline | None = None) -> None:
+    """Copy what changed in `local` to the remote directory; over ssh, stopped at `until`
+    (LeaseExpired). A local copy is done in-process and runs to its end."""
     what = f"pushing from {local} to {remote}"
     if remote.host is None:
         _retrying(lambda: _copy_locally(local, remote.path), what)
         return
-    _rsync(Remote(local).rsync_spec, remote.rsync_spec, what)
+    _rsync(Remote(local).rsync_spec, remote.rsync_spec, what, until)
 
 
 def pull_file(remote: Remote, name: str, local: str) -> None:
@@ -105,23 +128,45 @@ def pull_file(remote: Remote, name: str, local: str) -> None:
     _rsync(where, Remote(local).rsync_spec, f"pulling {source}")
 
 
-def _rsync(source: str, target: str, what: str) -> None:
-    command = ["rsync", "-a", "--modify-window=-1", "-e", shlex.join(ssh_command()), "--",
-               source, target]  # fmt: skip
-    _run(command, what)
+def _rsync(source: str, target: str, what: str, until: Deadline | None = None) -> None:
+    ssh = [*ssh_command(), "-o", f"ConnectTimeout={stall()}"]
+    command = ["rsync", "-a", "--modify-window=-1", f"--timeout={stall()}",
+               "-e", shlex.join(ssh), "--", source, target]  # fmt: skip
+    _run(command, what, until)
 
 
-def _run(command: list[str], what: str) -> None:
-    _retrying(lambda: _transfer(command), what)
+def _run(command: list[str], what: str, until: Deadline | None = None) -> None:
+    def transfer() -> str | None:
+        if until is not None and until() <= time.monotonic():
+            raise LeaseExpired(f"{what} stopped: the run's lease on the job's files ran out")
+        return _transfer(command, until)
+
+    _retrying(transfer, what)
 
 
-def _transfer(command: list[str]) -> str | None:
-    """Run a transfer program; None if it worked, else what went wrong."""
+def _transfer(command: list[str], until: Deadline | None) -> str | None:
+    """Run a transfer program, stopped at `until`; None if it worked, else what went wrong."""
+    limit = time.monotonic() + TRANSFER_LIMIT
     try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=3600)
-    except (OSError, subprocess.TimeoutExpired) as error:
+        process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+    except OSError as error:
         return str(error)
-    return None if done.returncode == 0 else f"exit {done.returncode}" + _cause(done.stderr)
+    def left() -> float:  # seconds until the deadline as it stands now
+        return (min(limit, until()) if until else limit) - time.monotonic()
+
+    with process:
+        while True:
+            try:
+                _, stderr = process.communicate(timeout=max(0.0, min(left(), 1.0)))
+                break
+            except subprocess.TimeoutExpired:
+                if left() <= 0:
+                    process.kill()
+                    process.communicate()
+                    return "stopped: out of time"
+    return None if process.returncode == 0 else f"exit {process.returncode}" + _cause(stderr)
 
 
 def _copy_locally(source: str, target: str) -> str | None:

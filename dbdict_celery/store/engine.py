@@ -23,7 +23,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import now
 
-from dbdict_celery.config import TablePath, stale_after
+from dbdict_celery.config import TablePath, stale_after, transaction_pooler
 
 CONNECT_TIMEOUT = 5
 PING_AFTER_IDLE = 1.0  # seconds a pooled connection may idle before it is checked at checkout
@@ -44,18 +44,7 @@ def engine_for(path: TablePath) -> Engine:
 
 def _create_engine(path: TablePath) -> Engine:
     if not path.is_sqlite:
-        # A client cut off between its UPDATE and its COMMIT (a network partition) would hold
-        # the row's lock until TCP gives up, hours later, and block the takeover of its job:
-        # the server ends such a session once it has idled in a transaction for half the
-        # staleness window, so the lock is gone before reconcile may release the run.
-        idle_ms = int(stale_after() * 1000 / 2)
-        engine = create_engine(
-            path.url,
-            connect_args={
-                "connect_timeout": CONNECT_TIMEOUT,
-                "options": f"-c idle_in_transaction_session_timeout={idle_ms}",
-            },
-        )
+        engine = create_engine(path.url, connect_args=_postgres_connect_args())
         _check_at_checkout(engine)
         return engine
     database = path.url.database or ""
@@ -78,6 +67,28 @@ def _create_engine(path: TablePath) -> Engine:
         connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def _postgres_connect_args() -> dict[str, Any]:
+    """How psycopg connects, straight to Postgres or through a transaction pooler.
+
+    A client cut off between its UPDATE and its COMMIT (a network partition) would hold
+    the row's lock until TCP gives up, hours later, and block the takeover of its job:
+    the server ends such a session once it has idled in a transaction for half the
+    staleness window, so the lock is gone before reconcile may release the run.
+
+    Through a pooler in transaction mode (`DBDICT_POOLER=transaction`) each transaction
+    may run on another server session: psycopg's prepared statements would be missing
+    there, and PgBouncer refuses the `options` startup parameter. The pooler's own
+    `idle_transaction_timeout` then does what the server setting does.
+    """
+    if transaction_pooler():
+        return {"connect_timeout": CONNECT_TIMEOUT, "prepare_threshold": None}
+    idle_ms = int(stale_after() * 1000 / 2)
+    return {
+        "connect_timeout": CONNECT_TIMEOUT,
+        "options": f"-c idle_in_transaction_session_timeout={idle_ms}",
+    }
 
 
 def _check_at_checkout(engine: Engine) -> None:

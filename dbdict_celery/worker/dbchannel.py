@@ -35,6 +35,7 @@ from dbdict_celery.experiment.channel import Experiment, RSyncChannel
 from dbdict_celery.experiment.params import DD, expand, flatten
 from dbdict_celery.experiment.provenance import Code
 from dbdict_celery.experiment.stopping import StopFlag
+from dbdict_celery.experiment.sync import Deadline, LeaseExpired
 from dbdict_celery.store.attempt import StopReason
 from dbdict_celery.store.job import Standing, job_dir
 from dbdict_celery.store.store import JobStore
@@ -121,13 +122,29 @@ class DBRSyncChannel(RSyncChannel):
         super().save()
 
     def push(self) -> None:
-        """Push the files while this run holds the job; a run that lost it pushes nothing."""
-        if not self._lost and time.monotonic() >= self._held_until:
+        """Push the files while this run holds the job; a run that lost it pushes nothing.
+
+        The push must end within the lease (renewed first if half of it is gone; the
+        heart renews it as the push goes on): a push the network holds up past it is
+        stopped, and tried again only once a heartbeat has renewed the lease."""
+        if not self._lost and time.monotonic() >= self._held_until - self.lease / 2:
             self._heartbeat()
-        if self._lost:
-            log.warning("job %s is no longer this run's: its files are not pushed", self.job.id)
-            return
-        super().push()
+        for last_try in (False, True):
+            if self._lost:
+                log.warning("job %s is no longer this run's: its files are not pushed",
+                            self.job.id)  # fmt: skip
+                return
+            try:
+                super().push()
+                return
+            except LeaseExpired:
+                if last_try:
+                    raise
+                self._heartbeat()
+
+    def push_deadline(self) -> Deadline:
+        """The end of the run's lease on the files, as it stands when asked."""
+        return lambda: self._held_until
 
     def _record(self, state: dict[str, Any]) -> None:
         sent = time.monotonic()

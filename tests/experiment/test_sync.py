@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dbdict_celery import DD, Channel, RSyncChannel, SyncError, UsageError
 from dbdict_celery.experiment import sync
+from tests.chaos.link import Link
 from tests.conftest import read_conf
 
 
@@ -120,3 +124,51 @@ def test_rsync_channel_over_ssh(
             import shutil
 
             shutil.rmtree(on_disk.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def held_link(ssh_command: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Link]:
+    """The test sshd reached through a link that can be cut; the stall limit 1 s."""
+    words = ssh_command.split()
+    link = Link(("127.0.0.1", int(words[words.index("-p") + 1])))
+    words[words.index("-p") + 1] = str(link.port)
+    monkeypatch.setenv("DBDICT_SSH_COMMAND", " ".join(words))
+    monkeypatch.setenv("DBDICT_STALE_AFTER", "4")  # rsync gives up after a second of silence
+    yield link
+    link.close()
+
+
+def _work(tmp_path: Path) -> Path:
+    local = tmp_path / "work"
+    local.mkdir()
+    (local / "current.conf").write_text("step = 1\n")
+    return local
+
+
+@pytest.mark.ssh
+def test_a_push_held_up_by_the_network_is_stopped_at_its_deadline_and_never_lands(
+    held_link: Link, tmp_path: Path
+) -> None:
+    local, target = _work(tmp_path), tmp_path / "exproot"
+    target.mkdir()
+    held_link.cut()
+    deadline = time.monotonic() + 2
+    with pytest.raises(sync.LeaseExpired, match="lease on the job's files ran out"):
+        sync.push(str(local), sync.Remote(str(target), "127.0.0.1"), until=lambda: deadline)
+    assert time.monotonic() < deadline + 10, "stopped soon after its deadline"
+    held_link.heal()  # whatever was held goes through now, late
+    time.sleep(3 * sync.stall())  # a fault's length: what comes late would have landed by now
+    assert not (target / "current.conf").exists(), "nothing of the stopped push landed"
+
+
+@pytest.mark.ssh
+def test_a_push_whose_deadline_is_renewed_goes_on_through_a_stall(
+    held_link: Link, tmp_path: Path
+) -> None:
+    local, target = _work(tmp_path), tmp_path / "exproot"
+    target.mkdir()
+    held_link.cut()
+    threading.Timer(1.5, held_link.heal).start()
+    sync.push(str(local), sync.Remote(str(target), "127.0.0.1"),
+              until=lambda: time.monotonic() + 1)  # fmt: skip  # a lease that is always renewed
+    assert (target / "current.conf").read_text() == "step = 1\n"
