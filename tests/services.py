@@ -9,6 +9,8 @@ touch what they make themselves, so running them on a workstation loses nobody's
 - RabbitMQ: a vhost of the session's own on the server of `DBDICT_TEST_AMQP`
   (default `amqp://guest:guest@127.0.0.1:5672`), made and deleted with `rabbitmqctl`.
 - ssh: a private `sshd` on a free loopback port, reached with a key made for it.
+- PgBouncer: a private one in transaction mode, in front of a server above.
+Servers may also listen on the test hosts' links (`tests/cluster/`).
 """
 
 from __future__ import annotations

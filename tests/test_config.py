@@ -16,7 +16,9 @@ from dbdict_celery.config import (
     mask,
     max_attempts,
     table_path,
+    transaction_pooler,
 )
+from tests.conftest import dbdict
 
 
 @pytest.mark.parametrize(
@@ -140,3 +142,18 @@ def test_a_malformed_path_never_shows_its_password(location: str) -> None:
     message = str(caught.value)
     for secret in ("Sup3r", "Secret", "p@ss", "ss@"):
         assert secret not in message, message
+
+
+def test_a_transaction_pooler_is_named_or_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert not transaction_pooler()
+    monkeypatch.setenv("DBDICT_POOLER", "Transaction")
+    assert transaction_pooler()
+    monkeypatch.setenv("DBDICT_POOLER", "pgbouncer")
+    with pytest.raises(UsageError, match="DBDICT_POOLER must be 'transaction'"):
+        transaction_pooler()
+    done = dbdict("status", "--db", "postgresql://root@127.0.0.1/x/jobs", cwd=tmp_path,
+                  DBDICT_POOLER="session")  # fmt: skip
+    assert (done.returncode, done.stderr.count("\n")) == (2, 1), done.stderr
+    assert "DBDICT_POOLER must be" in done.stderr

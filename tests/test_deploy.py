@@ -198,3 +198,19 @@ def test_the_slurm_scripts_are_valid_bash() -> None:
                               check=False)  # fmt: skip
         assert done.returncode == 0, f"{script.name}: {done.stderr}"
         assert "exec " in script.read_text(), "the signal must reach the worker itself"
+
+
+def test_the_pgbouncer_example_is_in_transaction_mode_and_times_out_held_transactions() -> None:
+    """The settings dbdict needs of PgBouncer (docs/scaling.md): transaction mode, a held
+    transaction ended after half the default staleness window, room for 100 x 8 workers."""
+    import configparser
+
+    from dbdict_celery.config import stale_after
+
+    ini = configparser.ConfigParser(inline_comment_prefixes=(";",))
+    ini.read(DEPLOY / "pgbouncer" / "pgbouncer.ini", encoding="utf-8")
+    settings = ini["pgbouncer"]
+    assert settings["pool_mode"] == "transaction"
+    assert float(settings["idle_transaction_timeout"]) == stale_after() / 2
+    assert int(settings["max_client_conn"]) >= 100 * (2 * 8 + 1)
+    assert "experiments" in ini["databases"]

@@ -153,6 +153,7 @@ def _transfer(command: list[str], until: Deadline | None) -> str | None:
         )
     except OSError as error:
         return str(error)
+
     def left() -> float:  # seconds until the deadline as it stands now
         return (min(limit, until()) if until else limit) - time.monotonic()
 

@@ -17,16 +17,19 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 SUBNETS = ipaddress.IPv4Network("10.213.0.0/16")  # picked from, a /24 per network
+_LEFTOVER = re.compile(r"dbd(?P<pid>\d+)(?:-\w+|(?P<link>br|h\d+)(?:@\w+)?)")  # a namespace, a link
 
 
 class NetworkUnavailable(Exception):
@@ -71,6 +74,7 @@ class Network:
     def __init__(self) -> None:
         if os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("unshare") is None:
             raise NetworkUnavailable("network namespaces need root, iproute2 and unshare")
+        _remove_leftovers()
         self.tag = f"dbd{os.getpid() % 100_000}"
         self.subnet = _free_subnet()
         self.gateway = str(self.subnet[1])
@@ -122,6 +126,23 @@ class Network:
             _ip("link", "del", host.link, check=False)
             _ip("netns", "del", host.namespace, check=False)
         _ip("link", "del", self.bridge, check=False)
+
+
+def _remove_leftovers() -> None:
+    """Remove the namespaces and bridges of earlier runs whose process is gone (killed
+    before it could clean up): their names and subnets would stay taken for nothing."""
+    names = _ip("netns", "list").stdout.split() + _ip("-o", "link", "show").stdout.split()
+    for name in names:
+        found = _LEFTOVER.fullmatch(name.rstrip(":"))
+        if found is None or Path(f"/proc/{found['pid']}").exists():
+            continue
+        if found["link"]:
+            _ip("link", "del", found[0].partition("@")[0], check=False)
+            continue
+        for pid in _ip("netns", "pids", found[0], check=False).stdout.split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        _ip("netns", "del", found[0], check=False)
 
 
 def _free_subnet() -> ipaddress.IPv4Network:

@@ -78,6 +78,8 @@ def _check_sessions(cluster: Cluster, clients_seen: int) -> None:
     """Postgres sessions stayed within what docs/scaling.md says: per host, or, through
     PgBouncer, its pool for every client of every host."""
     most = cluster.sessions.most
+    print(f"most Postgres sessions at once, by client address: {dict(most)}; "
+          f"PgBouncer clients seen: {clients_seen}")  # fmt: skip
     if cluster.bouncer is None:
         for host in cluster.hosts.values():
             assert 0 < most[host.address] <= SESSIONS_PER_HOST, (host.name, dict(most))
