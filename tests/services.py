@@ -16,6 +16,7 @@ Servers may also listen on the test hosts' links (`tests/cluster/`).
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import shutil
 import signal
@@ -361,8 +362,6 @@ class PgBouncer:
         )  # fmt: skip
         if done.returncode != 0:
             return []
-        import csv
-
         return list(csv.DictReader(done.stdout.splitlines()))
 
     def log(self) -> str:

@@ -129,8 +129,9 @@ def pull_file(remote: Remote, name: str, local: str) -> None:
 
 
 def _rsync(source: str, target: str, what: str, until: Deadline | None = None) -> None:
-    ssh = [*ssh_command(), "-o", f"ConnectTimeout={stall()}"]
-    command = ["rsync", "-a", "--modify-window=-1", f"--timeout={stall()}",
+    silence = stall()
+    ssh = [*ssh_command(), "-o", f"ConnectTimeout={silence}"]
+    command = ["rsync", "-a", "--modify-window=-1", f"--timeout={silence}",
                "-e", shlex.join(ssh), "--", source, target]  # fmt: skip
     _run(command, what, until)
 
