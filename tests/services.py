@@ -271,11 +271,11 @@ def ssh_server(
         "PermitRootLogin prohibit-password\nUsePAM no\n"
     )
     os.makedirs("/run/sshd", exist_ok=True)
+    log = home / "sshd.log"  # a file, not a pipe: a pipe nobody reads fills, and sshd stops
     server = subprocess.Popen(
-        [*inside, sshd, "-D", "-e", "-f", str(home / "sshd_config")],
+        [*inside, sshd, "-D", "-E", str(log), "-f", str(home / "sshd_config")],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=subprocess.DEVNULL,
     )
     command = (
         f"ssh -p {port} -i {home / 'client_key'} -o StrictHostKeyChecking=no "
@@ -284,7 +284,7 @@ def ssh_server(
 
     def answers() -> bool:
         if server.poll() is not None:
-            detail = server.stderr.read() if server.stderr else ""
+            detail = log.read_text(errors="replace") if log.exists() else ""
             raise ServiceUnavailable(f"sshd could not start: {detail}")
         probe = [*command.split(), "-o", "BatchMode=yes", address, "true"]
         return subprocess.run(probe, capture_output=True, timeout=10, check=False).returncode == 0

@@ -40,6 +40,7 @@ DATABASE = "cluster"
 TABLE = "sweep"
 POOL_SIZE = 4  # PgBouncer's server sessions: fewer than the hosts' pool processes
 SAMPLE_EVERY = 0.2  # seconds between two counts of the server's sessions
+STALE_AFTER = 12.0  # seconds: an ssh login on a loaded host fits in the quarter of it rsync waits
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -151,6 +152,7 @@ def cluster(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cluster]
         deployment = Deployment(f"cluster-{request.param}", f"{database}/{TABLE}", env, exproot,
                                 tmp_path)  # fmt: skip
         chaos = stack.enter_context(contextlib.contextmanager(chaos_on)(deployment, request))
+        deployment.env["DBDICT_STALE_AFTER"] = str(STALE_AFTER)
         sessions = Sessions(postgres.url)
         sessions.start()
         stack.callback(sessions.stop)
