@@ -32,6 +32,7 @@ from benchmarks import (
     stop_bench,
     store_bench,
     worker_bench,
+    write_bench,
 )
 from benchmarks.common import BROKER, DB, Result, Settings, report
 
@@ -44,6 +45,7 @@ SUITES: dict[str, Callable[[Settings], list[Result]]] = {
     "stop": stop_bench.measure,
     "memory": memory_bench.measure,
     "capture": capture_bench.measure,
+    "writes": write_bench.measure,
 }
 OUTPUT = Path(__file__).with_name("results.json")
 

@@ -18,7 +18,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
-SUITES = {"worker", "schedule", "store", "status", "save", "stop", "memory", "capture"}
+SUITES = {"worker", "schedule", "store", "status", "save", "stop", "memory", "capture", "writes"}
 
 
 def test_the_benchmarks_at_a_tiny_scale_write_every_measure_with_its_target(
@@ -46,5 +46,12 @@ def test_the_benchmarks_at_a_tiny_scale_write_every_measure_with_its_target(
             assert bound > 0
             assert result["met"] in (True, False)
     targets = {result["name"].split(",")[0] for result in results if result["target"]}
-    assert {"worker", "save", "stop latency", "worker pool memory growth", "capture"} <= targets
+    assert {
+        "worker",
+        "save",
+        "stop latency",
+        "worker pool memory growth",
+        "capture",
+        "PgBouncer",
+    } <= targets
     assert "target" in done.stdout, "the table is printed"
