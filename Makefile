@@ -1,12 +1,13 @@
 # The two commands a newcomer needs (see README.md):
 #   make demo   install into .venv and run the example experiments end to end
-#   make test   install into .venv (with test tools), start the services if down, run every test
+#   make test   install into .venv (with test tools) and the programs the tests run
+#               (scripts/prerequisites.sh), start the services if down, run every test
 #   make bench  every benchmark (about six minutes): a table of ratios, benchmarks/results.json
 VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: demo test lint services bench clean
+.PHONY: demo test lint prerequisites services bench clean
 
 $(BIN)/dbdict: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +18,10 @@ $(BIN)/dbdict: pyproject.toml
 demo: $(BIN)/dbdict
 	bash scripts/demo.sh $(BIN)
 
-services:
+prerequisites:
+	bash scripts/prerequisites.sh
+
+services: prerequisites
 	bash scripts/services-up.sh
 
 lint: $(BIN)/dbdict
@@ -26,10 +30,10 @@ lint: $(BIN)/dbdict
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: $(BIN)/dbdict services lint
+test: $(BIN)/dbdict prerequisites services lint
 	$(BIN)/pytest
 
-bench: $(BIN)/dbdict services
+bench: $(BIN)/dbdict prerequisites services
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -1,16 +1,23 @@
 """Shared test helpers: the real `dbdict` script as a subprocess, and waiting with a deadline;
 job tables on the real Postgres (127.0.0.1:5432, database test) and on SQLite, and the
-deployments of `tests.deployments`, as fixtures."""
+deployments of `tests.deployments`, as fixtures.
+
+Every process the session starts carries SESSION_TAG in its environment (inherited from
+this one), so the session can find, name and kill at its end any that outlived it, and
+fails the run if there were any: a test leaves nothing running behind it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +29,9 @@ if TYPE_CHECKING:
 
 REPO = Path(__file__).resolve().parent.parent
 DBDICT = str(Path(sys.executable).with_name("dbdict"))
+# Not a DBDICT_* name: the tests drop every DBDICT_* setting from a worker's environment to
+# give it a clean configuration, and the tag must survive that.
+SESSION_TAG = "PYTEST_DBDICT_SESSION"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -29,6 +39,75 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--chaos-jobs", type=int, default=300, metavar="N",
         help="jobs in each chaos test's workload (the racing one runs at least 1,000)",
     )  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Tag this session: every process it starts inherits the tag from this environment."""
+    os.environ[SESSION_TAG] = uuid.uuid4().hex
+
+
+@pytest.hookimpl(trylast=True)  # after the session's fixtures were torn down
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the run if a process the session started is still running, naming each; kill it."""
+    tag = f"{SESSION_TAG}={os.environ[SESSION_TAG]}"
+    try:  # a process killed just before is given a moment to be gone
+        wait_until(lambda: not tagged_processes(tag), "the session's processes to end", 5)
+        return
+    except pytest.fail.Exception:
+        leftover = tagged_processes(tag)
+    for pid in leftover:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"pid {pid}: {command}" for pid, command in sorted(leftover.items())]
+    if reporter is None:
+        print("processes the tests started outlived the session:", *lines, sep="\n")
+    else:
+        reporter.write_line("")  # after the progress of the last test
+        reporter.write_sep("=", "processes the tests started outlived the session", red=True)
+        for line in [*lines, "(killed now: a fixture that starts a process must stop it)"]:
+            reporter.write_line(line, red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@dataclass(frozen=True)
+class Process:
+    """A live process, as /proc/PID/stat describes it."""
+
+    pid: int
+    parent: int
+    session: int
+
+
+def live_processes() -> list[Process]:
+    """Every live process of this machine (zombies left out: they are over, whoever reaps
+    them); none where there is no /proc to read."""
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:  # it ended as we looked
+            continue
+        fields = stat.rpartition(")")[2].split()  # after "pid (command)": state ppid pgrp sid
+        if fields and fields[0] != "Z":
+            found.append(Process(int(entry.name), int(fields[1]), int(fields[3])))
+    return found
+
+
+def tagged_processes(tag: str) -> dict[int, str]:
+    """Every live process but this one whose environment holds `tag` (NAME=value), with
+    its command line."""
+    found: dict[int, str] = {}
+    for process in live_processes():
+        proc = Path("/proc") / str(process.pid)
+        try:  # another user's process is not ours to read; one that ended is gone
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if tag.encode() in environ and process.pid != os.getpid():
+            found[process.pid] = command.decode(errors="replace").strip()
+    return found
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -183,7 +262,8 @@ def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deplo
     else:
         location = request.getfixturevalue("postgres_location")
         chosen = postgres_redis(tmp_path, location, request.getfixturevalue("redis_url"))
-    yield from _closing(chosen)
+    with chosen:
+        yield chosen
 
 
 @pytest.fixture
@@ -191,7 +271,8 @@ def cluster(tmp_path: Path, postgres_location: str, redis_url: str) -> Iterator[
     """Postgres and Redis: for what needs a broker that broadcasts (revoke) or many workers."""
     from tests.deployments import postgres_redis
 
-    yield from _closing(postgres_redis(tmp_path, postgres_location, redis_url))
+    with postgres_redis(tmp_path, postgres_location, redis_url) as deployment:
+        yield deployment
 
 
 @pytest.fixture(params=["redis", "rabbitmq"])
@@ -202,14 +283,8 @@ def any_broker(
     from tests.deployments import postgres_redis
 
     broker = request.getfixturevalue("redis_url" if request.param == "redis" else "amqp_url")
-    yield from _closing(postgres_redis(tmp_path, postgres_location, broker))
-
-
-def _closing(deployment: Deployment) -> Iterator[Deployment]:
-    try:
+    with postgres_redis(tmp_path, postgres_location, broker) as deployment:
         yield deployment
-    finally:
-        deployment.close()
 
 
 def _postgres_table(database: str) -> Iterator[str]:

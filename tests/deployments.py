@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import amqp.exceptions
 import kombu
@@ -26,7 +26,7 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.app import QUEUE
-from tests.conftest import DBDICT, REPO, dbdict, wait_until
+from tests.conftest import DBDICT, REPO, dbdict, live_processes, wait_until
 
 CELERY = str(Path(sys.executable).with_name("celery"))
 
@@ -51,19 +51,27 @@ class Worker:
         self.process.send_signal(signum)
 
     def kill(self) -> None:
-        """SIGKILL the worker and every process of its session (its pool children)."""
-        if self.process.poll() is None or _session_alive(self.process.pid):
+        """SIGKILL the worker and every process of its session (its pool children, and
+        experiments in process groups of their own)."""
+        kill_session(self.process)
+
+
+def kill_session(leader: subprocess.Popen[Any]) -> None:
+    """SIGKILL a process started with `start_new_session` and every process of its session;
+    return once none is left. Its session, not its process group: an experiment runs in a
+    process group of its own."""
+    with contextlib.suppress(ProcessLookupError):
+        leader.kill()  # first, so that it starts no more
+    leader.wait(timeout=30)
+
+    def killed_all() -> bool:
+        members = [process.pid for process in live_processes() if process.session == leader.pid]
+        for pid in members:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
+                os.kill(pid, signal.SIGKILL)
+        return not members
 
-
-def _session_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    wait_until(killed_all, f"the processes of session {leader.pid} to end", timeout=30)
 
 
 @dataclass
@@ -119,8 +127,15 @@ class Deployment:
         return worker.wait_ready()
 
     def close(self) -> None:
+        """Kill every worker started here, pool and experiments with it."""
         for worker in self.workers:
             worker.kill()
+
+    def __enter__(self) -> Deployment:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
 
 def environment(*layers: dict[str, str]) -> dict[str, str]:

@@ -1,5 +1,7 @@
 """The services the integration tests use: every address is here, and the tests only ever
 touch what they make themselves, so running them on a workstation loses nobody's data.
+They install nothing: `make prerequisites` (scripts/prerequisites.sh) installs the programs
+they run, and a test whose program is missing fails saying so (MissingProgram).
 
 - PostgreSQL: a database of the session's own (`dbdict_test_<random>`), created at
   the start and dropped at the end, on the server of `DBDICT_TEST_POSTGRES`
@@ -227,20 +229,20 @@ class ServiceUnavailable(Exception):
     """A service this machine cannot run (the tests using it are skipped, saying why)."""
 
 
-def _find_or_install(program: str, installed_at: str, package: str | None = None) -> str | None:
-    """Where `program` is; installs its Debian package when root and it is missing."""
-    for candidate in (shutil.which(program), installed_at):
+class MissingProgram(Exception):
+    """A program the tests need that this machine could have but has not: the tests install
+    nothing (`make prerequisites` does), and they fail rather than skip, or a missing
+    package would pass unnoticed as a skip."""
+
+
+def installed(program: str, package: str) -> str:
+    """Where `program` is, in sbin too (not on a user's PATH); MissingProgram if nowhere."""
+    for candidate in (shutil.which(program), f"/usr/sbin/{program}"):
         if candidate and os.path.exists(candidate):
             return candidate
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "-q", package or program]
-    for command in (install, ["apt-get", "update", "-q"], install):
-        subprocess.run(command, env=env, capture_output=True, timeout=600, check=False)
-        if os.path.exists(installed_at):
-            return installed_at
-    return None
+    raise MissingProgram(
+        f"{program} is not installed: `make prerequisites` installs it (Debian: {package})"
+    )
 
 
 @contextlib.contextmanager
@@ -249,19 +251,14 @@ def ssh_server(
 ) -> Iterator[str]:
     """A private sshd on `address` (default: a free loopback port), its keys and config in
     `home`, started with the command prefix `inside` (a network namespace's `ip netns
-    exec`); yields the DBDICT_SSH_COMMAND that reaches it. ServiceUnavailable if no sshd
-    can run here."""
+    exec`); yields the DBDICT_SSH_COMMAND that reaches it. ServiceUnavailable if sshd
+    cannot run here, MissingProgram if it is not installed."""
     from tests.conftest import free_port, wait_until
 
-    sshd = _find_or_install("sshd", "/usr/sbin/sshd", "openssh-server")
-    if sshd is None or not shutil.which("ssh-keygen"):
-        raise ServiceUnavailable(
-            "no ssh server available: openssh-server is not installed and cannot be"
-        )
+    sshd = installed("sshd", "openssh-server")
+    keygen = installed("ssh-keygen", "openssh-client")
     for key in ("host_key", "client_key"):
-        subprocess.run(
-            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)], check=True
-        )
+        subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(home / key)], check=True)
     shutil.copy(home / "client_key.pub", home / "authorized_keys")
     port = port or free_port()
     (home / "sshd_config").write_text(
@@ -302,8 +299,7 @@ class PgBouncer:
     port of `address`: at most `pool_size` server sessions per database and user, however
     many clients. A session idling inside a transaction for `idle_transaction` seconds is
     closed, as Postgres's idle_in_transaction_session_timeout would (see docs/scaling.md).
-    Installed from Debian's pgbouncer when missing and root; run as `postgres` when root
-    (it refuses to run as root)."""
+    Run as `postgres` when root (it refuses to run as root)."""
 
     def __init__(self, server: str, pool_size: int, idle_transaction: float,
                  address: str = "127.0.0.1") -> None:  # fmt: skip
@@ -311,10 +307,7 @@ class PgBouncer:
 
         from tests.conftest import free_port
 
-        binary = _find_or_install("pgbouncer", "/usr/sbin/pgbouncer")
-        if binary is None:
-            raise ServiceUnavailable("no pgbouncer: the pgbouncer package is not installed")
-        self.binary = binary
+        self.binary = installed("pgbouncer", "pgbouncer")
         self.directory = Path(tempfile.mkdtemp(prefix="dbdict-test-pgbouncer-"))
         self.port = free_port()
         self.address = address

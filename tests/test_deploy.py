@@ -1,7 +1,7 @@
 """The deploy files refer to things that exist, and pass their own tools' checks.
 
-There is no container engine here: compose.yaml is checked by `docker compose config`
-(or `docker-compose config`) where a client is available, and parsed in any case.
+There is no container engine here: compose.yaml is parsed, and checked by `docker compose
+config` (or `docker-compose config`: `make prerequisites` installs it).
 The systemd units pass `systemd-analyze verify`; the Slurm scripts are run for real,
 outside Slurm, and stopped as Slurm would stop them.
 """
@@ -22,7 +22,8 @@ import yaml
 
 from dbdict_celery.experiment.status import Status
 from tests.conftest import REPO, wait_until
-from tests.deployments import Deployment, scheduled
+from tests.deployments import Deployment, kill_session, scheduled
+from tests.services import installed
 
 DEPLOY = REPO / "deploy"
 GRACE = 25.0  # DBDICT_GRACE's default: every stop must wait longer than this
@@ -103,25 +104,19 @@ def test_compose_holds_no_literal_password() -> None:
     assert not any(secret in raw for secret in secrets)
 
 
-def _compose_client() -> list[str] | None:
+def _compose_client() -> list[str]:
+    """`docker compose`, or the older `docker-compose` (what `make prerequisites` installs)."""
     docker = shutil.which("docker")
     if docker and subprocess.run([docker, "compose", "version"], capture_output=True,
                                  check=False).returncode == 0:  # fmt: skip
         return [docker, "compose"]
-    if not shutil.which("docker-compose") and os.geteuid() == 0 and shutil.which("apt-get"):
-        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "install", "-y", "-q", "docker-compose"], env=env,
-                       capture_output=True, timeout=600, check=False)  # fmt: skip
-    found = shutil.which("docker-compose")
-    return [found] if found else None
+    return [installed("docker-compose", "docker-compose")]
 
 
 def test_docker_compose_config_accepts_the_file_and_refuses_it_without_env(
     tmp_path: Path,
 ) -> None:
     client = _compose_client()
-    if client is None:
-        pytest.skip("no docker compose client here (the file is still parsed by the test above)")
     env_file = tmp_path / ".env"
     shutil.copy(DEPLOY / ".env.example", env_file)
     clean = {name: value for name, value in os.environ.items() if name not in _dotenv()}
@@ -177,15 +172,15 @@ def test_the_slurm_worker_script_hands_its_running_job_back_when_slurm_signals_i
            "SLURM_JOB_ID": "42", "PYTHONPATH": str(REPO),
            "DBDICT_CELERY": str(Path(sys.executable).with_name("celery"))}  # fmt: skip
     worker = subprocess.Popen(["bash", str(script)], cwd=cluster.cwd, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)  # fmt: skip
     try:
         store = cluster.store()
         wait_until(lambda: int(store.get(job.id).state.get("count", 0)) >= 3, "3 saves", 60)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0, "a warm shutdown"
     finally:
-        if worker.poll() is None:
-            worker.kill()
+        kill_session(worker)
     row = store.get(job.id)
     assert row.status is Status.START, "handed back, to resume elsewhere"
     assert int(row.state["count"]) >= 3

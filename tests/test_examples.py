@@ -10,13 +10,14 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from dbdict_celery.experiment.status import Status
 from tests.conftest import REPO, read_conf, wait_until
-from tests.deployments import Deployment, embedded, scheduled, wait_for_statuses
+from tests.deployments import Deployment, embedded, kill_session, scheduled, wait_for_statuses
 
 pytest.importorskip("sklearn", reason="the examples extra: pip install -e '.[examples,plot]'")
 pytest.importorskip("matplotlib", reason="the plot extra: pip install -e '.[examples,plot]'")
@@ -26,10 +27,12 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.fixture
-def laptop(tmp_path: Path) -> Deployment:
-    """The embedded default, in a directory holding a copy of the examples."""
+def laptop(tmp_path: Path) -> Iterator[Deployment]:
+    """The embedded default, in a directory holding a copy of the examples; its workers
+    killed at the end."""
     shutil.copytree(REPO / "examples", tmp_path / "examples")
-    return embedded(tmp_path)
+    with embedded(tmp_path) as deployment:
+        yield deployment
 
 
 def _walkthrough() -> str:
@@ -42,11 +45,15 @@ def _walkthrough() -> str:
 def test_the_walkthrough_runs_as_written(laptop: Deployment) -> None:
     env = {name: value for name, value in os.environ.items() if not name.startswith("DBDICT_")}
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"
-    done = subprocess.run(
+    script = subprocess.Popen(
         ["bash", "-euo", "pipefail", "-c", _walkthrough()], cwd=laptop.cwd, env=env,
-        capture_output=True, text=True, timeout=900, check=False,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    try:  # its workers run in the background: a script that fails half-way leaves them
+        stdout, stderr = script.communicate(timeout=900)
+    finally:
+        kill_session(script)
+    assert script.returncode == 0, stdout[-2000:] + stderr[-3000:]
     store = Deployment("walkthrough", f"sqlite:///{laptop.cwd}/dbdict-home/jobs.db/jobs", {},
                        laptop.cwd / "dbdict-home" / "exproot", laptop.cwd).store()  # fmt: skip
     jobs = {job.id: job for job in store.jobs()}
@@ -96,11 +103,14 @@ def test_digits_resumed_after_a_stop_ends_exactly_as_an_uninterrupted_run(
     assert whole.returncode == 0, whole.stderr
     env = {**os.environ, **laptop.env, "PYTHONPATH": str(REPO)}
     stopped = subprocess.Popen([str(BIN / "dbdict"), "run", "-w", "parts", *args],
-                               cwd=laptop.cwd, env=env)  # fmt: skip
-    conf = laptop.cwd / "parts" / "current.conf"
-    wait_until(lambda: conf.exists() and read_conf(conf).get("epoch", 0) >= 2, "two epochs")
-    stopped.send_signal(signal.SIGTERM)
-    assert stopped.wait(timeout=60) == 3, "INCOMPLETE"
+                               cwd=laptop.cwd, env=env, start_new_session=True)  # fmt: skip
+    try:
+        conf = laptop.cwd / "parts" / "current.conf"
+        wait_until(lambda: conf.exists() and read_conf(conf).get("epoch", 0) >= 2, "two epochs")
+        stopped.send_signal(signal.SIGTERM)
+        assert stopped.wait(timeout=60) == 3, "INCOMPLETE"
+    finally:
+        kill_session(stopped)
     assert read_conf(conf)["epoch"] < 12
     resumed = laptop.dbdict("run", "-w", "parts", *args)
     assert resumed.returncode == 0, resumed.stderr
