@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from dbdict_celery import DD, Channel, RSyncChannel, SyncError, UsageError
 from dbdict_celery.experiment import sync
 from tests.chaos.link import Link
-from tests.conftest import read_conf
+from tests.conftest import live_processes, read_conf, wait_until
 
 
 @pytest.mark.parametrize(
@@ -126,15 +127,29 @@ def test_rsync_channel_over_ssh(
             shutil.rmtree(on_disk.parent, ignore_errors=True)
 
 
+@dataclass
+class HeldLink:
+    """The test sshd reached through a link that can be cut (see Link), and the pid of the
+    sshd, whose children are the connections it serves."""
+
+    link: Link
+    sshd: int
+
+    def connections(self) -> list[int]:
+        """The sshd's processes serving a connection, one each."""
+        return [process.pid for process in live_processes() if process.parent == self.sshd]
+
+
 @pytest.fixture
-def held_link(ssh_command: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Link]:
-    """The test sshd reached through a link that can be cut; the stall limit 1 s."""
+def held_link(ssh_command: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldLink]:
+    """The test sshd through a link that can be cut; rsync's silence limit 1 s."""
     words = ssh_command.split()
     link = Link(("127.0.0.1", int(words[words.index("-p") + 1])))
     words[words.index("-p") + 1] = str(link.port)
     monkeypatch.setenv("DBDICT_SSH_COMMAND", " ".join(words))
-    monkeypatch.setenv("DBDICT_STALE_AFTER", "4")  # rsync gives up after a second of silence
-    yield link
+    monkeypatch.setenv("DBDICT_STALE_AFTER", "4")  # a quarter: rsync gives up after 1 s of silence
+    pid_file = Path(words[words.index("-i") + 1]).with_name("sshd.pid")  # beside its keys
+    yield HeldLink(link, int(pid_file.read_text()))
     link.close()
 
 
@@ -147,28 +162,40 @@ def _work(tmp_path: Path) -> Path:
 
 @pytest.mark.ssh
 def test_a_push_held_up_by_the_network_is_stopped_at_its_deadline_and_never_lands(
-    held_link: Link, tmp_path: Path
+    held_link: HeldLink, tmp_path: Path
 ) -> None:
     local, target = _work(tmp_path), tmp_path / "exproot"
     target.mkdir()
-    held_link.cut()
+    held_link.link.cut()
     deadline = time.monotonic() + 2
     with pytest.raises(sync.LeaseExpired, match="lease on the job's files ran out"):
         sync.push(str(local), sync.Remote(str(target), "127.0.0.1"), until=lambda: deadline)
     assert time.monotonic() < deadline + 10, "stopped soon after its deadline"
-    held_link.heal()  # whatever was held goes through now, late
-    time.sleep(3 * sync.stall())  # a fault's length: what comes late would have landed by now
+    assert held_link.connections(), "the stopped push's connection is still held at the server"
+    held_link.link.heal()  # whatever was held goes through now, late
+    wait_until(lambda: not held_link.connections(), "the server to end the stopped push's session")
     assert not (target / "current.conf").exists(), "nothing of the stopped push landed"
 
 
 @pytest.mark.ssh
 def test_a_push_whose_deadline_is_renewed_goes_on_through_a_stall(
-    held_link: Link, tmp_path: Path
+    held_link: HeldLink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """One transfer outlives the deadline it began with, because the deadline is renewed as
+    it goes (as a run's heartbeats renew its lease): stopped at its first deadline, the push
+    is not tried again and fails."""
+    monkeypatch.setattr(sync, "RETRIES", 1)
+    monkeypatch.setenv("DBDICT_STALE_AFTER", "40")  # rsync's own silence limit, 10 s, outlasts it
     local, target = _work(tmp_path), tmp_path / "exproot"
     target.mkdir()
-    held_link.cut()
-    threading.Timer(1.5, held_link.heal).start()
-    sync.push(str(local), sync.Remote(str(target), "127.0.0.1"),
-              until=lambda: time.monotonic() + 1)  # fmt: skip  # a lease that is always renewed
+    first_deadline = time.monotonic() + 1
+    held_link.link.cut()
+    healing = threading.Timer(3, held_link.link.heal)
+    healing.start()
+    try:
+        sync.push(str(local), sync.Remote(str(target), "127.0.0.1"),
+                  until=lambda: time.monotonic() + 1)  # fmt: skip  # always a second ahead
+    finally:
+        healing.join()
+    assert time.monotonic() > first_deadline + 1, "the stall outlasted the first deadline"
     assert (target / "current.conf").read_text() == "step = 1\n"
