@@ -30,8 +30,9 @@ class ModuleMissing(ResolveError):
     on another machine, the same name may import."""
 
 
-class JobRefused(DbdictError):
-    """A job cannot run in its current status (already DONE or RUNNING) without force."""
+class JobRefused(UsageError):
+    """A job cannot run in its current status (already DONE or RUNNING) without force: nothing
+    ran, and the command that would run it is the same with --force, so a usage mistake."""
 
 
 class SyncError(DbdictError):

@@ -2,7 +2,8 @@
 
 Every error dbdict raises on purpose is printed as one line with exit code 2
 (a usage mistake) or 1 (a runtime failure). An exception raised by the
-experiment itself is shown with its traceback and exits 1.
+experiment itself is shown with its traceback and exits 1. The whole table,
+3 (INCOMPLETE) included, is `dbdict help exit-codes`.
 """
 
 from __future__ import annotations

@@ -60,5 +60,5 @@ def cli() -> None:
     here with 'dbdict run', or schedule sweeps into a job table with
     'dbdict schedule' and run them with 'dbdict worker' (Celery) on any
     number of machines. Run 'dbdict help' for the topics (experiment,
-    parameters, example).
+    parameters, example, exit-codes).
     """

@@ -149,9 +149,34 @@ EXAMPLE = """
         dbdict run examples.count.experiment target=50 interval=0.1
 """
 
-TOPICS = {"example": EXAMPLE, "experiment": EXPERIMENT, "parameters": PARAMETERS}
+EXIT_CODES = """
+    Every dbdict command ends with one of these exit codes:
+
+      0  done: the command did what was asked (dbdict run: the experiment
+         ended DONE)
+      1  a failure: the experiment raised an exception or called sys.exit
+         (its run is recorded FAILED), its state could not be saved, or the
+         database, the broker or a file failed
+      2  a mistake in the command, and nothing ran: a malformed parameter,
+         name or option; a job already DONE or RUNNING (--force runs it
+         anyway); a working directory holding another job (--restart)
+      3  dbdict run and filemerge: the experiment stopped before its end
+         (SIGTERM, Ctrl-C), INCOMPLETE, its state saved: the same command
+         resumes it
+
+    A mistake (2) and a failure of dbdict itself (1) are told in one line on
+    stderr; an exception of the experiment is shown with its traceback.
+"""
+
+TOPICS = {
+    "example": EXAMPLE,
+    "exit-codes": EXIT_CODES,
+    "experiment": EXPERIMENT,
+    "parameters": PARAMETERS,
+}
 SUMMARIES = {
     "example": "Example of defining and running an experiment.",
+    "exit-codes": "What each exit code of a dbdict command means.",
     "experiment": "How to define an experiment.",
     "parameters": "How to give the parameters of an experiment.",
 }

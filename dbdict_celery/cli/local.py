@@ -10,10 +10,18 @@ from typing import Any
 
 import click
 
+from dbdict_celery.cli import help_topics
+from dbdict_celery.errors import DbdictError
 from dbdict_celery.experiment import runner
 from dbdict_celery.experiment.channel import Channel
+from dbdict_celery.experiment.params import format_help
 
 INCOMPLETE_EXIT = 3  # `dbdict run` of a run that stopped before its end, its state saved
+FAILED_EXIT = DbdictError.exit_code  # a run recorded FAILED exits as any failure does
+# The table of `dbdict help exit-codes`, under each runner's help, its lines kept as written.
+EXIT_CODES = "\n\n".join(
+    f"\b\n{paragraph}" for paragraph in format_help(help_topics.EXIT_CODES).split("\n\n")
+)
 
 
 def run_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -66,7 +74,7 @@ def _options(
     )
 
 
-@click.command("run")
+@click.command("run", epilog=EXIT_CODES)
 @click.argument("experiment")
 @click.argument("params", nargs=-1)
 @run_options
@@ -85,7 +93,7 @@ def run_command(experiment: str, params: tuple[str, ...], **flags: Any) -> None:
     _report(result)
 
 
-@click.command("filemerge")
+@click.command("filemerge", epilog=EXIT_CODES)
 @click.argument("experiment")
 @click.argument("sources", nargs=-1, metavar="FILE [FILE|key=value ...]")
 @run_options
@@ -114,7 +122,9 @@ def filemerge_command(experiment: str, sources: tuple[str, ...], **flags: Any) -
 
 @contextlib.contextmanager
 def _reporting_exits() -> Iterator[None]:
-    """An experiment that calls sys.exit ends the command with its code, but not silently."""
+    """An experiment that calls sys.exit is recorded FAILED (the channel records any exception
+    so), and the command exits as a failure whatever the code: sys.exit(0) or sys.exit(3)
+    would otherwise tell a script DONE or INCOMPLETE of a run that is neither."""
     try:
         yield
     except SystemExit as exit:
@@ -122,7 +132,7 @@ def _reporting_exits() -> Iterator[None]:
             f"dbdict: the experiment called sys.exit({exit.code!r}): the run is recorded FAILED",
             err=True,
         )
-        raise
+        raise SystemExit(FAILED_EXIT) from None
 
 
 def _report(result: runner.RunResult) -> None:

@@ -103,6 +103,7 @@ def run_state(experiment: str, flat: dict[str, Any], options: RunOptions) -> Run
     else:
         workdir = options.workdir or default_workdir(experiment, flat)
         _check_same_job(workdir, state, options.restart)
+        _make_workdir(workdir)
     channel = StandardChannel(
         workdir, function, state, options.redirect_stdout, options.redirect_stderr
     )
@@ -112,6 +113,18 @@ def run_state(experiment: str, flat: dict[str, Any], options: RunOptions) -> Run
         if options.dry_run:
             shutil.rmtree(workdir, ignore_errors=True)
     return RunResult(outcome, channel.state, None if options.dry_run else channel.path)
+
+
+def _make_workdir(workdir: str) -> None:
+    """Make the working directory here, where a path that cannot be one (a file, a folder
+    without write access) is a usage mistake told in one line, before the run begins."""
+    try:
+        os.makedirs(workdir, exist_ok=True)
+    except OSError as error:
+        raise UsageError(
+            f"cannot make the working directory {workdir!r}: {error.strerror or error} "
+            "(choose another --workdir)"
+        ) from None
 
 
 def _check_same_job(workdir: str, state: DD, restart: bool) -> None:
