@@ -9,7 +9,6 @@ experiment itself is shown with its traceback and exits 1. The whole table,
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from typing import NoReturn
 
@@ -17,6 +16,7 @@ import click
 
 from dbdict_celery.cli.group import cli
 from dbdict_celery.errors import DbdictError
+from dbdict_celery.experiment.runner import importing_from_cwd
 
 __all__ = ["cli", "main"]
 
@@ -24,9 +24,9 @@ __all__ = ["cli", "main"]
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the `dbdict` console script."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.path.insert(0, os.getcwd())  # experiments are importable from where dbdict runs
     try:
-        code = cli.main(args=argv, prog_name="dbdict", standalone_mode=False)
+        with importing_from_cwd():  # experiments import from where dbdict runs
+            code = cli.main(args=argv, prog_name="dbdict", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as error:
         click.echo(error.format_message(), err=True)
         sys.exit(error.exit_code)

@@ -12,8 +12,9 @@ import hashlib
 import os
 import re
 import shutil
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,6 +58,29 @@ class RunResult:
         return int(self.state.dbdict.status)
 
 
+@contextlib.contextmanager
+def importing_from_cwd() -> Iterator[None]:
+    """Within the block, dotted names (experiments, builders) import from the current
+    directory first, then from the rest of the Python path.
+
+    The one rule of the `dbdict` command, of workers (started in the project's folder) and of
+    the Python API: a script run as `python ~/sweeps/launch.py` from the project's folder
+    finds the project's modules as `dbdict schedule` there would, though Python put only the
+    script's own folder on its path. The directory is added by its absolute name, as it is
+    on entry: an experiment runs in its working directory, where `''` would point.
+    """
+    here = os.getcwd()
+    added = here not in sys.path
+    if added:
+        sys.path.insert(0, here)
+    try:
+        yield
+    finally:
+        if added:
+            with contextlib.suppress(ValueError):  # the block took it out itself
+                sys.path.remove(here)
+
+
 def run_cmdline(
     experiment: str, params: Sequence[str], options: RunOptions = RunOptions()
 ) -> RunResult:
@@ -92,9 +116,18 @@ def _read_source(source: str) -> dict[str, Any]:
 
 
 def run_state(experiment: str, flat: dict[str, Any], options: RunOptions) -> RunResult:
-    """Run `experiment` on a flat parameter dict in the directory the options choose."""
+    """Run `experiment` on a flat parameter dict in the directory the options choose.
+
+    The experiment, and the builders it makes, import from the current directory first
+    (`importing_from_cwd`), as they do for `dbdict run`.
+    """
     if options.workdir and options.dry_run:
         raise UsageError("use only one of --workdir and --dry-run")
+    with importing_from_cwd():
+        return _run_state(experiment, flat, options)
+
+
+def _run_state(experiment: str, flat: dict[str, Any], options: RunOptions) -> RunResult:
     function = resolve_experiment(experiment)
     state = expand(flat)
     state.setdefault("dbdict", DD()).experiment = experiment

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from dbdict_celery.errors import UnstorableValue, UsageError
 from dbdict_celery.experiment.channel import resolve_experiment
 from dbdict_celery.experiment.params import expand, flatten
+from dbdict_celery.experiment.runner import importing_from_cwd
 from dbdict_celery.experiment.sweep import Sweep
 from dbdict_celery.experiment.sync import Remote
 from dbdict_celery.store.job import DEFAULT_PRIORITY, NewJob
@@ -55,12 +56,15 @@ def plan(
 ) -> Plan:
     """Check an experiment and its parameters, and plan their jobs.
 
-    The experiment must be importable here and now; every swept value must
-    make a valid job together with the fixed parameters.
+    The experiment must be importable here and now, by the rule of the `dbdict` command
+    (from the current directory first: `importing_from_cwd`), so that a script run from
+    elsewhere checks what `dbdict schedule` run here would. Every swept value must make a
+    valid job together with the fixed parameters.
     """
     if isinstance(params, str):
         raise UsageError(f"params must be a list of key=value strings, not the string {params!r}")
-    resolve_experiment(experiment)
+    with importing_from_cwd():
+        resolve_experiment(experiment)
     sweep = Sweep.parse(params, samples, seed)
     try:
         for key, values in sweep.grid:
