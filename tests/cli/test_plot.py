@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +12,12 @@ import pytest
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import NewJob
 from dbdict_celery.store.store import JobStore
-from tests.conftest import dbdict
+from tests.conftest import REPO, dbdict
 
-pytest.importorskip("matplotlib", reason="the plot extra: pip install -e '.[plot]'")
+needs_matplotlib = pytest.mark.skipif(
+    importlib.util.find_spec("matplotlib") is None,
+    reason="the plot extra: pip install -e '.[plot]'",
+)
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -46,6 +51,7 @@ def table(tmp_path: Path) -> str:
     return location
 
 
+@needs_matplotlib
 def test_a_sweep_plot_and_a_timeline_are_written_as_images(table: str, tmp_path: Path) -> None:
     done = dbdict("plot", "--db", table, "--x", "lr", "--y", "accuracy", "--hue", "model",
                   "-o", "sweep.png", cwd=tmp_path)  # fmt: skip
@@ -65,6 +71,7 @@ def test_a_sweep_plot_and_a_timeline_are_written_as_images(table: str, tmp_path:
     assert "layers=[64, 64]" in (tmp_path / "layers.svg").read_text(), "a list as a group"
 
 
+@needs_matplotlib
 def test_a_plot_without_a_name_is_named_after_the_table_and_keys(
     table: str, tmp_path: Path
 ) -> None:
@@ -79,6 +86,7 @@ def test_a_plot_without_a_name_is_named_after_the_table_and_keys(
     assert "FAILED" not in text, "the failed job has no accuracy: it is left out"
 
 
+@needs_matplotlib
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -96,3 +104,19 @@ def test_a_plot_asked_wrong_is_one_line_and_exit_2(
     assert message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert list(tmp_path.glob("*.png")) == []
+
+
+@pytest.mark.parametrize("args", [("--x", "lr", "--y", "accuracy"), ("--timeline",)])
+def test_without_matplotlib_either_plot_gives_the_install_hint_in_one_line(
+    table: str, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    shim = tmp_path / "shim"  # first on the path: `import matplotlib` fails as if not installed
+    shim.mkdir()
+    (shim / "matplotlib.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'matplotlib'\", name='matplotlib')\n"
+    )
+    hidden = os.pathsep.join([str(shim), str(REPO)])
+    done = dbdict("plot", "--db", table, *args, "-o", "plot.png", cwd=tmp_path, PYTHONPATH=hidden)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "dbdict: plot needs matplotlib: pip install 'dbdict-celery[plot]'"
+    assert not (tmp_path / "plot.png").exists()
