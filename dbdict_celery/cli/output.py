@@ -41,6 +41,13 @@ def job_record(job: Job) -> dict[str, Any]:
     return record
 
 
+def columns_record(job: Job, columns: Sequence[str]) -> dict[str, Any]:
+    """A job's chosen columns (row columns or state keys, as `list --columns` names them) as
+    JSON-able data, led by its id: a script that asked for two columns still knows which
+    job each record is."""
+    return _with_iso_times({"id": job.id, **{column: value_of(job, column) for column in columns}})
+
+
 def attempt_record(attempt: Attempt) -> dict[str, Any]:
     """An attempt as plain JSON-able data: outcome as written in the table (None while it
     runs), times in ISO 8601."""

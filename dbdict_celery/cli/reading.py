@@ -20,6 +20,7 @@ from dbdict_celery.cli.options import (
 from dbdict_celery.cli.output import (
     DETAIL_LIMIT,
     attempt_record,
+    columns_record,
     default_columns,
     duration,
     job_record,
@@ -167,12 +168,12 @@ def list_command(
     """List jobs, one row each, with their parameters and results as columns."""
     store = api.JobStore.open(db, table, create=False)
     jobs = store.jobs(chosen_statuses(statuses), filters, limit, sort, attempt=on_attempt)
-    if as_json:
-        print_json([job_record(job) for job in jobs])
-        return
     shown = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
     if columns is not None and not shown:
         raise UsageError("--columns needs at least one name")
+    if as_json:
+        print_json([columns_record(job, shown) if shown else job_record(job) for job in jobs])
+        return
     names = shown or default_columns(jobs)
     unknown = [name for name in names if not any(_has(job, name) for job in jobs)]
     if jobs and unknown:
