@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Runs the examples end to end on the embedded default: no servers needed.
 # Usage: scripts/demo.sh VENV_BIN
+# Everything it writes (job table, broker, workdirs, logs) stays in a scratch directory,
+# removed at the end: the folder it is run from, the repository's root under `make demo`,
+# is left as it was.
 set -euo pipefail
-bin=$1
+bin=$(cd "$1" && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/dbdict-demo.XXXXXX")
 worker=
 cleanup() {
@@ -11,6 +15,8 @@ cleanup() {
 }
 trap cleanup EXIT
 export DBDICT_HOME="$work/home"  # a fresh embedded job table and broker (SQLite)
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"  # the examples, for dbdict and its worker
+cd "$work"
 
 echo "== the original's builder example (expect: hello blahblah there)"
 "$bin/dbdict" run --dry-run examples.regexp.experiment regexp::re.compile "regexp.pattern='a.*c'"

@@ -218,7 +218,10 @@ def test_help_lists_topics_and_commands(tmp_path: Path) -> None:
         assert shown.stdout.startswith("Usage: dbdict")
 
 
-def test_the_readme_demo_runs_end_to_end() -> None:
+def test_the_readme_demo_runs_end_to_end_and_leaves_where_it_ran_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """`make demo` runs it from the repository's root: nothing of it may land there."""
     from tests.conftest import REPO
 
     readme = (REPO / "README.md").read_text()
@@ -226,10 +229,11 @@ def test_the_readme_demo_runs_end_to_end() -> None:
     assert "make test" in readme
     bin_dir = Path(__import__("sys").executable).parent
     done = subprocess.run(
-        ["bash", "scripts/demo.sh", str(bin_dir)],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        ["bash", str(REPO / "scripts" / "demo.sh"), str(bin_dir)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert list(tmp_path.iterdir()) == [], "the demo writes only in its scratch directory"
     assert "hello blahblah there" in done.stdout
     assert "scheduled 9 jobs" in done.stdout
     assert "job 1 is already in" in done.stdout
