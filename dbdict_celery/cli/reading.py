@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.progress import TimeElapsedColumn
@@ -34,7 +35,7 @@ from dbdict_celery.cli.output import (
 from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.attempt import Attempt
+from dbdict_celery.store.attempt import Attempt, RunCounts
 from dbdict_celery.store.job import Job, job_dir, state_key
 from dbdict_celery.worker.attempt_record import RECORDS
 
@@ -190,14 +191,14 @@ def list_command(
 @json_option
 def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) -> None:
     """Everything the table knows of one job: parameters, state, its runs (where, which
-    code, how each ended), last traceback."""
+    code, how each ended; how many died, failed, were preempted), last traceback."""
     store = api.JobStore.open(db, table, create=False)
     job = store.get(job_id)
     history = store.attempts(job_id)
+    record = _with_run_counts(job_record(job), store.run_counts(job_id))
     if as_json:
-        print_json({**job_record(job), "history": [attempt_record(a) for a in history]})
+        print_json({**record, "history": [attempt_record(a) for a in history]})
         return
-    record = job_record(job)
     params, state, error = record.pop("params"), record.pop("state"), record.pop("error")
     record["files"] = str(job_dir(job.exproot, store.path, job.id)) if job.exproot else ""
     changed = sorted(
@@ -214,6 +215,15 @@ def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) 
     if error:
         stdout().print("[bold]Last traceback[/bold]")
         stdout().print(error, markup=False, highlight=False)
+
+
+def _with_run_counts(record: dict[str, Any], counts: RunCounts) -> dict[str, Any]:
+    """A job's record with its deaths, failures and preemptions right after its `attempts`:
+    which of its runs use up which limit."""
+    fields = list(record.items())
+    after = [name for name, _ in fields].index("attempts") + 1
+    fields[after:after] = dataclasses.asdict(counts).items()
+    return dict(fields)
 
 
 def _print_history(history: list[Attempt], files: str) -> None:

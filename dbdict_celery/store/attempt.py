@@ -52,6 +52,25 @@ class StopReason:
 
 
 @dataclass(frozen=True)
+class RunCounts:
+    """How a job's ended runs count against its limits, each kind apart.
+
+    A death (a run lost to a dead worker or process: silent, or found dead) uses up the
+    lost-run limit (`LOST_RUNS`, `reconcile --max-attempts`), so that a job that kills its
+    worker does not loop forever. A failure (the experiment raised) uses up the retries
+    (`DBDICT_MAX_ATTEMPTS`). A preemption (a run stopped from outside, that ended
+    resumable: a shutdown, a signal, a revoke, or killed by its worker after the grace
+    period) uses up nothing: it is no fault of the job's. A run that returned INCOMPLETE
+    by itself, was given back, ended done or cancelled, or whose end was not recorded, is
+    none of the three.
+    """
+
+    deaths: int = 0
+    failures: int = 0
+    preemptions: int = 0
+
+
+@dataclass(frozen=True)
 class Attempt:
     """One row of an attempt table."""
 

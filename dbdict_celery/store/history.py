@@ -36,7 +36,13 @@ from sqlalchemy.sql.dml import Update
 from dbdict_celery.config import TablePath
 from dbdict_celery.experiment.provenance import Code, Environment
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store.attempt import OUTCOME_OF_STATUS, Attempt, AttemptOutcome, StopReason
+from dbdict_celery.store.attempt import (
+    OUTCOME_OF_STATUS,
+    Attempt,
+    AttemptOutcome,
+    RunCounts,
+    StopReason,
+)
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.operations import chunks
 from dbdict_celery.store.schema import ATTEMPT_FROM_JOB
@@ -90,6 +96,17 @@ class History:
                 for row in connection.execute(query):
                     found.setdefault(row.job_id, []).append(Attempt.from_row(row))
         return found
+
+    def run_counts(self, job_id: int) -> RunCounts:
+        """How a job's ended runs count (see RunCounts): its deaths, failures and preemptions,
+        from its attempts (the runs since its table has had them)."""
+        a = self.attempt_table
+        counted = {"deaths": died(a), "failures": failed(a), "preemptions": preempted(a)}
+        query = select(
+            *(func.count(case((ended, 1))).label(name) for name, ended in counted.items())
+        ).where(a.c.job_id == job_id)
+        with self._transaction(read_only=True) as connection:
+            return RunCounts(**connection.execute(query).one()._mapping)
 
     def packages(self, environment: str) -> list[str] | None:
         """The packages (`name==version`) of an environment by its hash; None if unknown."""
@@ -260,6 +277,31 @@ class History:
         if code is not None:
             values.update(code_values(code))
         return values
+
+
+def died(a: Table) -> ColumnElement[bool]:
+    """Whether a run of attempt table `a` is a death (see RunCounts): lost, but neither killed
+    by its worker at a shutdown (a preemption that outlived its grace period) nor closed
+    without its end recorded (a run an earlier release ended, most often resumable)."""
+    not_a_death = [StopReason.KILLED, NOT_RECORDED]
+    return and_(
+        a.c.outcome == AttemptOutcome.LOST.value,
+        func.coalesce(a.c.reason, "").not_in(not_a_death),
+    )
+
+
+def failed(a: Table) -> ColumnElement[bool]:
+    """Whether a run of attempt table `a` is a failure: its experiment raised."""
+    return a.c.outcome == AttemptOutcome.FAILED.value
+
+
+def preempted(a: Table) -> ColumnElement[bool]:
+    """Whether a run of attempt table `a` is a preemption: stopped from outside (it has a stop
+    reason) and ended resumable, or killed by its worker after the grace period."""
+    return or_(
+        and_(a.c.outcome == AttemptOutcome.INCOMPLETE.value, a.c.reason.is_not(None)),
+        and_(a.c.outcome == AttemptOutcome.LOST.value, a.c.reason == StopReason.KILLED),
+    )
 
 
 def outcome_of(status: ColumnElement[Any]) -> ColumnElement[Any]:

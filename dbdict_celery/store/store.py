@@ -43,7 +43,7 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome, StopReason
 from dbdict_celery.store.bulk_insert import insert_batch
 from dbdict_celery.store.engine import READ_ONLY, engine_for
-from dbdict_celery.store.history import AttemptChange, History, code_values, outcome_of
+from dbdict_celery.store.history import AttemptChange, History, code_values, died, outcome_of
 from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob, Standing
 from dbdict_celery.store.operations import Operations
 from dbdict_celery.store.queries import Queries
@@ -410,8 +410,9 @@ class JobStore(Queries, Operations, History):
         """Put back a RUNNING job whose heartbeat stopped `seconds` ago: its worker is gone.
 
         From its last save, like a killed run: START with RESTART_PRIORITY,
-        or FAILED once it has had `max_attempts` runs, or CANCELLED if a
-        cancel was asked. Only the run in `job` is touched, and only while its
+        or FAILED once it has lost `max_attempts` runs so (this one included;
+        its preemptions and failures do not count), or CANCELLED if a cancel
+        was asked. Only the run in `job` is touched, and only while its
         heartbeat is still that old: a run that came back to life is left be.
         Returns the new status, or None if nothing changed.
         """
@@ -432,11 +433,16 @@ class JobStore(Queries, Operations, History):
         """Put back a RUNNING job whose run is known to be dead (its process is gone), as
         `release_stale` does, once its heartbeat is `silent_for` seconds old (a few
         heartbeats, not the minutes of staleness); `reason` becomes its error if it is out
-        of attempts. None (nothing changed) while the heartbeat is fresher."""
+        of lost runs. None (nothing changed) while the heartbeat is fresher."""
         return self._release_run(
             job, reason, StopReason.DIED, max_attempts,
             self.table.c.heartbeat_at < self._ago(silent_for),
         )  # fmt: skip
+
+    def release_dead(self, job: Job, max_attempts: int, reason: str) -> Status | None:
+        """Put back a RUNNING job whose run its own supervisor saw die, as `release_lost`
+        does, at once: the supervisor beat for the run, so no other run can hold the job."""
+        return self._release_run(job, reason, StopReason.DIED, max_attempts)
 
     def _release_run(
         self,
@@ -446,10 +452,13 @@ class JobStore(Queries, Operations, History):
         max_attempts: int,
         *conditions: ColumnElement[bool],
     ) -> Status | None:
-        """Put back a dead run; its attempt ends lost, for `cause` (`reason` in detail)."""
-        t = self.table
+        """Put back a dead run; its attempt ends lost, for `cause` (`reason` in detail). The
+        job fails if this death is its `max_attempts`-th: deaths are counted from its attempts
+        (this run's is still open), preemptions and failures apart (see RunCounts)."""
+        t, a = self.table, self.attempt_table
         values = _back_to_start(t, RESTART_PRIORITY)
-        out_of_attempts = and_(t.c.attempts >= max_attempts, not_(t.c.cancel_requested))
+        deaths = select(func.count()).where(a.c.job_id == t.c.id, died(a)).scalar_subquery()
+        out_of_attempts = and_(deaths + 1 >= max_attempts, not_(t.c.cancel_requested))
         values["status"] = case((out_of_attempts, Status.FAILED), else_=values["status"])
         values["finished_at"] = case((out_of_attempts, func.now()), else_=values["finished_at"])
         values["error"] = case((out_of_attempts, literal(reason)), else_=t.c.error)

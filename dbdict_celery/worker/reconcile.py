@@ -3,10 +3,11 @@
 Two repairs (and the history's own: attempts an earlier release left open are
 closed). A RUNNING job whose heartbeat stopped long ago lost its worker
 (SIGKILL, OOM, a dead node): it goes back to START from its last save and is
-sent again (FAILED once out of attempts). A START job without a message (lost
-by a broker restart, or scheduled with --no-enqueue) is sent again. Neither
-can make a job run twice: the put-back is one conditional UPDATE on the run
-that went silent, and a surplus message finds its job no longer START.
+sent again (FAILED once it has lost too many runs so: its preemptions and
+failures do not count). A START job without a message (lost by a broker
+restart, or scheduled with --no-enqueue) is sent again. Neither can make a job
+run twice: the put-back is one conditional UPDATE on the run that went silent,
+and a surplus message finds its job no longer START.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class Reconciliation:
     """What one pass changed."""
 
     requeued: list[int] = field(default_factory=list)  # stale RUNNING -> START, sent again
-    failed: list[int] = field(default_factory=list)  # stale RUNNING, out of attempts
+    failed: list[int] = field(default_factory=list)  # stale RUNNING, out of lost runs: FAILED
     cancelled: list[int] = field(default_factory=list)  # stale RUNNING with a cancel asked
     resent: list[int] = field(default_factory=list)  # START without a message, sent again
     broker_readable: bool = True
@@ -47,7 +48,8 @@ def reconcile(
     """One pass of both repairs on `store`'s table.
 
     A RUNNING job is stale after `stale_after` seconds without a heartbeat
-    (default `DBDICT_STALE_AFTER`, 300); it fails once it has had `max_attempts` runs.
+    (default `DBDICT_STALE_AFTER`, 300); it fails once `max_attempts` of its runs were lost
+    (this one included: see `RunCounts`).
     """
     stale_after = stale_after or default_stale_after()
     done = Reconciliation()

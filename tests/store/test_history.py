@@ -3,8 +3,6 @@ ends it, on Postgres and SQLite."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from sqlalchemy import func, update
 
@@ -12,26 +10,11 @@ from dbdict_celery.errors import StoreError, UsageError
 from dbdict_celery.experiment.provenance import Code, environment
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome, StopReason
-from dbdict_celery.store.job import Job, NewJob
+from dbdict_celery.store.job import NewJob
 from dbdict_celery.store.store import JobStore
-from tests.conftest import wait_until
+from tests.store.runs import booked, released
 
 pytestmark = pytest.mark.integration
-
-
-def _booked(store: JobStore, **booking: object) -> Job:
-    job = store.book(**booking)  # type: ignore[arg-type]
-    assert job is not None
-    return job
-
-
-def _released(release: Callable[[], Status | None]) -> Status:
-    """What a release did, once the heartbeat it looks at is in the past by the database's
-    clock (the same millisecond is not)."""
-    done: list[Status] = wait_until(
-        lambda: [status] if (status := release()) is not None else None, "the release"
-    )
-    return done[0]
 
 
 @pytest.fixture
@@ -43,8 +26,8 @@ def job_id(store: JobStore) -> int:
 def test_a_run_is_historied_from_booking_to_outcome(store: JobStore, job_id: int) -> None:
     here = environment()
     store.register_environment(here)
-    job = _booked(store, job_id=job_id, host="node1", pid=4242, task_id="t-1",
-                  worker="celery@node1", environment=here)  # fmt: skip
+    job = booked(store, job_id=job_id, host="node1", pid=4242, task_id="t-1",
+                 worker="celery@node1", environment=here)  # fmt: skip
     (opened,) = store.attempts(job_id)
     assert (opened.attempt, opened.run_id, opened.outcome) == (1, job.run_id, None)
     assert (opened.host, opened.pid, opened.task_id, opened.worker) == (
@@ -66,14 +49,14 @@ def test_a_run_is_historied_from_booking_to_outcome(store: JobStore, job_id: int
 
 
 def test_each_ending_is_recorded_with_its_reason(store: JobStore, job_id: int) -> None:
-    first = _booked(store, job_id=job_id)
+    first = booked(store, job_id=job_id)
     store.finish(first, Status.START, {"n": 1}, reason=StopReason.SHUTDOWN)
-    second = _booked(store, job_id=job_id)
+    second = booked(store, job_id=job_id)
     store.finish(second, Status.START, {"n": 1})  # returned INCOMPLETE by itself
-    third = _booked(store, job_id=job_id)
+    third = booked(store, job_id=job_id)
     store.finish(third, Status.FAILED, {"n": 1}, error="Traceback: boom")
     store.requeue([job_id])
-    fourth = _booked(store, job_id=job_id)
+    fourth = booked(store, job_id=job_id)
     store.cancel([job_id])
     store.finish(fourth, Status.START, {"n": 1}, reason=StopReason.CANCEL)
     endings = [(a.attempt, a.outcome, a.reason, a.error) for a in store.attempts(job_id)]
@@ -86,9 +69,9 @@ def test_each_ending_is_recorded_with_its_reason(store: JobStore, job_id: int) -
 
 
 def test_a_give_back_is_kept_but_not_counted(store: JobStore, job_id: int) -> None:
-    job = _booked(store, job_id=job_id, host="nomodule")
+    job = booked(store, job_id=job_id, host="nomodule")
     store.unbook(job, "experiment not importable here")
-    again = _booked(store, job_id=job_id, host="good")
+    again = booked(store, job_id=job_id, host="good")
     store.finish(again, Status.DONE, {"n": 1})
     history = [(a.attempt, a.host, a.outcome, a.reason) for a in store.attempts(job_id)]
     assert history == [
@@ -98,12 +81,12 @@ def test_a_give_back_is_kept_but_not_counted(store: JobStore, job_id: int) -> No
 
 
 def test_dead_runs_end_lost(store: JobStore, job_id: int) -> None:
-    killed = _booked(store, job_id=job_id, task_id="task-a")
+    killed = booked(store, job_id=job_id, task_id="task-a")
     assert store.release(job_id, "task-a", reason=StopReason.KILLED) is Status.START
-    silent = _booked(store, job_id=job_id, task_id="task-b")
-    assert _released(lambda: store.release_stale(silent, 0.0, max_attempts=5)) is Status.START
-    gone = _booked(store, job_id=job_id, task_id="task-c")
-    assert _released(lambda: store.release_lost(gone, 5, "died", silent_for=0.0)) is Status.START
+    silent = booked(store, job_id=job_id, task_id="task-b")
+    assert released(lambda: store.release_stale(silent, 0.0, max_attempts=5)) is Status.START
+    gone = booked(store, job_id=job_id, task_id="task-c")
+    assert released(lambda: store.release_lost(gone, 5, "died", silent_for=0.0)) is Status.START
     assert store.finish(gone, Status.DONE, {"n": 1}) is None, "a dead run's late outcome"
     history = [(a.task_id, a.outcome, a.reason) for a in store.attempts(job_id)]
     assert history == [
@@ -121,7 +104,7 @@ def test_a_revoke_is_the_reason_whichever_lands_first(
 ) -> None:
     """A revoke SIGTERMs the run and cancels its row at the same time: the run's outcome and
     the revoke's note may land in either order, and the attempt ends cancelled, by revoke."""
-    job = _booked(store, job_id=job_id, task_id="revoked-task")
+    job = booked(store, job_id=job_id, task_id="revoked-task")
     if revoke_lands_first:
         store.cancel([job_id], task_id="revoked-task")
         store.note_revoke(job_id, "revoked-task")
@@ -136,7 +119,7 @@ def test_a_revoke_is_the_reason_whichever_lands_first(
 
 
 def test_a_revoke_of_an_ended_run_changes_nothing(store: JobStore, job_id: int) -> None:
-    job = _booked(store, job_id=job_id, task_id="done-task")
+    job = booked(store, job_id=job_id, task_id="done-task")
     store.finish(job, Status.DONE, {"n": 1})
     store.note_revoke(job_id, "done-task")
     (attempt,) = store.attempts(job_id)
@@ -148,7 +131,7 @@ def test_a_revoke_leaves_a_run_that_ended_for_another_reason_as_it_was(
 ) -> None:
     """A run preempted, then its job cancelled and its old task revoked: the preemption
     stays the reason."""
-    job = _booked(store, job_id=job_id, task_id="old-task")
+    job = booked(store, job_id=job_id, task_id="old-task")
     store.finish(job, Status.START, {"n": 1}, reason=StopReason.SHUTDOWN)
     store.cancel([job_id], task_id="old-task")
     store.note_revoke(job_id, "old-task")
@@ -160,7 +143,7 @@ def test_runs_an_earlier_release_ended_are_closed_from_their_job(store: JobStore
     """An earlier release's worker ends runs without a word to the attempt table: reconcile
     closes those attempts from what the job row says, and leaves live runs open."""
     inserted = next(store.insert([NewJob("tests.experiments.mark", {"n": n}) for n in range(3)]))
-    done, resumed, live = (_booked(store, job_id=row.id) for row in inserted)
+    done, resumed, live = (booked(store, job_id=row.id) for row in inserted)
     t = store.table
     with store.engine.begin() as connection:  # as the earlier release wrote its outcomes
         connection.execute(
@@ -219,9 +202,9 @@ def test_a_bad_attempt_filter_is_a_usage_error(
 
 def test_jobs_are_chosen_by_their_runs(store: JobStore) -> None:
     inserted = next(store.insert([NewJob("tests.experiments.mark", {"n": n}) for n in range(3)]))
-    lost, failed, running = (_booked(store, job_id=row.id, host=f"node{row.id}")
+    lost, failed, running = (booked(store, job_id=row.id, host=f"node{row.id}")
                              for row in inserted)  # fmt: skip
-    _released(lambda: store.release_stale(lost, 0.0, max_attempts=5))
+    released(lambda: store.release_stale(lost, 0.0, max_attempts=5))
     store.finish(failed, Status.FAILED, {"n": 1}, error="boom")
 
     def chosen(*conditions: str) -> list[int]:
@@ -233,5 +216,5 @@ def test_jobs_are_chosen_by_their_runs(store: JobStore) -> None:
     assert chosen("outcome=failed", f"host=node{failed.id}") == [failed.id]
     assert chosen("outcome=failed", f"host=node{lost.id}") == [], "one run must meet both"
     list(store.insert([NewJob("tests.experiments.mark", {"n": 3})]))
-    _booked(store, host="123")  # a host name that reads as a number
+    booked(store, host="123")  # a host name that reads as a number
     assert len(chosen("host=123")) == 1, "a text column is compared with the text typed"
