@@ -30,6 +30,11 @@ class ModuleMissing(ResolveError):
     on another machine, the same name may import."""
 
 
+class NameMissing(ResolveError):
+    """A module imports but has no such name: the code here is not the code the name was
+    scheduled against (another version, or not yet updated on this machine)."""
+
+
 class JobRefused(UsageError):
     """A job cannot run in its current status (already DONE or RUNNING) without force: nothing
     ran, and the command that would run it is the same with --force, so a usage mistake."""

@@ -22,7 +22,13 @@ from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import Any
 
-from dbdict_celery.errors import ModuleMissing, ResolveError, UnstorableValue, UsageError
+from dbdict_celery.errors import (
+    ModuleMissing,
+    NameMissing,
+    ResolveError,
+    UnstorableValue,
+    UsageError,
+)
 
 BUILDER = "__builder__"
 
@@ -104,7 +110,7 @@ def resolve(name: str) -> Any:
             submodule = _import(path, name) if isinstance(found, ModuleType) else None
         if submodule is None:
             kind = "module" if isinstance(found, ModuleType) else type(found).__name__
-            raise ResolveError(
+            raise NameMissing(
                 f"cannot resolve {name!r}: {kind} {parent!r} has no attribute {part!r}"
             )
         found = submodule
