@@ -211,6 +211,22 @@ def grace_period() -> float:
     return _seconds("DBDICT_GRACE", 25.0)
 
 
+PROCESS = "process"
+INLINE = "inline"
+
+
+def isolation() -> str:
+    """Where a worker runs each experiment (`DBDICT_ISOLATION`): `process` (the default), a
+    supervised process of its own that can be stopped, killed with everything it started,
+    and watched for its death; or `inline`, in the worker's pool process itself, as a plain
+    call (a little faster for jobs of milliseconds, but a job that never calls `switch()`
+    cannot be stopped there, and `multiprocessing` is refused)."""
+    text = os.environ.get("DBDICT_ISOLATION", PROCESS).strip().lower() or PROCESS
+    if text not in (PROCESS, INLINE):
+        raise UsageError(f"DBDICT_ISOLATION must be {PROCESS!r} or {INLINE!r}, not {text!r}")
+    return text
+
+
 def max_state_bytes() -> int:
     """The largest state (as JSON) a job may save to the table: `DBDICT_MAX_STATE_MB`, default
     16. Above it, a value belongs in a file of the working directory."""

@@ -141,3 +141,64 @@ def gives_back_first(state: DD, channel: Channel) -> None:
         state.tried = True
         raise NotRunnableHere("no GPU on this machine")
     state.result = "ran"
+
+
+def busy(state: DD, channel: Channel) -> None:
+    """Saves its process id, then computes forever: never calls switch(), never returns."""
+    state.pid = os.getpid()
+    channel.save()
+    while True:
+        pass
+
+
+def spawns(state: DD, channel: Channel) -> None:
+    """Starts a child, and a daemon that leaves its process group (setsid), saves both pids,
+    then waits `seconds` (default: a long time)."""
+    import subprocess
+    import time
+
+    child = subprocess.Popen(["sleep", "1000"])
+    daemon = subprocess.Popen(["sleep", "1001"], start_new_session=True)
+    state.pid = os.getpid()
+    state.children = [child.pid, daemon.pid]
+    channel.save()
+    time.sleep(float(state.get("seconds", 1000)))
+
+
+def _square(number: int) -> int:
+    return number * number
+
+
+def parallel(state: DD, channel: Channel) -> None:
+    """Sums squares with the process pool `kind` names, as training code does."""
+    import concurrent.futures
+    import multiprocessing
+
+    numbers = range(10)
+    if state.kind in ("fork", "spawn"):
+        with multiprocessing.get_context(state.kind).Pool(2) as pool:
+            state.result = sum(pool.map(_square, numbers))
+    elif state.kind == "executor":
+        with concurrent.futures.ProcessPoolExecutor(2) as executor:
+            state.result = sum(executor.map(_square, numbers))
+    elif state.kind == "joblib":
+        import joblib  # type: ignore[import-untyped]
+
+        state.result = sum(joblib.Parallel(n_jobs=2)(joblib.delayed(_square)(n) for n in numbers))
+    elif state.kind == "loader":  # the DataLoader pattern: workers the experiment starts
+        queue: multiprocessing.Queue[int] = multiprocessing.Queue()
+        workers = [multiprocessing.Process(target=_load, args=(queue, part)) for part in (0, 1)]
+        for worker in workers:
+            worker.start()
+        state.result = sum(queue.get(timeout=60) for _ in workers)
+        for worker in workers:
+            worker.join()
+
+
+def _load(queue: object, part: int) -> None:
+    queue.put(sum(_square(n) for n in range(part, 10, 2)))  # type: ignore[attr-defined]
+
+
+def idle(state: DD, channel: Channel) -> bool:
+    """Asks to be run again at once, without saving anything: a job that would spin."""
+    return channel.INCOMPLETE

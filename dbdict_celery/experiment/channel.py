@@ -40,10 +40,17 @@ def resolve_experiment(name: str) -> Experiment:
 
 
 class Channel:
-    """The protocol an experiment sees. Subclasses decide what save and stop mean."""
+    """The protocol an experiment sees. Subclasses decide what save and stop mean.
 
-    COMPLETE = None
-    INCOMPLETE = True
+    An experiment that is done returns `channel.COMPLETE` (None: returning
+    nothing means done). `channel.INCOMPLETE` (True, as in the original dbdict:
+    not "success") means "not done: run me again from my last save", the answer
+    to `switch() == 'stop'`. A job that returns INCOMPLETE without being asked
+    to stop is sent again later, after a delay that grows while it keeps doing so.
+    """
+
+    COMPLETE = None  # done: the job ends DONE
+    INCOMPLETE = True  # not done: the job goes back to START, to resume from its last save
 
     START = Status.START
     RUNNING = Status.RUNNING

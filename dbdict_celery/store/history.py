@@ -268,9 +268,12 @@ class History:
         error: str | None = None,
         code: Code | None = None,
     ) -> dict[str, Any]:
-        """The values that end an attempt; a reason already noted (a revoke) is kept."""
+        """The values that end an attempt; a reason already noted (a revoke) is kept, unless
+        the run had to be killed after the grace period: that is how it ended."""
         values: dict[str, Any] = {"outcome": outcome, "finished_at": func.now()}
-        if reason is not None:
+        if reason == StopReason.KILLED:
+            values["reason"] = reason
+        elif reason is not None:
             values["reason"] = func.coalesce(self.attempt_table.c.reason, reason)
         if error is not None:
             values["error"] = error

@@ -36,13 +36,13 @@ from dbdict_celery.experiment.params import DD, expand, flatten
 from dbdict_celery.experiment.provenance import Code
 from dbdict_celery.experiment.stopping import StopFlag
 from dbdict_celery.experiment.sync import Deadline, LeaseExpired
-from dbdict_celery.store.attempt import StopReason
 from dbdict_celery.store.job import Standing, job_dir
-from dbdict_celery.store.store import JobStore
 from dbdict_celery.store.values import encode
 from dbdict_celery.worker.attempt_record import write_record
 from dbdict_celery.worker.booking import Booking
 from dbdict_celery.worker.heart import HEART
+from dbdict_celery.worker.lease import Lease
+from dbdict_celery.worker.run_messages import RunWrites
 
 log = logging.getLogger(__name__)
 
@@ -67,37 +67,36 @@ class DBRSyncChannel(RSyncChannel):
 
     def __init__(
         self,
-        store: JobStore,
+        writes: RunWrites,
         booking: Booking,
         path: str,
         exproot: str,
         experiment: Experiment,
-        heartbeat_interval: float,
+        heartbeat_interval: float | None,
         stop: StopFlag | None = None,
         *,
-        lease: float,
+        lease: Lease,
         code: Code | None = None,
     ) -> None:
         job = booking.job
         state = expand(job.state)
         state[BOOKKEEPING] = DD(experiment=job.experiment, status=self.START)
-        remote = job_dir(exproot, store.path, job.id)
+        remote = job_dir(exproot, writes.path, job.id)
         super().__init__(
             path, remote, experiment, state, redirect_stdout=True, redirect_stderr=True, stop=stop
         )
-        self.store = store
+        self.writes = writes
         self.booking = booking
         self.job = job
-        self.heartbeat_interval = heartbeat_interval
+        self.heartbeat_interval = heartbeat_interval  # None: the supervisor beats for the run
         self.lease = lease
-        self._held_until = booking.sent + lease  # the booking was the run's first landed write
         # the row learns the exproot of a job scheduled without one from the run's first
         # landed save (or its outcome): a run given back before then leaves it unset; the
         # attempt learns its code the same way (it was opened before the code was known)
         self.unrecorded_exproot: str | None = None if job.exproot else exproot
         self.code = code
         self.unrecorded_code = code
-        self._lost = False
+        self.saves = 0  # landed saves of this run
 
     def setup(self) -> None:
         try:
@@ -108,7 +107,7 @@ class DBRSyncChannel(RSyncChannel):
         book.update(id=self.job.id, run_id=self.job.run_id, attempt=self.job.attempts)
         if self.code is not None:  # written where the files are kept if that is here: no copy
             folder = self.path if self.remote.host else self.remote.path
-            write_record(folder, self.store.path, self.booking, self.code)
+            write_record(folder, self.writes.path, self.booking, self.code)
 
     def save(self) -> None:
         """The row first, then current.conf and the files (pushed only if the row took it)."""
@@ -127,10 +126,13 @@ class DBRSyncChannel(RSyncChannel):
         The push must end within the lease (renewed first if half of it is gone; the
         heart renews it as the push goes on): a push the network holds up past it is
         stopped, and tried again only once a heartbeat has renewed the lease."""
-        if not self._lost and time.monotonic() >= self._held_until - self.lease / 2:
+        if (
+            not self.lease.lost
+            and time.monotonic() >= self.lease.held_until - self.lease.length / 2
+        ):
             self._heartbeat()
         for last_try in (False, True):
-            if self._lost:
+            if self.lease.lost:
                 log.warning("job %s is no longer this run's: its files are not pushed",
                             self.job.id)  # fmt: skip
                 return
@@ -144,31 +146,25 @@ class DBRSyncChannel(RSyncChannel):
 
     def push_deadline(self) -> Deadline:
         """The end of the run's lease on the files, as it stands when asked."""
-        return lambda: self._held_until
+        return lambda: self.lease.held_until
 
     def _record(self, state: dict[str, Any]) -> None:
         sent = time.monotonic()
-        standing = self.store.save(
+        standing = self.writes.save(
             self.job, state, exproot=self.unrecorded_exproot, code=self.unrecorded_code
         )
         if standing is not Standing.LOST:
             self.unrecorded_exproot = None
             self.unrecorded_code = None
-        self._note(standing, sent)
-
-    def _note(self, standing: Standing, sent: float) -> None:
-        """Learn from a write sent at `sent`: a landed one extends the lease on the files."""
-        if standing is Standing.LOST:
-            self._lost = True
-        else:
-            self._held_until = max(self._held_until, sent + self.lease)
-        if not standing:
-            lost = standing is Standing.LOST
-            self.request_stop(StopReason.TAKEN_OVER if lost else StopReason.CANCEL)
+            self.saves += 1
+        self.lease.note(standing, sent, self.stop)
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
-        with HEART.beating(self._beat, self.heartbeat_interval), super().running():
+        with contextlib.ExitStack() as stack:
+            if self.heartbeat_interval is not None:
+                stack.enter_context(HEART.beating(self._beat, self.heartbeat_interval))
+            stack.enter_context(super().running())
             yield
 
     def _beat(self) -> None:
@@ -180,4 +176,4 @@ class DBRSyncChannel(RSyncChannel):
 
     def _heartbeat(self) -> None:
         sent = time.monotonic()  # the lease counts from before the write, never after
-        self._note(self.store.heartbeat(self.job), sent)
+        self.lease.note(self.writes.heartbeat(self.job), sent, self.stop)

@@ -3,44 +3,37 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
+import threading
 import time
-import traceback
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
-from dbdict_celery.config import capture_enabled, heartbeat_interval, stale_after
-from dbdict_celery.errors import (
-    DbdictError,
-    ExperimentUnavailable,
-    ModuleMissing,
-    NotRunnableHere,
-    UsageError,
+from dbdict_celery.config import (
+    PROCESS,
+    capture_enabled,
+    heartbeat_interval,
+    isolation,
+    stale_after,
 )
-from dbdict_celery.experiment.channel import Channel, resolve_experiment
-from dbdict_celery.experiment.provenance import Code, Environment, code_of, environment
+from dbdict_celery.errors import DbdictError, UsageError
+from dbdict_celery.experiment.provenance import Environment, environment
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.stopping import StopFlag, stop_signals
 from dbdict_celery.experiment.sync import Remote
-from dbdict_celery.store.job import RESTART_PRIORITY
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.booking import Booking
-from dbdict_celery.worker.dbchannel import DBRSyncChannel, row_state
+from dbdict_celery.worker.execution import execute
+from dbdict_celery.worker.lease import Lease
+from dbdict_celery.worker.leftovers import WORKDIR_PREFIX
+from dbdict_celery.worker.outcome import Outcome
+from dbdict_celery.worker.supervisor import supervise
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one run ended: the status it left the row in, and whether it was told to stop.
-
-    `status` is None when the row was no longer this run's, so nothing was recorded.
-    """
-
-    status: Status | None
-    stopped: bool = False
+MAX_LEFT_WAITING = 1000  # jobs a `dbdict sql` loop leaves at START before it ends
 
 
 def book(
@@ -63,7 +56,9 @@ def book(
     root = str(Remote.parse(exproot)) if exproot else None
     environment = _environment(store)
     label = "" if job_id is None else f"{job_id}-"
-    workdir = tempfile.mkdtemp(prefix=f"dbdict-{store.path.table}-{label}")
+    # named by this process, so that a worker starting here later knows whose it was
+    prefix = f"{WORKDIR_PREFIX}{os.getpid()}-{store.path.table}-{label}"
+    workdir = tempfile.mkdtemp(prefix=prefix)
     sent = time.monotonic()
     try:
         job = store.book(
@@ -92,25 +87,16 @@ def _environment(store: JobStore) -> Environment | None:
     return found
 
 
-def _code(experiment: str) -> Code | None:
-    """The code `experiment` runs, if capture is on ("unknown" where it cannot be told)."""
-    if not capture_enabled():
-        return None
-    try:
-        return code_of(experiment)
-    except Exception:  # capture never fails a run
-        log.exception("the code of %s could not be recorded", experiment)
-        return Code()
-
-
 def run_booked(store: JobStore, booking: Booking, stop: StopFlag | None = None) -> Outcome:
     """Run a job this process has booked, and record its outcome in the row.
 
     COMPLETE -> DONE; INCOMPLETE -> START with RESTART_PRIORITY (resumable),
     or CANCELLED if a cancel was asked meanwhile; an exception -> FAILED with
-    its traceback (a SystemExit or the like is recorded too, then goes on up).
-    `stop` is the flag the caller's stop signals set, if it listens already.
-    If the exproot cannot be reached or the experiment cannot be imported here,
+    its traceback. `stop` is the flag the caller's stop signals set, if it listens
+    already. The experiment runs in a supervised process of its own
+    (`supervisor.py`) unless DBDICT_ISOLATION=inline, or outside a main thread
+    (where no signal can be heard), where it runs here as a plain call.
+    If the exproot cannot be reached or the experiment cannot be found here,
     the job goes back to START untouched (its attempt not counted) and the
     NotRunnableHere error propagates: the problem is this machine's, not the job's.
     The run's working directory is removed at the end.
@@ -118,81 +104,34 @@ def run_booked(store: JobStore, booking: Booking, stop: StopFlag | None = None) 
     job = booking.job
     assert job.workdir is not None, "book() gives every run a working directory"
     try:
-        return _run(store, booking, job.workdir, stop)
+        root, interval, lease = _settings(store, booking)
+        if isolated():
+            return supervise(store, booking, job.workdir, root, interval, lease, stop)
+        return execute(store, booking, job.workdir, root, stop, lease, interval)
     finally:
         shutil.rmtree(job.workdir, ignore_errors=True)
 
 
-def _run(store: JobStore, booking: Booking, workdir: str, stop: StopFlag | None) -> Outcome:
+def isolated() -> bool:
+    """Whether experiments run in a process of their own here: DBDICT_ISOLATION (default
+    `process`) in a main thread. Outside one (a threads pool, an in-process test worker),
+    signals cannot be handled and a fork would copy other threads' locks."""
+    return isolation() == PROCESS and threading.current_thread() is threading.main_thread()
+
+
+def _settings(store: JobStore, booking: Booking) -> tuple[str, float, Lease]:
+    """Where the job's files go, how often its run beats, and its lease on them (from the
+    booking on: reconcile waits a whole DBDICT_STALE_AFTER before a takeover)."""
     job = booking.job
     try:
         root = job.exproot or booking.exproot
         if root is None:
             raise UsageError(f"job {job.id} has no exproot: give one to schedule or to the runner")
-        interval = heartbeat_interval()
-        lease = stale_after() / 2  # reconcile waits a whole stale_after before a takeover
+        length = stale_after() / 2
+        return root, heartbeat_interval(), Lease(booking.sent + length, length)
     except DbdictError as error:  # this runner's settings: nothing of the job ran
         store.unbook(job, str(error))
         raise
-    try:
-        experiment = resolve_experiment(job.experiment)
-    except ModuleMissing as error:  # scheduled from where it imported: this machine lacks it
-        unavailable = ExperimentUnavailable(
-            f"{error}: on this machine, {job.experiment!r} is not importable (start workers "
-            "where the experiment's module is on PYTHONPATH, or install it)"
-        )
-        store.unbook(job, str(unavailable))
-        raise unavailable from None
-    except UsageError as error:  # the experiment's own code is broken: the job's fault
-        store.finish(job, Status.FAILED, error=str(error), code=_code(job.experiment))
-        return Outcome(Status.FAILED)
-    channel = DBRSyncChannel(
-        store, booking, workdir, root, experiment, interval, stop,
-        lease=lease, code=_code(job.experiment),
-    )  # fmt: skip
-    try:
-        outcome = channel.run(force=True)
-    except NotRunnableHere as error:
-        store.unbook(job, str(error))
-        raise
-    except BaseException as error:  # SystemExit too: the row must not stay RUNNING
-        failed = _failed(store, channel, error)
-        if not isinstance(error, Exception):
-            raise
-        return failed
-    state = row_state(channel.state)
-    ended = Status.START if outcome is Channel.INCOMPLETE else Status.DONE
-    priority = RESTART_PRIORITY if ended is Status.START else None
-    status = store.finish(job, ended, state, priority=priority, **_unrecorded(channel))
-    return Outcome(status, channel.stop_requested)
-
-
-def _unrecorded(channel: DBRSyncChannel) -> dict[str, Any]:
-    """What the outcome records of the run beside its status: why it was stopped (if it
-    was), and the exproot and code no save recorded yet."""
-    return {
-        "reason": channel.stop.reason if channel.stop_requested else None,
-        "exproot": channel.unrecorded_exproot,
-        "code": channel.unrecorded_code,
-    }
-
-
-def _failed(store: JobStore, channel: DBRSyncChannel, error: BaseException) -> Outcome:
-    """Record a run that raised: FAILED with the experiment's traceback (or the error that
-    ended the run) and its state, or, if that state cannot be stored, with the reason and
-    the row's last good save left in place."""
-    reason = channel.state.dbdict.get("error") or "".join(
-        traceback.format_exception_only(type(error), error)
-    )
-    try:
-        state: dict[str, Any] | None = row_state(channel.state)
-    except DbdictError as unstorable:
-        state = None
-        if str(unstorable) not in reason:
-            reason = f"{reason}\n{unstorable} (the row keeps its last good save)"
-    status = store.finish(channel.job, Status.FAILED, state, error=reason, **_unrecorded(channel))
-    log.error("job %s failed:\n%s", channel.job.id, reason)
-    return Outcome(status, channel.stop_requested)
 
 
 @dataclass(frozen=True)
@@ -209,7 +148,9 @@ def run_sql(store: JobStore, exproot: str, n: int = 1) -> LoopReport:
     """Book and run jobs one after another: `n` of them, or until none is left if n <= 0.
 
     A loop runs each job at most once: a job that returns INCOMPLETE waits at
-    START (priority 2.0) for another runner, so `-n 0` always ends. The loop
+    START (priority 2.0) for another runner, so `-n 0` always ends (and once
+    MAX_LEFT_WAITING such jobs wait, the loop ends too: it books past them with
+    a list sent in every booking, which must stay short). The loop
     also ends when a run was asked to stop (SIGTERM, Ctrl-C): that job is
     saved and back to START, and this process should exit. SIGTERM and SIGINT
     are stop requests from the first booking to the last outcome: a stop
@@ -220,13 +161,15 @@ def run_sql(store: JobStore, exproot: str, n: int = 1) -> LoopReport:
 
 
 def _loop(store: JobStore, exproot: str, n: int, stop: StopFlag) -> LoopReport:
-    ran: list[int] = []
-    failed = 0
-    while (n <= 0 or len(ran) < n) and not stop.requested:
-        booking = book(store, exproot=exproot, exclude=ran)
+    ran = failed = 0
+    waiting: list[int] = []  # jobs this loop ran that went back to START: not booked again
+    while (n <= 0 or ran < n) and not stop.requested and len(waiting) < MAX_LEFT_WAITING:
+        booking = book(store, exproot=exproot, exclude=waiting)
         if booking is None:
-            return LoopReport(len(ran), drained=True, stopped=False, failed=failed)
+            return LoopReport(ran, drained=True, stopped=False, failed=failed)
         outcome = run_booked(store, booking, stop)
-        ran.append(booking.job.id)
+        ran += 1
         failed += outcome.status is Status.FAILED
-    return LoopReport(len(ran), drained=False, stopped=stop.requested, failed=failed)
+        if outcome.status is Status.START:
+            waiting.append(booking.job.id)
+    return LoopReport(ran, drained=False, stopped=stop.requested, failed=failed)

@@ -19,6 +19,7 @@ from dbdict_celery.config import (
     default_exproot,
     grace_period,
     heartbeat_interval,
+    isolation,
     mask,
     max_attempts,
     max_state_bytes,
@@ -27,6 +28,7 @@ from dbdict_celery.config import (
 from dbdict_celery.errors import DbdictError
 from dbdict_celery.experiment.sync import Remote
 from dbdict_celery.worker.app import app, is_embedded
+from dbdict_celery.worker.leftovers import clear_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +38,19 @@ def _check_settings(**_: Any) -> None:
     """Find experiments where the worker was started, as `dbdict worker` (`python -m
     celery`) does: the `celery` script alone does not put its working directory on the
     path. Then refuse to start, rather than fail at each job or at shutdown, on a malformed
-    setting (SystemExit: Celery logs and ignores the other exceptions of signal handlers)."""
+    setting (SystemExit: Celery logs and ignores the other exceptions of signal handlers).
+    Last, clear what dead runs left on this machine (`leftovers.py`)."""
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        for check in (grace_period, max_attempts, heartbeat_interval, max_state_bytes):
+        for check in (grace_period, max_attempts, heartbeat_interval, max_state_bytes, isolation):
             check()
         table_path()
         Remote.parse(default_exproot())
     except DbdictError as error:
         log.critical("dbdict: this worker cannot start: %s", error)
         raise SystemExit(1) from None
+    clear_leftovers()
 
 
 @worker_ready.connect

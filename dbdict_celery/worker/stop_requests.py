@@ -8,10 +8,11 @@
   `systemctl stop`): Celery waits for running tasks without telling them.
   Here each child running a job gets SIGTERM, so its experiment sees
   `switch() == 'stop'`, saves and returns; a job still running after the
-  grace period (`DBDICT_GRACE`) is killed, put back to START from its last
-  save and sent again. Meanwhile the pool may still be handed messages (the
-  ones those jobs just sent among them): a shared flag, set before the
-  children are signalled, tells them to hand such messages back unrun.
+  grace period (`DBDICT_GRACE`) is killed by its supervisor (`supervisor.py`),
+  put back to START from its last save and sent again. Meanwhile the pool may
+  still be handed messages (the ones those jobs just sent among them): a shared
+  flag, set before the children are signalled, tells them to hand such messages
+  back unrun.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 from celery.signals import task_revoked, worker_ready, worker_shutting_down
 from celery.worker import state
 
-from dbdict_celery.config import grace_period
+from dbdict_celery.config import PROCESS, grace_period, isolation
 from dbdict_celery.errors import DbdictError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.stopping import StopFlag
@@ -46,6 +47,7 @@ _shutting_down = multiprocessing.RawValue(ctypes.c_bool, False)
 # The pipe that wakes the grace thread: a write to it is the one thing, besides flags and
 # signals, the shutdown handler does (a threading.Event would take a lock in a signal handler).
 _wakeup: list[int] = []
+SUPERVISOR_MARGIN = 10.0  # seconds the supervisors get, past the grace period, to kill
 
 
 def shutting_down() -> bool:
@@ -121,7 +123,9 @@ def _running_children() -> list[tuple[int, Any]]:
 def _kill_after_grace(wakeup: int) -> None:
     os.read(wakeup, 1)  # until the shutdown handler writes
     grace = grace_period()
-    time.sleep(grace)
+    # with isolation each job's supervisor kills its experiment at the grace period and
+    # records it: this is the backstop for a supervisor that cannot (its database hangs)
+    time.sleep(grace + (SUPERVISOR_MARGIN if isolation() == PROCESS else 0.0))
     for pid, request in _running_children():
         table, job_id = request.args
         log.warning("job %s did not stop within %.0f s: killing it", job_id, grace)

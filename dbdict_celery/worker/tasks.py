@@ -4,8 +4,8 @@ The row decides, never the message: a message for a job that is not START
 (a duplicate delivery, a job already running, done or cancelled) books
 nothing and is dropped. A job that stops resumable (INCOMPLETE, or stopped
 by a revoke or a shutdown) goes back to START with priority 2.0 and is sent
-again; a failed job is sent again while it has attempts left
-(`DBDICT_MAX_ATTEMPTS`, default 1).
+again; a failed job is sent again while its failures are fewer than
+`DBDICT_MAX_ATTEMPTS` (default 1): its preemptions and deaths do not count.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from dbdict_celery.errors import (
 )
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.stopping import StopFlag, stop_signals
+from dbdict_celery.store.attempt import AttemptOutcome
 from dbdict_celery.store.job import RESTART_PRIORITY, Job
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker import (  # noqa: F401 (log_noise, startup: their signals)
@@ -45,11 +46,14 @@ from dbdict_celery.worker.app import RECONCILE, app
 from dbdict_celery.worker.booking import Booking
 from dbdict_celery.worker.dbrunner import book, run_booked
 from dbdict_celery.worker.enqueue import RUN_JOB, Ring, enqueue
+from dbdict_celery.worker.leftovers import kill_orphans
+from dbdict_celery.worker.process_tree import is_running
 from dbdict_celery.worker.reconcile import reconcile
 
 log = get_task_logger(__name__)
 
 SKIPPED = "SKIPPED"
+IDLE_DELAY = 1.0  # seconds before a job that returned INCOMPLETE unasked runs again, at first
 STORE_RETRY_DELAY = 30.0
 STORE_RETRIES = 10
 TAKEOVER_LOOKS = 30  # looks, a heartbeat apart, at a dead run's row before leaving it be
@@ -108,8 +112,9 @@ def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: St
         enqueue(store, [Ring.of(job)], record=False, countdown=delay)
         return Status.START.name
     if outcome.status is Status.START:
-        enqueue(store, [Ring.of(job, RESTART_PRIORITY)], record=False)
-    elif outcome.status is Status.FAILED and job.attempts < max_attempts():
+        idle = _idle_delay(store, job) if outcome.voluntary else None
+        enqueue(store, [Ring.of(job, RESTART_PRIORITY)], record=False, countdown=idle)
+    elif outcome.status is Status.FAILED and store.run_counts(job.id).failures < max_attempts():
         _retry_failed(store, job)
     return "NOT RECORDED" if outcome.status is None else outcome.status.name
 
@@ -120,6 +125,18 @@ def _store(table: str, database: str | None, pid: int) -> JobStore:
     it) and process, kept for every later message: its statements are compiled once, not
     once per job. A table not there yet is not kept."""
     return JobStore.open(None, table, create=False)
+
+
+def _idle_delay(store: JobStore, job: Job) -> float:
+    """How long a job that went back to START by itself (returned INCOMPLETE unasked) waits
+    before it is sent again: IDLE_DELAY seconds, doubled for each such run in a row, at most
+    DBDICT_RETRY_DELAY. A job returning INCOMPLETE in a loop never hogs the workers."""
+    in_a_row = 0
+    for attempt in reversed(store.attempts(job.id)):
+        if attempt.outcome is not AttemptOutcome.INCOMPLETE or attempt.reason is not None:
+            break
+        in_a_row += 1
+    return float(min(retry_delay(), IDLE_DELAY * 2 ** max(0, in_a_row - 1)))
 
 
 def _retry_failed(store: JobStore, job: Job) -> None:
@@ -151,9 +168,10 @@ def _take_over_a_dead_run(
         and row.task_id == task_id
         and row.host == socket.gethostname()
         and row.pid is not None
-        and not _alive(row.pid)
+        and not is_running(row.pid)
     ):
         return None
+    kill_orphans()  # what the dead process's experiment started, if it escaped
     reason = (
         f"its process died while running it (host {row.host}, pid {row.pid}): killed, out of "
         "memory, or it called os._exit"
@@ -169,21 +187,6 @@ def _take_over_a_dead_run(
     if status is not Status.START:
         return None
     return book(store, job_id, default_exproot(), task_id=task_id, worker=task.request.hostname)
-
-
-def _alive(pid: int) -> bool:
-    """Whether a process runs with this pid (a zombie, dead but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rpartition(")")[2].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def _explain_skip(store: JobStore, job_id: int) -> None:

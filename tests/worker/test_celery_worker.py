@@ -177,7 +177,10 @@ def test_a_job_that_ignores_the_stop_is_killed_after_the_grace_and_resumes(
     wait_for_statuses(store, Status.DONE, timeout=60)
     done = store.get(job.id)
     assert (done.state["i"], done.state["runs"]) == (60, 2)
-    assert _endings(store, job.id) == [("lost", "killed after the grace period"), ("done", None)]
+    assert _endings(store, job.id) == [
+        ("incomplete", "killed after the grace period"),
+        ("done", None),
+    ]
 
 
 def test_a_failing_job_is_retried_up_to_max_attempts(cluster: Deployment) -> None:

@@ -1,0 +1,93 @@
+"""What dead runs left on this machine, cleared when a worker starts.
+
+A run's supervisor removes its working folder and kills its processes when
+the run ends, however it ends. Only a supervisor killed outright (SIGKILL,
+the out-of-memory killer, a crash) leaves anything: the folder, under the
+temporary directory and named by the supervisor's pid, and the experiment's
+descendants that escaped its process group, each still carrying its
+supervisor's name in `DBDICT_SUPERVISOR`. Whatever names a supervisor that no
+longer runs is removed or killed. Processes are only looked at in this pid
+namespace (a pid means nothing across containers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+
+from dbdict_celery.worker.process_tree import SUPERVISOR_VARIABLE, is_running, tag_is_live
+
+log = logging.getLogger(__name__)
+
+WORKDIR_PREFIX = "dbdict-run-"  # then the supervisor's pid, the table, the job id
+_TAG = f"{SUPERVISOR_VARIABLE}=".encode()
+
+
+def clear_leftovers() -> None:
+    """Kill orphaned job processes and remove the working folders of dead runs, logging
+    what was found."""
+    killed = kill_orphans()
+    removed = remove_dead_workdirs()
+    if killed or removed:
+        log.warning(
+            "dbdict: cleared what dead runs left here: %s process(es) killed, "
+            "%s working folder(s) removed", killed, removed,
+        )  # fmt: skip
+
+
+def kill_orphans() -> int:
+    """SIGKILL every process of a job whose supervisor is gone; how many."""
+    killed = 0
+    for pid in _pids():
+        tag = _supervisor_of(pid)
+        if tag is None or tag_is_live(tag) or not _same_pid_namespace(pid):
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, 9)
+            killed += 1
+    return killed
+
+
+def remove_dead_workdirs() -> int:
+    """Remove the working folders whose run's process is gone; how many."""
+    removed = 0
+    root = tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(root):
+            owner = name.removeprefix(WORKDIR_PREFIX).partition("-")[0]
+            if name.startswith(WORKDIR_PREFIX) and owner.isdigit() and not is_running(int(owner)):
+                shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+                removed += 1
+    return removed
+
+
+def _pids() -> list[int]:
+    try:
+        return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+
+
+def _supervisor_of(pid: int) -> str | None:
+    """The supervisor tag in a process's environment (None: not a job's, or unreadable)."""
+    if pid == os.getpid():
+        return None
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            variables = environ.read().split(b"\0")
+    except OSError:
+        return None
+    for variable in variables:
+        if variable.startswith(_TAG):
+            return variable[len(_TAG) :].decode("ascii", "replace")
+    return None
+
+
+def _same_pid_namespace(pid: int) -> bool:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid") == os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return False

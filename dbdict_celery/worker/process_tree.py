@@ -1,0 +1,151 @@
+"""A job's processes as one tree: found through /proc, killed together, none left behind.
+
+An experiment may start anything: `subprocess.Popen`, a `multiprocessing.Pool`,
+PyTorch DataLoader workers, a daemon that calls `setsid()` to leave its
+process group. Killing the experiment's process group misses that last kind,
+so the tree is walked instead: every process whose parent chain leads to the
+experiment process. Two Linux process attributes keep the chain whole:
+
+- the supervisor and the experiment process are *child subreapers*
+  (`PR_SET_CHILD_SUBREAPER`): a process whose parent dies is handed to the
+  nearest of them rather than to PID 1, so it stays in the tree;
+- the experiment process dies with its supervisor (`PR_SET_PDEATHSIG`), so a
+  supervisor killed outright never leaves it running.
+
+What escapes both (the descendants of an experiment process whose supervisor
+was SIGKILLed) still carry the `DBDICT_SUPERVISOR` variable of their run: a
+worker sweeps those at start (`leftovers.py`). Elsewhere than Linux none of this
+exists and only the experiment process itself is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+SUPERVISOR_VARIABLE = "DBDICT_SUPERVISOR"  # names the supervisor of a job's processes
+KILL_ROUNDS = 20  # walks of a tree that still forks while it is being killed
+
+
+def _prctl(option: int, value: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(option, value, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def become_subreaper() -> bool:
+    """Adopt the orphans among this process's descendants (Linux 3.4+); whether it could."""
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def die_with_parent() -> None:
+    """Be SIGKILLed when the process (strictly: the thread) that forked this one ends."""
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (every thread's children), [] if it is gone."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for thread in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{thread}/children") as f:
+                found.extend(int(child) for child in f.read().split())
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, parents before their children."""
+    found: list[int] = []
+    below = children(pid)
+    while below:
+        found.extend(below)
+        below = [child for parent in below for child in children(parent)]
+    return found
+
+
+def kill_descendants(pid: int) -> int:
+    """SIGKILL every process below `pid`, walking again until none is left (a process may
+    fork while its tree is killed); how many were killed. Zombies are left to be reaped."""
+    killed: set[int] = set()
+    for _ in range(KILL_ROUNDS):
+        alive = [below for below in descendants(pid) if is_running(below)]
+        if not alive:
+            break
+        killed.update(below for below in alive if _kill(below))
+    return len(killed)
+
+
+def _kill(pid: int) -> bool:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def reap() -> Iterator[tuple[int, int]]:
+    """Collect this process's ended children, as (pid, wait status), without blocking."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        yield pid, status
+
+
+def is_running(pid: int) -> bool:
+    """Whether a process runs with this pid (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _state(pid) not in ("Z", "X", None)
+
+
+def _state(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def start_time(pid: int) -> str | None:
+    """When `pid` started (clock ticks since boot, from /proc): with the pid, a name for the
+    process that a later process given the same pid does not share."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            return stat.read().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_tag(pid: int) -> str:
+    """The value of SUPERVISOR_VARIABLE for the processes supervised by `pid`."""
+    return f"{pid}:{start_time(pid) or '?'}"
+
+
+def tag_is_live(tag: str) -> bool:
+    """Whether the supervisor a tag names still runs (the same process, not its pid reused)."""
+    pid_text, _, started = tag.partition(":")
+    if not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    return is_running(pid) and start_time(pid) == started

@@ -1,0 +1,200 @@
+"""What a supervisor and its experiment process say to each other, as JSON over a socket pair.
+
+The supervisor holds the job's database connection; the experiment process
+holds none (a connection per process would cost every job a login, and one
+copied through a fork must never be used twice). So the supervisor sends the
+job to run, and the experiment process's writes (a save, a heartbeat it needs
+for a push, the outcome) come back to the supervisor as requests, each answered
+before the experiment goes on: `PipeWrites` is the experiment's side, `answer`
+the supervisor's. JSON, never pickle: nothing but plain values crosses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from datetime import datetime
+from multiprocessing.connection import Connection
+from typing import Any, Protocol
+
+from sqlalchemy import make_url
+
+from dbdict_celery.config import TablePath
+from dbdict_celery.errors import DbdictError, StoreError
+from dbdict_celery.experiment.provenance import Code, Environment
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.job import TIMESTAMPS, Job, Standing
+from dbdict_celery.worker.booking import Booking
+
+log = logging.getLogger(__name__)
+
+
+class RunWrites(Protocol):
+    """The writes a run makes to its own row: `JobStore` in one process, `PipeWrites` in an
+    experiment process (through its supervisor)."""
+
+    path: TablePath
+
+    def save(
+        self, job: Job, state: dict[str, Any], exproot: str | None = None, code: Code | None = None
+    ) -> Standing: ...
+
+    def heartbeat(self, job: Job) -> Standing: ...
+
+    def finish(
+        self,
+        job: Job,
+        status: Status,
+        state: dict[str, Any] | None = None,
+        error: str | None = None,
+        priority: float | None = None,
+        exproot: str | None = None,
+        reason: str | None = None,
+        code: Code | None = None,
+    ) -> Status | None: ...
+
+    def unbook(self, job: Job, reason: str | None = None) -> Status | None: ...
+
+
+def send(connection: Connection, message: dict[str, Any]) -> None:
+    """Send one message (NaN and infinities pass: both ends are Python)."""
+    connection.send_bytes(json.dumps(message).encode())
+
+
+def receive(connection: Connection) -> dict[str, Any] | None:
+    """The next message, or None once the other end is gone."""
+    try:
+        message: dict[str, Any] = json.loads(connection.recv_bytes())
+    except (EOFError, OSError):
+        return None
+    return message
+
+
+# -- the job to run --------------------------------------------------------------------------
+
+
+def job_message(booking: Booking, path: TablePath, workdir: str, root: str) -> dict[str, Any]:
+    """What the experiment process needs to run a booked job."""
+    job = {field.name: getattr(booking.job, field.name) for field in dataclasses.fields(Job)}
+    for name in TIMESTAMPS:
+        job[name] = job[name].isoformat() if job[name] is not None else None
+    environment = booking.environment
+    return {
+        "op": "run",
+        "job": job,
+        "sent": booking.sent,
+        "exproot": booking.exproot,
+        "worker": booking.worker,
+        "environment": dataclasses.asdict(environment) if environment else None,
+        "url": path.url.render_as_string(hide_password=False),
+        "table": path.table,
+        "workdir": workdir,
+        "root": root,
+    }
+
+
+def booking_of(message: dict[str, Any]) -> tuple[Booking, TablePath]:
+    """The booking and table a `job_message` carries."""
+    job = dict(message["job"])
+    job["status"] = Status(job["status"])
+    for name in TIMESTAMPS:
+        job[name] = datetime.fromisoformat(job[name]) if job[name] is not None else None
+    environment = message["environment"]
+    if environment is not None:
+        environment = Environment(**{**environment, "packages": tuple(environment["packages"])})
+    booking = Booking(
+        Job(**job), message["sent"], message["exproot"], message["worker"], environment
+    )
+    return booking, TablePath(make_url(message["url"]), message["table"])
+
+
+# -- the experiment process's writes ---------------------------------------------------------
+
+
+class PipeWrites:
+    """A run's writes, sent to the supervisor, which makes them and answers."""
+
+    def __init__(self, connection: Connection, path: TablePath) -> None:
+        self.connection = connection
+        self.path = path
+
+    def save(
+        self, job: Job, state: dict[str, Any], exproot: str | None = None, code: Code | None = None
+    ) -> Standing:
+        answer = self._ask("save", state=state, exproot=exproot, code=_code(code))
+        return Standing(answer["standing"])
+
+    def heartbeat(self, job: Job) -> Standing:
+        return Standing(self._ask("heartbeat")["standing"])
+
+    def finish(
+        self,
+        job: Job,
+        status: Status,
+        state: dict[str, Any] | None = None,
+        error: str | None = None,
+        priority: float | None = None,
+        exproot: str | None = None,
+        reason: str | None = None,
+        code: Code | None = None,
+    ) -> Status | None:
+        answer = self._ask(
+            "finish", status=int(status), state=state, error=error, priority=priority,
+            exproot=exproot, reason=reason, code=_code(code),
+        )  # fmt: skip
+        return _status(answer["status"])
+
+    def unbook(self, job: Job, reason: str | None = None) -> Status | None:
+        return _status(self._ask("unbook", reason=reason)["status"])
+
+    def _ask(self, op: str, **values: Any) -> dict[str, Any]:
+        send(self.connection, {"op": op, **values})
+        answer = receive(self.connection)
+        if answer is None:
+            raise StoreError("the job's supervisor is gone: nothing more can be recorded")
+        if "error" in answer:
+            raise StoreError(answer["error"])
+        return answer
+
+
+REQUESTS = frozenset({"save", "heartbeat", "finish", "unbook"})
+
+
+def answer(store: RunWrites, job: Job, request: dict[str, Any]) -> dict[str, Any]:
+    """Make the write an experiment process asks for, for its run of `job`; the answer."""
+    op = request["op"]
+    try:
+        if op == "save":
+            code = _code_of(request["code"])
+            standing = store.save(job, request["state"], request["exproot"], code)
+            return {"standing": standing.value}
+        if op == "heartbeat":
+            return {"standing": store.heartbeat(job).value}
+        if op == "finish":
+            status = store.finish(
+                job, Status(request["status"]), request["state"], request["error"],
+                request["priority"], request["exproot"], request["reason"],
+                _code_of(request["code"]),
+            )  # fmt: skip
+            return {"status": _int(status)}
+        return {"status": _int(store.unbook(job, request["reason"]))}
+    except DbdictError as error:
+        log.error("job %s: the %s its experiment process asked for failed: %s", job.id, op, error)
+        return {"error": str(error)}
+
+
+def _code(code: Code | None) -> dict[str, Any] | None:
+    return None if code is None else dataclasses.asdict(code)
+
+
+def _code_of(values: dict[str, Any] | None) -> Code | None:
+    return None if values is None else Code(**values)
+
+
+def _status(value: int | None) -> Status | None:
+    return None if value is None else Status(value)
+
+
+def _int(status: Status | None) -> int | None:
+    return None if status is None else int(status)

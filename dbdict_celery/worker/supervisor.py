@@ -1,0 +1,215 @@
+"""The supervisor: the process that booked a job watches it run in an experiment process.
+
+The pool process keeps everything a run owes its row, whatever the experiment
+does: it beats for the run, makes the run's writes (`run_messages.py`), and
+passes every stop request on at once (a revoke, a worker's shutdown, a cancel
+its heartbeat found, a signal to the experiment process itself). An experiment
+that has not returned `DBDICT_GRACE` seconds after a stop is killed with every
+process it started, and its job goes back to START (CANCELLED after a cancel)
+from its last save, its attempt ending "killed after the grace period". An
+experiment process that dies (SIGKILL, the out-of-memory killer, `os._exit`) is
+seen the moment it ends, not a heartbeat later: its job goes back from its last
+save, or ends FAILED once its deaths reach LOST_RUNS. A supervisor whose
+worker died (its parent changed) kills the job's processes and gives the job
+back before it goes too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from multiprocessing.connection import wait
+from typing import Any
+
+from celery.signals import worker_process_init
+
+from dbdict_celery.config import LOST_RUNS, grace_period
+from dbdict_celery.errors import (
+    DbdictError,
+    ExperimentUnavailable,
+    ExprootUnreachable,
+    NotRunnableHere,
+    StoreError,
+)
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.experiment.stopping import StopFlag
+from dbdict_celery.store.attempt import StopReason
+from dbdict_celery.store.job import RESTART_PRIORITY
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.booking import Booking
+from dbdict_celery.worker.experiment_process import ExperimentProcess, describe
+from dbdict_celery.worker.lease import Lease
+from dbdict_celery.worker.outcome import Outcome
+from dbdict_celery.worker.run_messages import REQUESTS, answer, job_message, receive, send
+
+log = logging.getLogger(__name__)
+
+POLL = 0.1  # seconds between two looks at the stop flag, the grace period and the parent
+RETIRE_WAIT = 10.0  # seconds an experiment process that retires gets to exit by itself
+NOT_RUNNABLE = {kind.__name__: kind for kind in (ExprootUnreachable, ExperimentUnavailable)}
+
+_process: ExperimentProcess | None = None
+_pool_parent: list[int] = []  # a Celery pool process's parent: the worker it serves
+
+
+@worker_process_init.connect
+def _watch_the_worker(**_: Any) -> None:
+    """In a prefork pool process, note the worker: if it dies, so must the jobs here."""
+    _pool_parent[:] = [os.getppid()]
+
+
+def supervise(
+    store: JobStore,
+    booking: Booking,
+    workdir: str,
+    root: str,
+    interval: float,
+    lease: Lease,
+    stop: StopFlag | None,
+) -> Outcome:
+    """Run a booked job in this process's experiment process and watch it to its end."""
+    message = job_message(booking, store.path, workdir, root)
+    while True:
+        process = _experiment_process()
+        process.block.reset(lease.held_until, lease.length)
+        send(process.connection, message)
+        outcome = _Watch(process, store, booking, interval, stop).until_done()
+        if outcome is not None:
+            return outcome  # else its code had changed: a fresh process runs the job
+
+
+def _experiment_process() -> ExperimentProcess:
+    """This process's experiment process, started anew if it has none that still runs."""
+    global _process
+    if _process is not None and _process.has_ended():
+        _process.kill()  # reaps whatever it left
+        _process = None
+    if _process is None:
+        _process = ExperimentProcess()
+    return _process
+
+
+def _let_go(process: ExperimentProcess, *, kill: bool) -> None:
+    """Drop this process's experiment process: killed, or left to exit by itself first."""
+    global _process
+    _process = None
+    if not kill:
+        process.wait(RETIRE_WAIT)
+    process.kill()  # and what it left behind: the orphans handed to this process
+
+
+class _Watch:
+    """One job's run, watched from its supervisor."""
+
+    def __init__(
+        self,
+        process: ExperimentProcess,
+        store: JobStore,
+        booking: Booking,
+        interval: float,
+        stop: StopFlag | None,
+    ) -> None:
+        self.process = process
+        self.store = store
+        self.job = booking.job
+        self.interval = interval
+        self.task_stop = stop
+        self.next_beat = booking.sent + interval
+        self.stopping_since: float | None = None
+        self.grace = grace_period()
+
+    def until_done(self) -> Outcome | None:
+        """The run's outcome; None if the experiment process retired before the job (its
+        code changed) and the job is to be sent to a fresh one. A NotRunnableHere error if
+        the job could not start here."""
+        process = self.process
+        while True:
+            ready = wait(process.sentinels(), timeout=self._timeout())
+            if process.connection in ready or process.connection.poll():
+                said = receive(process.connection)
+                if said is not None:
+                    if said["op"] in REQUESTS:
+                        send(process.connection, answer(self.store, self.job, said))
+                        continue
+                    return self._ended(said)
+            if ready and process.has_ended():
+                return self._died()
+            outcome = self._look_around()
+            if outcome is not None:
+                return outcome
+
+    def _timeout(self) -> float:
+        return max(0.0, min(POLL, self.next_beat - time.monotonic()))
+
+    def _ended(self, said: dict[str, Any]) -> Outcome | None:
+        if said.get("retire"):
+            _let_go(self.process, kill=False)
+        if said["op"] == "stale":
+            log.info("job %s: %s changed since it was imported: a fresh process runs the job",
+                     self.job.id, said["file"])  # fmt: skip
+            return None
+        if said["op"] == "not runnable":
+            raise NOT_RUNNABLE.get(said["kind"], NotRunnableHere)(said["message"])
+        status = None if said["status"] is None else Status(said["status"])
+        return Outcome(status, said["stopped"], said.get("voluntary", False))
+
+    def _look_around(self) -> Outcome | None:
+        """Pass a stop on, beat when due, kill after the grace period, notice the worker
+        gone; an outcome when the run is over."""
+        now = time.monotonic()
+        shared = self.process.block.stop
+        if self.task_stop is not None and self.task_stop.requested and not shared.requested:
+            shared.set(self.task_stop.reason)
+        if shared.requested and self.stopping_since is None:
+            self.stopping_since = now
+        if self.stopping_since is not None and now >= self.stopping_since + self.grace:
+            return self._kill_after_grace()
+        if now >= self.next_beat:
+            self._beat(now)
+        if _pool_parent and os.getppid() != _pool_parent[0]:
+            return self._worker_gone()
+        return None
+
+    def _beat(self, sent: float) -> None:
+        self.next_beat = sent + self.interval
+        try:
+            standing = self.store.heartbeat(self.job)
+        except StoreError as error:
+            log.warning("heartbeat of job %s failed: %s", self.job.id, error)
+            return
+        block = self.process.block
+        block.lease.note(standing, sent, block.stop)
+
+    def _kill_after_grace(self) -> Outcome:
+        log.warning("job %s did not stop within %.0f s: killing it", self.job.id, self.grace)
+        _let_go(self.process, kill=True)
+        status = self._record(
+            lambda: self.store.finish(
+                self.job, Status.START, priority=RESTART_PRIORITY, reason=StopReason.KILLED
+            )
+        )
+        return Outcome(status, stopped=True)
+
+    def _died(self) -> Outcome:
+        how = describe(self.process.wait_status)
+        _let_go(self.process, kill=True)
+        reason = f"its process died ({how}) while running it (host {self.job.host})"
+        log.warning("job %s: %s", self.job.id, reason)
+        status = self._record(lambda: self.store.release_dead(self.job, LOST_RUNS, reason))
+        return Outcome(status, stopped=self.process.block.stop.requested)
+
+    def _worker_gone(self) -> Outcome:
+        _let_go(self.process, kill=True)
+        reason = "its worker died while running it"
+        log.warning("job %s: %s", self.job.id, reason)
+        status = self._record(lambda: self.store.release_dead(self.job, LOST_RUNS, reason))
+        return Outcome(status, stopped=True)
+
+    def _record(self, write: Any) -> Status | None:
+        try:
+            status: Status | None = write()
+        except DbdictError as error:  # reconcile puts it back once its heartbeat is stale
+            log.error("job %s: how its run ended was not recorded: %s", self.job.id, error)
+            return None
+        return status
