@@ -48,6 +48,12 @@ class StoreError(DbdictError):
     """The job database cannot be reached or refused an operation."""
 
 
+class TransientStoreError(StoreError):
+    """The job database failed for now, not for what was asked: the connection was lost or
+    refused, the server is restarting, a lock was not granted in time, a transaction lost a
+    serialization race. Asking again later may succeed; any other StoreError would fail again."""
+
+
 class UnstorableValue(DbdictError):
     """A value of a state cannot be kept (in a conf file or in the job table): a bytes, a set,
     an array... Named with its key, so the experiment can be fixed."""

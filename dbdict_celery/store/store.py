@@ -37,11 +37,12 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError
 
 from dbdict_celery.config import TablePath, table_path
-from dbdict_celery.errors import StoreError, TableMissing
+from dbdict_celery.errors import StoreError, TableMissing, TransientStoreError
 from dbdict_celery.experiment.provenance import Code, Environment
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome, StopReason
 from dbdict_celery.store.bulk_insert import insert_batch
+from dbdict_celery.store.database_errors import store_error
 from dbdict_celery.store.engine import READ_ONLY, engine_for
 from dbdict_celery.store.history import AttemptChange, History, code_values, died, outcome_of
 from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob, Standing
@@ -82,6 +83,7 @@ def _standing(row: Row[Any] | None) -> Standing:
 
 BATCH_SIZE = 10_000
 RUN_WRITE_PATIENCE = 60.0  # seconds a run's write waits for a database that does not answer
+RUN_WRITE_RETRY_EVERY = 1.0  # seconds between two tries of a run's write
 _READY: set[tuple[str, str, int]] = set()
 
 
@@ -114,7 +116,9 @@ class JobStore(Queries, Operations, History):
 
     @contextlib.contextmanager
     def _transaction(self, read_only: bool = False) -> Iterator[Connection]:
-        """A transaction; database failures become one clear StoreError, password masked.
+        """A transaction; a database failure becomes one clear StoreError, password masked,
+        its cause chained: a TransientStoreError if it is worth asking again (see
+        `database_errors.py`).
 
         `read_only` ones never take SQLite's write lock (see `engine.py`), so a long
         export never holds up a worker's save.
@@ -125,10 +129,7 @@ class JobStore(Queries, Operations, History):
                 with connection.begin():
                     yield connection
         except DBAPIError as error:
-            detail = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-            if self.path.url.password:
-                detail = detail.replace(str(self.path.url.password), "***")
-            raise StoreError(f"database error on {self.path}: {detail}") from None
+            raise store_error(error, self.path) from error
 
     def _ensure_table(self, create: bool) -> None:
         """Create the table and its booking index on first use, and check its schema version."""
@@ -270,19 +271,21 @@ class JobStore(Queries, Operations, History):
         """Update the row if it is still this run's; the updated row, or None (and a warning).
         `attempt` changes the run's attempt in the same statement, only if the row took it.
 
-        A database that does not answer (restarting, failing over) is asked again for up
-        to RUN_WRITE_PATIENCE seconds: the run goes on as if nothing happened. The update
-        is conditional on the run, so asking twice never writes over someone else's run.
+        A database that does not answer for now (restarting, failing over, locked) is asked
+        again every RUN_WRITE_RETRY_EVERY seconds for up to RUN_WRITE_PATIENCE seconds: the
+        run goes on as if nothing happened. The update is conditional on the run, so asking
+        twice never writes over someone else's run. Any other database error (the statement
+        or a value is wrong) would fail again: it is raised at once.
         """
         deadline = time.monotonic() + RUN_WRITE_PATIENCE
         while True:
             try:
                 return self._try_update_owned(job, what, values, attempt)
-            except StoreError as error:
+            except TransientStoreError as error:
                 if time.monotonic() >= deadline:
                     raise
                 log.warning("job %s: %s not recorded yet, trying again: %s", job.id, what, error)
-                time.sleep(1.0)
+                time.sleep(RUN_WRITE_RETRY_EVERY)
 
     def _try_update_owned(
         self, job: Job, what: str, values: dict[str, Any], attempt: AttemptChange | None
