@@ -39,7 +39,9 @@ def book_until_empty(location: str) -> list[int]:
 
 def test_eight_processes_book_every_job_exactly_once(store: JobStore, location: str) -> None:
     ids = insert_all(store, new_jobs(2000))
-    with multiprocessing.get_context("spawn").Pool(8) as pool:
+    # forked, as Celery's prefork pool forks its children (spawn would leave its resource
+    # tracker running after the session)
+    with multiprocessing.get_context("fork").Pool(8) as pool:
         per_process = pool.map(book_until_empty, [location] * 8)
     booked = [job_id for ids_of_one in per_process for job_id in ids_of_one]
     assert sorted(booked) == sorted(ids)
