@@ -1,11 +1,19 @@
-"""The job table: with `queries.py` and `operations.py`, the one place that runs SQL.
+"""The job table's store: `JobStore`, the one door to the database.
+
+Every statement runs in a transaction `JobStore` opens (`_transaction`, which also makes
+a database failure one StoreError). The statements are written in the store layer: here
+inserting and booking jobs, and the writes that keep up or end a run (save, heartbeat,
+finish, release); in `queries.py` the reads, in `operations.py` the changes from outside
+a run, in `history.py` the attempt table, in `bulk_insert.py` a batch of new jobs, in
+`schema.py` the creation and upgrade of tables; `engine.py` sets up each connection.
 
 Every status change is one conditional UPDATE. Booking takes a START row and
 makes it RUNNING with a fresh `run_id` (`FOR UPDATE SKIP LOCKED` on Postgres;
 SQLite serializes writers with `BEGIN IMMEDIATE`), so two workers never run
 one job. Later writes of a run (`save`, `heartbeat`, `finish`) only land
 while the row is still RUNNING under that `run_id`: a run whose job was
-cancelled or re-booked changes nothing, and learns so from the False it gets.
+cancelled or re-booked changes nothing, and learns so from what it gets back
+(`Standing.LOST` from a save or a heartbeat, None from `finish`).
 """
 
 from __future__ import annotations
