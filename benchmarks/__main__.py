@@ -5,6 +5,11 @@ Usage: python -m benchmarks [--scale 1.0] [--db URL] [--broker URL] [--output FI
        [--only worker,schedule,...]
 At scale 1.0 it takes about six minutes on a 2-core machine. The broker's database
 is flushed: give one nothing else uses.
+
+Each suite's results replace that suite's in the output, and the others stay: `--only
+writes` records the write figures beside the rest. Each suite keeps when, where and at
+what scale it ran, as runs of different suites may be days apart. A suite is recorded as
+soon as it ends, so one that fails later loses nothing measured before it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from sqlalchemy import make_url
@@ -60,6 +66,21 @@ def _arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def _machine() -> dict[str, Any]:
+    """What the figures were measured on and with."""
+    packages = ("celery", "kombu", "sqlalchemy", "psycopg", "procrastinate")
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            **{package: version(package) for package in packages}}  # fmt: skip
+
+
+def _recorded(output: Path) -> dict[str, Any]:
+    """What the output holds of the suites that still exist; nothing if it is not there."""
+    record = json.loads(output.read_text(encoding="utf-8")) if output.exists() else {}
+    runs = {name: run for name, run in record.get("runs", {}).items() if name in SUITES}
+    results = [result for result in record.get("results", []) if result["suite"] in runs]
+    return {"runs": runs, "results": results}
+
+
 def main() -> None:
     arguments = _arguments()
     chosen = [name.strip() for name in arguments.only.split(",") if name.strip()]
@@ -67,28 +88,29 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown suite(s) {', '.join(unknown)}: choose from {', '.join(SUITES)}")
     settings = Settings(arguments.db, arguments.broker, arguments.scale)
+    shown = {**asdict(settings), "db": make_url(settings.db).render_as_string(hide_password=True),
+             "broker": make_url(settings.broker).render_as_string(hide_password=True)}  # fmt: skip
     console = Console(stderr=True)
+    record = _recorded(arguments.output)
     results: list[Result] = []
-    seconds: dict[str, float] = {}
     for name in chosen:
         console.print(f"[bold]{name}[/bold] ...")
         started = time.perf_counter()
-        results += SUITES[name](settings)
-        seconds[name] = round(time.perf_counter() - started, 1)
-    shown = {**asdict(settings), "db": make_url(settings.db).render_as_string(hide_password=True),
-             "broker": make_url(settings.broker).render_as_string(hide_password=True)}  # fmt: skip
-    record = {
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    **{package: version(package) for package in
-                       ("celery", "kombu", "sqlalchemy", "psycopg", "procrastinate")}},
-        "settings": shown,
-        "seconds": seconds,
-        "results": [result.as_json() for result in results],
-    }  # fmt: skip
-    arguments.output.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        measured = SUITES[name](settings)
+        record["runs"][name] = {
+            "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "seconds": round(time.perf_counter() - started, 1),
+            "machine": _machine(),
+            "settings": shown,
+        }
+        kept = [result for result in record["results"] if result["suite"] != name]
+        record["results"] = kept + [{"suite": name, **result.as_json()} for result in measured]
+        record["results"].sort(key=lambda result: list(SUITES).index(result["suite"]))
+        arguments.output.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        results += measured
     report(results)
-    console.print(f"written to {arguments.output} in {sum(seconds.values()):.0f} s")
+    seconds = sum(record["runs"][name]["seconds"] for name in chosen)
+    console.print(f"written to {arguments.output} in {seconds:.0f} s")
 
 
 if __name__ == "__main__":

@@ -77,6 +77,21 @@ class Result:
         op, bound = self.target
         return bool(_COMPARE[op](self.value, bound))
 
+    @property
+    def shown(self) -> str:
+        """The value as the table and the docs write it: `0.51x`, `95 MiB`."""
+        if self.unit == "x":
+            return f"{self.value:.2f}x"
+        return f"{self.value:,.2f} {self.unit}"
+
+    @property
+    def shown_target(self) -> str:
+        """The target as the table and the docs write it (`>= 0.8x`), or "" for none."""
+        if self.target is None:
+            return ""
+        operator, bound = self.target
+        return f"{operator} {bound:g}" + ("x" if self.unit == "x" else f" {self.unit}")
+
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "target": self.target and list(self.target), "met": self.met}
 
@@ -93,16 +108,9 @@ def report(results: list[Result], console: Console | None = None) -> None:
     for column in ("measure", "value", "target", "met", "measured"):
         table.add_column(column, overflow="fold")
     for result in results:
-        target = "" if result.target is None else f"{result.target[0]} {result.target[1]:g}"
         met = {None: "", True: "[green]yes", False: "[red]no"}[result.met]
-        value = f"{result.value:.2f}{result.unit}" if result.unit == "x" else (
-            f"{result.value:,.2f} {result.unit}")  # fmt: skip
-        table.add_row(result.name, value, target and f"{target}{_unit(result)}", met, result.detail)
+        table.add_row(result.name, result.shown, result.shown_target, met, result.detail)
     (console or Console()).print(table)
-
-
-def _unit(result: Result) -> str:
-    return "x" if result.unit == "x" else f" {result.unit}"
 
 
 def settings_from_arguments(doc: str | None) -> Settings:

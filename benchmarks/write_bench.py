@@ -7,8 +7,9 @@ docs/scaling.md sizes a cluster's database load from, measured side by side in o
    (`DBDICT_POOLER=transaction`: no prepared statements) against one straight to
    Postgres, on the same table (target: <= 1.5x).
 
-Usage: python -m benchmarks.write_bench [--scale 1.0] [--db URL]
-Needs pgbouncer (Debian's package, installed when missing and root).
+Usage: python -m benchmarks --only writes [--scale 1.0] [--db URL] records the figures in
+benchmarks/results.json, beside the other suites'; python -m benchmarks.write_bench prints
+them only. Needs pgbouncer (`make prerequisites` installs it).
 """
 
 from __future__ import annotations
