@@ -11,7 +11,6 @@ the run's first landed save, or its outcome.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,7 +32,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.sql.dml import Update
 
-from dbdict_celery.config import TablePath
 from dbdict_celery.experiment.provenance import Code, Environment
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import (
@@ -46,6 +44,7 @@ from dbdict_celery.store.attempt import (
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.operations import chunks
 from dbdict_celery.store.schema import ATTEMPT_FROM_JOB
+from dbdict_celery.store.tables import StorePart
 
 SIGTERM = "SIGTERM"  # the reason a run gives when a revoke's signal reaches it
 NOT_RECORDED = "not recorded"  # the reason of a run whose end no attempt recorded
@@ -65,19 +64,8 @@ def code_values(code: Code) -> dict[str, Any]:
     }
 
 
-class History:
-    """The attempt-table half of JobStore."""
-
-    path: TablePath
-    table: Table
-    attempt_table: Table
-    environments: Table
-    dialect: str
-
-    def _transaction(
-        self, read_only: bool = False
-    ) -> contextlib.AbstractContextManager[Connection]:
-        raise NotImplementedError
+class History(StorePart):
+    """The attempt-table part of JobStore."""
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -90,7 +78,7 @@ class History:
         thousand jobs."""
         a = self.attempt_table
         found: dict[int, list[Attempt]] = {}
-        with self._transaction(read_only=True) as connection:
+        with self.tables.transaction(read_only=True) as connection:
             for chunk in chunks(job_ids):
                 query = select(a).where(a.c.job_id.in_(chunk)).order_by(a.c.job_id, a.c.id)
                 for row in connection.execute(query):
@@ -105,13 +93,13 @@ class History:
         query = select(
             *(func.count(case((ended, 1))).label(name) for name, ended in counted.items())
         ).where(a.c.job_id == job_id)
-        with self._transaction(read_only=True) as connection:
+        with self.tables.transaction(read_only=True) as connection:
             return RunCounts(**connection.execute(query).one()._mapping)
 
     def packages(self, environment: str) -> list[str] | None:
         """The packages (`name==version`) of an environment by its hash; None if unknown."""
         e = self.environments
-        with self._transaction(read_only=True) as connection:
+        with self.tables.transaction(read_only=True) as connection:
             found = connection.scalar(select(e.c.packages).where(e.c.hash == environment))
         return None if found is None else list(found)
 
@@ -132,7 +120,7 @@ class History:
             )
             .on_conflict_do_nothing(index_elements=["hash"])
         )
-        with self._transaction() as connection:
+        with self.tables.transaction() as connection:
             connection.execute(statement)
         _REGISTERED.add(key)
 
@@ -166,7 +154,7 @@ class History:
                 ),
             )
         )
-        with self._transaction() as connection:
+        with self.tables.transaction() as connection:
             connection.execute(statement)
 
     def close_orphaned_attempts(self) -> int:
@@ -192,7 +180,7 @@ class History:
                 finished_at=finished,  # unknown (None) but for a run its job still names
             )
         )
-        with self._transaction() as connection:
+        with self.tables.transaction() as connection:
             return connection.execute(statement).rowcount
 
     def _booked_with_attempt(

@@ -7,17 +7,13 @@ what an operator (or a scheduling command) does to rows that may be anyone's.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
-    Engine,
     Select,
-    Table,
     bindparam,
     func,
     text,
@@ -27,6 +23,7 @@ from sqlalchemy import (
 from dbdict_celery.config import validate_table
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import Job
+from dbdict_celery.store.tables import StorePart
 
 
 @dataclass(frozen=True)
@@ -40,16 +37,8 @@ class Cancellation:
 ID_CHUNK = 10_000
 
 
-class Operations:
-    """The outside-a-run half of JobStore."""
-
-    table: Table
-    engine: Engine
-
-    def _transaction(
-        self, read_only: bool = False
-    ) -> contextlib.AbstractContextManager[Connection]:
-        raise NotImplementedError
+class Operations(StorePart):
+    """The outside-a-run part of JobStore."""
 
     def cancel(self, job_ids: Sequence[int], task_id: str | None = None) -> Cancellation:
         """Cancel jobs: START ones at once; RUNNING ones are asked to stop.
@@ -62,7 +51,7 @@ class Operations:
         t = self.table
         cancelled: list[int] = []
         stopping: list[Job] = []
-        with self._transaction() as connection:
+        with self.tables.transaction() as connection:
             for chunk in chunks(job_ids):
                 chosen: list[ColumnElement[bool]] = [t.c.id.in_(chunk)]
                 if task_id is not None:
@@ -98,7 +87,7 @@ class Operations:
         if queue is not None:
             values["queue"] = queue
         jobs: list[Job] = []
-        with self._transaction() as connection:
+        with self.tables.transaction() as connection:
             for chunk in chunks(job_ids):
                 statement = (
                     update(t)
@@ -120,7 +109,7 @@ class Operations:
             .values(task_id=bindparam("new_task_id"))
         )
         rows = [{"job_id": job_id, "new_task_id": task} for job_id, task in task_ids.items()]
-        with self._transaction() as connection:
+        with self.tables.transaction() as connection:
             connection.execute(statement, rows)
 
     def replace_view(self, name: str, query: Select[Any]) -> None:
@@ -128,7 +117,7 @@ class Operations:
         validate_table(name)
         body = query.compile(self.engine, compile_kwargs={"literal_binds": True})
         quoted = self.engine.dialect.identifier_preparer.quote(name)
-        with self._transaction() as connection:
+        with self.tables.transaction() as connection:
             connection.execute(text(f"DROP VIEW IF EXISTS {quoted}"))
             connection.execute(text(f"CREATE VIEW {quoted} AS {body}"))
 

@@ -8,7 +8,6 @@ asking may disagree on the time.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,9 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
     Select,
-    Table,
     Text,
     and_,
     case,
@@ -29,12 +26,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import UnaryExpression
 
-from dbdict_celery.config import TablePath
 from dbdict_celery.errors import JobNotFound, UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import RUNNING, AttemptOutcome
 from dbdict_celery.store.filters import Filter, sort_key
 from dbdict_celery.store.job import Job, state_key, utc
+from dbdict_celery.store.tables import StorePart
 from dbdict_celery.store.values import FLOAT_TAG, NON_FINITE
 
 STREAM_BATCH = 1000
@@ -76,22 +73,12 @@ class Summary:
         return sum(n for (_, counted), n in self.counts.items() if counted == status)
 
 
-class Queries:
-    """The reading half of JobStore."""
-
-    path: TablePath
-    table: Table
-    attempt_table: Table
-    dialect: str
-
-    def _transaction(
-        self, read_only: bool = False
-    ) -> contextlib.AbstractContextManager[Connection]:
-        raise NotImplementedError
+class Queries(StorePart):
+    """The reading part of JobStore."""
 
     def get(self, job_id: int) -> Job:
         """One job in full; JobNotFound if there is no such id."""
-        with self._transaction(read_only=True) as connection:
+        with self.tables.transaction(read_only=True) as connection:
             row = connection.execute(select(self.table).where(self.table.c.id == job_id)).first()
         if row is None:
             raise JobNotFound(f"no job {job_id} in {self.path}")
@@ -100,7 +87,7 @@ class Queries:
     def counts(self) -> dict[Status, int]:
         """The number of jobs in each status (every status listed, zeros included)."""
         t = self.table
-        with self._transaction(read_only=True) as connection:
+        with self.tables.transaction(read_only=True) as connection:
             grouped = connection.execute(select(t.c.status, func.count()).group_by(t.c.status))
             found = {status: count for status, count in grouped}
         return {status: int(found.get(status, 0)) for status in Status}
@@ -114,7 +101,7 @@ class Queries:
         running = (
             select(t).where(t.c.status == Status.RUNNING).order_by(t.c.id).limit(running_limit)
         )
-        with self._transaction(read_only=True) as connection:
+        with self.tables.transaction(read_only=True) as connection:
             counts = {
                 (name, Status(status)): int(n) for name, status, n in connection.execute(grouped)
             }
@@ -139,7 +126,7 @@ class Queries:
         descending (numbers by value, before text).
         """
         query = self._select(status, where, sort, ids, attempt).limit(limit)
-        with self._transaction(read_only=True) as connection:
+        with self.tables.transaction(read_only=True) as connection:
             return [Job.from_row(row) for row in connection.execute(query)]
 
     def stream(
@@ -150,22 +137,23 @@ class Queries:
     ) -> Iterator[Job]:
         """Like `jobs`, a batch at a time: for exports of millions of rows."""
         query = self._select(status, where, sort, None).execution_options(yield_per=STREAM_BATCH)
-        with self._transaction(read_only=True) as connection:
+        with self.tables.transaction(read_only=True) as connection:
             for row in connection.execute(query):
                 yield Job.from_row(row)
 
     def stale(self, seconds: float) -> list[Job]:
         """RUNNING jobs whose last heartbeat is older than `seconds`, by the database's clock."""
         t = self.table
-        query = select(t).where(t.c.status == Status.RUNNING, t.c.heartbeat_at < self._ago(seconds))
-        with self._transaction(read_only=True) as connection:
+        silent = t.c.heartbeat_at < self.tables.ago(seconds)
+        query = select(t).where(t.c.status == Status.RUNNING, silent)
+        with self.tables.transaction(read_only=True) as connection:
             return [Job.from_row(row) for row in connection.execute(query.order_by(t.c.id))]
 
     def queues(self, status: Status) -> set[str | None]:
         """The queues the jobs in `status` are sent to (None: the default queue)."""
         t = self.table
         query = select(t.c.queue).where(t.c.status == status).distinct()
-        with self._transaction(read_only=True) as connection:
+        with self.tables.transaction(read_only=True) as connection:
             return set(connection.scalars(query))
 
     def state_keys(
@@ -189,15 +177,10 @@ class Queries:
         kind = case((tag.in_(NON_FINITE), literal("number")), else_=kind)  # NaN is a number
         query = select(each.c.key, kind).select_from(chosen).join(each, literal(True)).distinct()
         found: dict[str, set[str]] = {}
-        with self._transaction(read_only=True) as connection:
+        with self.tables.transaction(read_only=True) as connection:
             for key, json_type in connection.execute(query):
                 found.setdefault(key, set()).add(_JSON_TYPES.get(json_type, json_type))
         return dict(sorted(found.items()))
-
-    def _ago(self, seconds: float) -> ColumnElement[Any]:
-        if self.dialect == "postgresql":
-            return func.now() - func.make_interval(0, 0, 0, 0, 0, 0, literal(float(seconds)))
-        return func.datetime("now", literal(f"-{float(seconds)} seconds"))
 
     def _select(
         self,

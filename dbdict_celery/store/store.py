@@ -1,11 +1,12 @@
 """The job table's store: `JobStore`, the one door to the database.
 
-Every statement runs in a transaction `JobStore` opens (`_transaction`, which also makes
-a database failure one StoreError). The statements are written in the store layer: here
-inserting and booking jobs, and the writes that keep up or end a run (save, heartbeat,
-finish, release); in `queries.py` the reads, in `operations.py` the changes from outside
-a run, in `history.py` the attempt table, in `bulk_insert.py` a batch of new jobs, in
-`schema.py` the creation and upgrade of tables; `engine.py` sets up each connection.
+`JobStore` is made of parts, each given the same `Tables` (`tables.py`: the job table and
+the tables beside it, and the transactions every statement runs in, where a database
+failure becomes one StoreError). Here: inserting and booking jobs, and the writes that
+keep up or end a run (save, heartbeat, finish, release); in `queries.py` the reads, in
+`operations.py` the changes from outside a run, in `history.py` the attempt table.
+`bulk_insert.py` writes a batch of new jobs and `schema.py` creates and upgrades tables,
+both in the store's transactions; `engine.py` sets up each connection.
 
 Every status change is one conditional UPDATE. Booking takes a START row and
 makes it RUNNING with a fresh `run_id` (`FOR UPDATE SKIP LOCKED` on Postgres;
@@ -18,7 +19,6 @@ cancelled or re-booked changes nothing, and learns so from what it gets back
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import socket
@@ -29,42 +29,28 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
-    MetaData,
     Row,
     Table,
     and_,
     case,
     func,
-    insert,
     literal,
     not_,
     select,
     update,
 )
-from sqlalchemy.exc import DBAPIError
 
 from dbdict_celery.config import TablePath, table_path
-from dbdict_celery.errors import StoreError, TableMissing, TransientStoreError
+from dbdict_celery.errors import TransientStoreError
 from dbdict_celery.experiment.provenance import Code, Environment
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome, StopReason
 from dbdict_celery.store.bulk_insert import insert_batch
-from dbdict_celery.store.database_errors import store_error
-from dbdict_celery.store.engine import READ_ONLY, engine_for
 from dbdict_celery.store.history import AttemptChange, History, code_values, died, outcome_of
 from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob, Standing
 from dbdict_celery.store.operations import Operations
 from dbdict_celery.store.queries import Queries
-from dbdict_celery.store.schema import (
-    SCHEMA_VERSION,
-    UPGRADES,
-    attempt_table,
-    create_attempt_table,
-    environments_table,
-    job_table,
-    versions_table,
-)
+from dbdict_celery.store.tables import Tables
 from dbdict_celery.store.values import encode
 
 log = logging.getLogger(__name__)
@@ -92,24 +78,15 @@ def _standing(row: Row[Any] | None) -> Standing:
 BATCH_SIZE = 10_000
 RUN_WRITE_PATIENCE = 60.0  # seconds a run's write waits for a database that does not answer
 RUN_WRITE_RETRY_EVERY = 1.0  # seconds between two tries of a run's write
-_READY: set[tuple[str, str, int]] = set()
 
 
 class JobStore(Queries, Operations, History):
     """A job table: insert, book, save, finish and release jobs; query them (`queries.py`),
     change them from outside their runs (`operations.py`), and keep every run's attempt
-    (`history.py`)."""
+    (`history.py`). Each part works on the `Tables` the store is built with."""
 
     def __init__(self, path: TablePath, create: bool = True) -> None:
-        self.path = path
-        self.engine = engine_for(path)
-        self.dialect = self.engine.dialect.name
-        metadata = MetaData()
-        self.table = job_table(path.table, metadata)
-        self.attempt_table = attempt_table(path.table, metadata)
-        self.environments = environments_table(metadata)
-        self._versions = versions_table(metadata)
-        self._ensure_table(create)
+        super().__init__(Tables(path, create))
 
     @classmethod
     def open(
@@ -121,73 +98,6 @@ class JobStore(Queries, Operations, History):
         worker must not create tables named by messages).
         """
         return cls(table_path(location, table), create)
-
-    @contextlib.contextmanager
-    def _transaction(self, read_only: bool = False) -> Iterator[Connection]:
-        """A transaction; a database failure becomes one clear StoreError, password masked,
-        its cause chained: a TransientStoreError if it is worth asking again (see
-        `database_errors.py`).
-
-        `read_only` ones never take SQLite's write lock (see `engine.py`), so a long
-        export never holds up a worker's save.
-        """
-        try:
-            with self.engine.connect() as connection:
-                connection.execution_options(**{READ_ONLY: read_only})
-                with connection.begin():
-                    yield connection
-        except DBAPIError as error:
-            raise store_error(error, self.path) from error
-
-    def _ensure_table(self, create: bool) -> None:
-        """Create the table and its booking index on first use, and check its schema version."""
-        key = (str(self.path.url), self.path.table, os.getpid())
-        if key in _READY:
-            return
-        with self._transaction() as connection:
-            if self.dialect == "postgresql":  # concurrent first uses must not race on CREATE
-                connection.execute(select(func.pg_advisory_xact_lock(0x0DBD1C7)))
-            self._versions.create(connection, checkfirst=True)
-            self.environments.create(connection, checkfirst=True)
-            existed = self.engine.dialect.has_table(connection, self.path.table)
-            version = connection.scalar(
-                select(self._versions.c.version).where(
-                    self._versions.c.table_name == self.path.table
-                )
-            )
-            if existed and version is None:
-                raise StoreError(f"table {self.path} exists but is not a dbdict job table")
-            if version is not None and version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"table {self.path} has schema version {version}; "
-                    f"this dbdict knows up to {SCHEMA_VERSION}: upgrade dbdict-celery"
-                )
-            if existed and version is not None and version < SCHEMA_VERSION:
-                self._upgrade(connection, version)
-            if not existed and not create:
-                raise TableMissing(f"there is no job table {self.path}")
-            if not existed:
-                create_attempt_table(connection, self.attempt_table, self.path.table)
-                self.table.create(connection)
-                connection.execute(
-                    insert(self._versions).values(
-                        table_name=self.path.table, version=SCHEMA_VERSION
-                    )
-                )
-        _READY.add(key)
-
-    def _upgrade(self, connection: Connection, version: int) -> None:
-        """Bring a table made by an earlier release up to SCHEMA_VERSION, in the caller's
-        transaction (which holds the creation lock): its rows are left as they are."""
-        for step in range(version, SCHEMA_VERSION):
-            UPGRADES[step](connection, self.path.table)
-        connection.execute(
-            update(self._versions)
-            .where(self._versions.c.table_name == self.path.table)
-            .values(version=SCHEMA_VERSION)
-        )
-        log.info("table %s upgraded from schema version %s to %s", self.path, version,
-                 SCHEMA_VERSION)  # fmt: skip
 
     # -- inserting -------------------------------------------------------------------------
 
@@ -210,7 +120,7 @@ class JobStore(Queries, Operations, History):
             yield self._insert_batch(batch)
 
     def _insert_batch(self, batch: Sequence[NewJob]) -> list[Inserted]:
-        with self._transaction() as connection:
+        with self.tables.transaction() as connection:
             return insert_batch(connection, self.table, batch)
 
     # -- one run of a job ------------------------------------------------------------------
@@ -269,7 +179,7 @@ class JobStore(Queries, Operations, History):
             )
             .returning(*t.c)
         )
-        with self._transaction() as connection:
+        with self.tables.transaction() as connection:
             row = self._booked_with_attempt(connection, statement, worker, environment)
         return Job.from_row(row) if row is not None else None
 
@@ -306,7 +216,7 @@ class JobStore(Queries, Operations, History):
             .values(**values)
             .returning(t.c.id, t.c.status, t.c.cancel_requested)
         )
-        with self._transaction() as connection:
+        with self.tables.transaction() as connection:
             row = self._changed_with_attempt(connection, change, job, attempt)
             if row is not None:
                 return row
@@ -410,7 +320,7 @@ class JobStore(Queries, Operations, History):
             .values(heartbeat_at=func.now(), **_back_to_start(t, priority))
             .returning(t.c.status)
         )
-        with self._transaction() as connection:
+        with self.tables.transaction() as connection:
             status = connection.scalar(statement)
             if status is not None:
                 run = and_(a.c.job_id == job_id, a.c.task_id == task_id)
@@ -435,7 +345,7 @@ class JobStore(Queries, Operations, History):
             lost,
             StopReason.STALE,
             max_attempts,
-            self.table.c.heartbeat_at < self._ago(seconds),
+            self.table.c.heartbeat_at < self.tables.ago(seconds),
         )
 
     def release_lost(
@@ -447,7 +357,7 @@ class JobStore(Queries, Operations, History):
         of lost runs. None (nothing changed) while the heartbeat is fresher."""
         return self._release_run(
             job, reason, StopReason.DIED, max_attempts,
-            self.table.c.heartbeat_at < self._ago(silent_for),
+            self.table.c.heartbeat_at < self.tables.ago(silent_for),
         )  # fmt: skip
 
     def release_dead(self, job: Job, max_attempts: int, reason: str) -> Status | None:
@@ -483,7 +393,7 @@ class JobStore(Queries, Operations, History):
             .values(**values)
             .returning(t.c.status)
         )
-        with self._transaction() as connection:
+        with self.tables.transaction() as connection:
             status = connection.scalar(statement)
             if status is not None:
                 run = self.attempt_table.c.run_id == job.run_id

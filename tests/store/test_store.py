@@ -312,8 +312,8 @@ def test_the_table_records_its_schema_version(store: JobStore) -> None:
 
     with store.engine.connect() as connection:
         versions = connection.execute(
-            select(store._versions.c.version).where(
-                store._versions.c.table_name == store.path.table
+            select(store.tables.versions.c.version).where(
+                store.tables.versions.c.table_name == store.path.table
             )
         ).scalars()
         assert list(versions) == [SCHEMA_VERSION]

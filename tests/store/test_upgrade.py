@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.store import store as store_module
+from dbdict_celery.store import tables
 from dbdict_celery.store.attempt import AttemptOutcome
 from dbdict_celery.store.job import NewJob
 from dbdict_celery.store.schema import SCHEMA_VERSION
@@ -37,7 +37,7 @@ def _as_version_1(store: JobStore) -> None:
             text("UPDATE dbdict_schema SET version = 1 WHERE table_name = :name"),
             {"name": store.path.table},
         )
-    store_module._READY.clear()  # as a new process would: it has not seen the table yet
+    tables._READY.clear()  # as a new process would: it has not seen the table yet
 
 
 @pytest.mark.parametrize("name", ["jobs_v1", "Mixed_Case"])
