@@ -28,7 +28,7 @@ LEVELS = 10  # broker priority levels, 0..9
 RECONCILE = "dbdict_celery.reconcile"  # the reconcile task's name, for beat and Flower
 DAY = 24 * 3600
 EMBEDDED = "sqla+sqlite:///"
-EMBEDDED_TRANSPORT = "dbdict_celery.worker.embedded_broker:Transport"
+EMBEDDED_TRANSPORT = "dbdict_celery.worker.kombu_internals:EmbeddedTransport"
 
 
 def transport_options(url: str) -> dict[str, Any]:

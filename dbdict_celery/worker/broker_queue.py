@@ -3,8 +3,9 @@
 `dbdict reconcile` sends a message again only for START jobs that have none.
 Redis keeps a queue as lists (one per priority level) plus a hash of
 delivered, unacknowledged messages; the embedded SQLAlchemy broker keeps
-rows. Both can be read without taking anything. RabbitMQ cannot be read
-without consuming, so there the answer is "unknown".
+rows. Both can be read without taking anything, through kombu's internals
+(`kombu_internals.py`). RabbitMQ cannot be read without consuming, so there
+the answer is "unknown".
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ from typing import Any
 
 from dbdict_celery.worker.app import app
 from dbdict_celery.worker.enqueue import RUN_JOB
-
-PAGE = 10_000
+from dbdict_celery.worker.kombu_internals import redis_envelopes, sqlalchemy_envelopes
 
 
 def jobs_with_messages(table: str, queues: Iterable[str], held_for: float) -> set[int] | None:
@@ -33,51 +33,12 @@ def jobs_with_messages(table: str, queues: Iterable[str], held_for: float) -> se
         channel = connection.default_channel
         kind = connection.transport.driver_type
         if kind == "redis":
-            envelopes = _redis_envelopes(channel, sorted(queues), time.time() - held_for)
+            envelopes = redis_envelopes(channel, sorted(queues), time.time() - held_for)
         elif kind == "sql":
-            envelopes = _sqlalchemy_envelopes(channel, sorted(queues))
+            envelopes = sqlalchemy_envelopes(channel, sorted(queues))
         else:
             return None
         return {job_id for owner, job_id in _jobs(envelopes) if owner == table}
-
-
-def _redis_envelopes(
-    channel: Any, names: list[str], delivered_since: float
-) -> Iterator[dict[str, Any]]:
-    client = channel.client
-    lists = [
-        list_name
-        for name in names
-        for list_name in (
-            name,
-            *(f"{name}{channel.sep}{level}" for level in channel.priority_steps if level),
-        )
-    ]
-    for queue in lists:
-        for start in range(0, int(client.llen(queue)), PAGE):
-            for payload in client.lrange(queue, start, start + PAGE - 1):
-                yield json.loads(payload)
-    for tag, delivered in client.hscan_iter(channel.unacked_key):
-        when = client.zscore(channel.unacked_index_key, tag)
-        if when is not None and when < delivered_since:
-            continue
-        message, _exchange, _routing_key = json.loads(delivered)
-        yield message
-
-
-def _sqlalchemy_envelopes(channel: Any, names: list[str]) -> Iterator[dict[str, Any]]:
-    message = channel.message_cls
-    queue = channel.queue_cls
-    waiting = (
-        channel.session.query(message.payload)
-        .join(queue, message.queue_id == queue.id)
-        .filter(queue.name.in_(names), message.visible.is_(True))
-    )
-    try:
-        for (payload,) in waiting.yield_per(PAGE):
-            yield json.loads(payload)
-    finally:
-        channel.session.commit()
 
 
 def _jobs(envelopes: Iterable[dict[str, Any]]) -> Iterator[tuple[str, int]]:

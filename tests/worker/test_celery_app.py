@@ -10,7 +10,7 @@ import pytest
 
 from dbdict_celery.store.job import DEFAULT_PRIORITY, RESTART_PRIORITY
 from dbdict_celery.worker.app import broker_priority, create_app, is_embedded
-from dbdict_celery.worker.embedded_broker import POLLING_INTERVAL
+from dbdict_celery.worker.kombu_internals import POLLING_INTERVAL
 from tests.conftest import REPO
 
 

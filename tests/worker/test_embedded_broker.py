@@ -9,7 +9,7 @@ import pytest
 from kombu import Connection, Consumer, Message, Producer, Queue
 
 from dbdict_celery.worker.app import EMBEDDED_TRANSPORT
-from dbdict_celery.worker.embedded_broker import FULL_WAIT, POLLING_INTERVAL
+from dbdict_celery.worker.kombu_internals import FULL_WAIT, POLLING_INTERVAL
 
 QUEUE = Queue("jobs", routing_key="jobs")
 
