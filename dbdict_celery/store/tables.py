@@ -110,7 +110,7 @@ class Tables:
                 select(v.c.version).where(v.c.table_name == self.path.table)
             )
             if not existed:
-                self._create(connection, create)
+                self._create(connection, create, recorded=version is not None)
             elif version is None:
                 raise StoreError(f"table {self.path} exists but is not a dbdict job table")
             elif version > SCHEMA_VERSION:
@@ -122,13 +122,14 @@ class Tables:
                 self._upgrade(connection, version)
         _READY.add(key)
 
-    def _create(self, connection: Connection, create: bool) -> None:
-        """Create the job table and its attempt table."""
+    def _create(self, connection: Connection, create: bool, recorded: bool) -> None:
+        """Create the job table and its attempt table. `recorded`: the schema versions still
+        name a job table of this name, dropped by hand since; its row is taken over."""
         if not create:
             raise TableMissing(f"there is no job table {self.path}")
         create_attempt_table(connection, self.attempts, self.path.table)
         self.jobs.create(connection)
-        self._record_version(connection, recorded=False)
+        self._record_version(connection, recorded)
 
     def _upgrade(self, connection: Connection, version: int) -> None:
         """Bring a table made by an earlier release up to SCHEMA_VERSION, in the caller's
