@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+from functools import cached_property
 from typing import Any
 
 from celery import Celery
@@ -64,6 +65,18 @@ def broker_priority(priority: float, transport: str) -> int:
     return LEVELS - 1 - level if transport == "redis" else level
 
 
+class DbdictCelery(Celery):
+    """The Celery app, whose workers take a name of their own when not given one with -n."""
+
+    @cached_property
+    def Worker(self) -> Any:
+        """`celery worker`'s worker class (see `node_name`: on one host two workers started
+        without -n would share a name, and on RabbitMQ the second would die)."""
+        from dbdict_celery.worker.node_name import Worker  # Celery's worker: loaded to start one
+
+        return self.subclass_with_self(Worker)
+
+
 def create_app() -> Celery:
     """A configured app; the broker URL is read now, from the environment.
 
@@ -81,7 +94,7 @@ def create_app() -> Celery:
     if url.startswith(EMBEDDED):
         os.makedirs(os.path.dirname(os.path.abspath(url[len(EMBEDDED) :])), exist_ok=True)
         transport = EMBEDDED_TRANSPORT
-    celery = Celery("dbdict_celery", include=["dbdict_celery.worker.tasks"])
+    celery = DbdictCelery("dbdict_celery", include=["dbdict_celery.worker.tasks"])
     celery.conf.update(
         broker_url=url.removeprefix("sqla+") if transport else url,  # the class says sqla
         broker_transport=transport,
