@@ -80,16 +80,17 @@ class Enqueuer:
         assert self._producer is not None, "use the Enqueuer as a context manager"
         transport = self._producer.connection.transport.driver_type  # type: ignore[union-attr]
         sent: dict[int, str] = {}
+        table = self.store.path.table
         with _broker_errors(), self._producer.batch(max_size=PUBLISH_BATCH):  # type: ignore[attr-defined]
             for job_id, priority, queue in jobs:
                 name = queue or QUEUE
                 if name not in self._declared:
                     self._producer.maybe_declare(app.amqp.queues[name])
                     self._declared.add(name)
-                task_id = uuid()
+                task_id = task_id_of(table, job_id)
                 app.send_task(
                     RUN_JOB,
-                    args=(self.store.path.table, job_id),
+                    args=(table, job_id),
                     task_id=task_id,
                     priority=broker_priority(priority, transport),
                     countdown=countdown,
@@ -101,6 +102,15 @@ class Enqueuer:
         if self.record:
             self.store.set_task_ids(sent)
         return list(sent.values())
+
+
+def task_id_of(table: str, job_id: int) -> str:
+    """A new task id that names its job, `TABLE-ID-UUID`: Flower's task list, the worker's
+    log and `celery inspect` show the id of every task, so which job a task runs reads off
+    it at a glance, even where Flower knows nothing else of the task (it shows a task
+    whose `task-received` event it missed with no name). A table name never holds `-`,
+    and the id stays safe in a URL (Flower's task page is /task/ID)."""
+    return f"{table}-{job_id}-{uuid()}"
 
 
 def enqueue(
