@@ -95,6 +95,13 @@ class Result:
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "target": self.target and list(self.target), "met": self.met}
 
+    @classmethod
+    def from_json(cls, recorded: dict[str, Any]) -> Result:
+        """A result as `as_json` recorded it."""
+        target = recorded["target"] and (recorded["target"][0], recorded["target"][1])
+        fields = ("name", "value", "unit", "detail", "figures")
+        return cls(target=target, **{name: recorded[name] for name in fields})
+
 
 def ratio(name: str, ours: float, theirs: float, target: tuple[str, float] | None,
           detail: str, **figures: float) -> Result:  # fmt: skip
