@@ -42,6 +42,7 @@ from dbdict_celery.worker.attempt_record import RECORDS
 if TYPE_CHECKING:
     from dbdict_celery.store.queries import Summary
     from dbdict_celery.store.store import JobStore
+    from dbdict_celery.worker.consumers import QueueConsumers
 
 
 @click.command("status")
@@ -63,16 +64,39 @@ def status_command(
     timeout: float | None,
     as_json: bool,
 ) -> None:
-    """Counts per experiment and status, and the running jobs with their heartbeats."""
+    """Counts per experiment and status, the running jobs with their heartbeats, and the
+    queues of the START jobs with how many workers consume each."""
     store = api.JobStore.open(db, table, create=False)
     stale = stale_after or default_stale_after()
     if wait:
         _wait(store, timeout)
     summary = store.summary()
+    consumers = None
+    if summary.total(Status.START):  # only then is the broker asked (and Celery loaded)
+        from dbdict_celery.worker.consumers import queue_consumers
+
+        consumers = queue_consumers(store)
     if as_json:
-        print_json(_summary_record(store, summary, stale))
+        record = _summary_record(store, summary, stale)
+        if consumers:
+            record["consumers"] = dataclasses.asdict(consumers)
+        print_json(record)
         return
     _print_summary(store, summary, stale)
+    if consumers:
+        _print_consumers(consumers)
+
+
+def _print_consumers(found: QueueConsumers) -> None:
+    """Each queue holding START jobs and its consumers ("?": the broker could not tell), and
+    a line for each queue whose jobs nothing takes."""
+    known = found.counts
+    rows = [[name, "?" if known is None else known[name] or "none"] for name in found.queues]
+    stdout().print(rich_table("Queues", ["queue", "consumers"], rows))
+    stdout().print(f"consumers: {found.how}", markup=False, highlight=False)
+    for name in found.idle():
+        hint = f"no worker consumes {name}: its START jobs wait for one started with -Q {name}"
+        stdout().print(hint, markup=False, highlight=False)
 
 
 def _print_summary(store: JobStore, summary: Summary, stale: float) -> None:

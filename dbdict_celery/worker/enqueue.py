@@ -56,7 +56,7 @@ class Enqueuer:
 
     def __enter__(self) -> Enqueuer:
         """Connect now: a broker that is down fails the command before any row is written."""
-        with _broker_errors():
+        with broker_errors():
             self._producer = self._stack.enter_context(app.producer_or_acquire())
             connection = self._producer.connection
             assert connection is not None
@@ -81,7 +81,7 @@ class Enqueuer:
         transport = self._producer.connection.transport.driver_type  # type: ignore[union-attr]
         sent: dict[int, str] = {}
         table = self.store.path.table
-        with _broker_errors(), self._producer.batch(max_size=PUBLISH_BATCH):  # type: ignore[attr-defined]
+        with broker_errors(), self._producer.batch(max_size=PUBLISH_BATCH):  # type: ignore[attr-defined]
             for job_id, priority, queue in jobs:
                 name = queue or QUEUE
                 if name not in self._declared:
@@ -125,7 +125,7 @@ def enqueue(
 
 
 @contextlib.contextmanager
-def _broker_errors() -> Iterator[None]:
+def broker_errors() -> Iterator[None]:
     """The broker's failures (down, refusing our credentials...) as one BrokerError line."""
     connection = app.connection_for_write()
     failures: tuple[type[BaseException], ...] = (
