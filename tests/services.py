@@ -28,8 +28,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import pytest
-
 POSTGRES_SERVER = os.environ.get(
     "DBDICT_TEST_POSTGRES", "postgresql://root@127.0.0.1:5432/postgres"
 )
@@ -39,6 +37,26 @@ REDIS_SERVER = os.environ.get("DBDICT_TEST_REDIS_SERVER", "redis-server")
 
 def _name() -> str:
     return f"dbdict_test_{uuid.uuid4().hex[:10]}"
+
+
+class ServiceUnavailable(Exception):
+    """A service this machine cannot run (the tests using it are skipped, saying why)."""
+
+
+class MissingProgram(Exception):
+    """A program the tests need that this machine could have but has not: the tests install
+    nothing (`make prerequisites` does), and they fail rather than skip, or a missing
+    package would pass unnoticed as a skip."""
+
+
+def installed(program: str, package: str) -> str:
+    """Where `program` is, in sbin too (not on a user's PATH); MissingProgram if nowhere."""
+    for candidate in (shutil.which(program), f"/usr/sbin/{program}"):
+        if candidate and os.path.exists(candidate):
+            return candidate
+    raise MissingProgram(
+        f"{program} is not installed: `make prerequisites` installs it (Debian: {package})"
+    )
 
 
 @contextlib.contextmanager
@@ -70,10 +88,7 @@ class RedisServer:
     ) -> None:
         from tests.conftest import free_port
 
-        binary = shutil.which(REDIS_SERVER)
-        if binary is None:
-            pytest.skip(f"no {REDIS_SERVER} to start a private Redis (install redis-server)")
-        self.binary = binary
+        self.binary = installed(REDIS_SERVER, "redis-server")
         self.directory = directory
         self.port = free_port()
         self.password = password
@@ -130,9 +145,7 @@ def _redis_answers(url: str) -> bool:
 @contextlib.contextmanager
 def rabbitmq_vhost() -> Iterator[str]:
     """A vhost of our own on the RabbitMQ server, for its guest user; its URL."""
-    rabbitmqctl = shutil.which("rabbitmqctl")
-    if rabbitmqctl is None:
-        pytest.skip("no rabbitmqctl to make a private RabbitMQ vhost")
+    rabbitmqctl = installed("rabbitmqctl", "rabbitmq-server")
     vhost = _name()
     user = AMQP_SERVER.partition("://")[2].partition(":")[0] or "guest"
     _rabbitmqctl(rabbitmqctl, "add_vhost", vhost)
@@ -216,33 +229,10 @@ class PostgresServer:
 
 
 def _postgres_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))  # Debian's, not on PATH
     if found:
         return found[-1].parent
-    initdb = shutil.which("initdb")
-    if initdb is None:
-        pytest.skip("no initdb to start a private PostgreSQL server")
-    return Path(initdb).parent
-
-
-class ServiceUnavailable(Exception):
-    """A service this machine cannot run (the tests using it are skipped, saying why)."""
-
-
-class MissingProgram(Exception):
-    """A program the tests need that this machine could have but has not: the tests install
-    nothing (`make prerequisites` does), and they fail rather than skip, or a missing
-    package would pass unnoticed as a skip."""
-
-
-def installed(program: str, package: str) -> str:
-    """Where `program` is, in sbin too (not on a user's PATH); MissingProgram if nowhere."""
-    for candidate in (shutil.which(program), f"/usr/sbin/{program}"):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    raise MissingProgram(
-        f"{program} is not installed: `make prerequisites` installs it (Debian: {package})"
-    )
+    return Path(installed("initdb", "postgresql")).parent
 
 
 @contextlib.contextmanager
