@@ -6,10 +6,11 @@
 set -euo pipefail
 
 # program:Debian package. sshd and pgbouncer are started privately by the tests; the
-# servers are the ones scripts/services-up.sh starts; docker-compose checks deploy/.
+# servers are the ones scripts/services-up.sh starts; psql and sqlite3 read tables as
+# a user would; docker-compose checks deploy/.
 needed=(
     sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client rsync:rsync
-    pgbouncer:pgbouncer psql:postgresql-client pg_ctlcluster:postgresql
+    pgbouncer:pgbouncer psql:postgresql-client sqlite3:sqlite3 pg_ctlcluster:postgresql
     redis-server:redis-server rabbitmq-server:rabbitmq-server
     ip:iproute2 unshare:util-linux git:git
 )
