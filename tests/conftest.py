@@ -112,9 +112,12 @@ def tagged_processes(tag: str) -> dict[int, str]:
 
 @pytest.fixture(scope="session", autouse=True)
 def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Tests never touch the user's own embedded database and broker."""
+    """Tests never touch the user's own embedded database and broker. The user's DBDICT_TEST_*
+    settings stay: they say where the test services are (tests/services.py reads them when a
+    fixture first needs a service)."""
     home = tmp_path_factory.mktemp("dbdict-home")
-    saved = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("DBDICT_")}
+    settings = [name for name in os.environ if name.startswith("DBDICT_")]
+    saved = {name: os.environ.pop(name) for name in settings if not name.startswith("DBDICT_TEST_")}
     os.environ["DBDICT_HOME"] = str(home)
     yield home
     del os.environ["DBDICT_HOME"]
