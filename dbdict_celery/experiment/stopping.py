@@ -10,10 +10,12 @@ never a crash.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -40,19 +42,64 @@ class StopFlag:
         self.set(signal.Signals(signum).name)
 
 
+# what each active stop_signals replaced, outermost first
+_replaced: list[dict[signal.Signals, Any]] = []
+
+
+def _hold_before_fork() -> None:
+    """Hold the stop signals while a process forks, so that one sent to the child before it
+    has its own handlers back stays pending, to end it then, rather than reach the handler
+    it inherited and be lost."""
+    if _replaced:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
+def _release_in_parent() -> None:
+    if _replaced:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def _restore_in_child() -> None:
+    """In a process forked while stop signals are handled (a `multiprocessing` worker of the
+    experiment), the handlers from before: the child's signals are its own, to end it as
+    they would anywhere (a Pool's terminate() must kill its workers, not set a flag)."""
+    if _replaced:
+        for signum, handler in _replaced[0].items():
+            signal.signal(signum, handler)
+        _replaced.clear()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+os.register_at_fork(
+    before=_hold_before_fork, after_in_parent=_release_in_parent, after_in_child=_restore_in_child
+)
+
+
 @contextlib.contextmanager
 def stop_signals(flag: StopFlag) -> Iterator[StopFlag]:
     """While inside, SIGTERM and SIGINT set `flag` (and do nothing else); the previous
-    handlers come back afterwards. Outside the main thread, signals cannot be handled:
-    it only yields."""
+    handlers come back afterwards, and a process forked meanwhile starts with them.
+    Outside the main thread, signals cannot be handled: it only yields."""
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    owner = os.getpid()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != owner:  # forked before the handlers were restored in it
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        flag._on_signal(signum, frame)
+
+    _replaced.append(previous)
     for signum in STOP_SIGNALS:
-        signal.signal(signum, flag._on_signal)
+        signal.signal(signum, on_signal)
     try:
         yield flag
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if _replaced:
+            _replaced.pop()
