@@ -36,12 +36,16 @@ from dbdict_celery.worker.execution import execute
 from dbdict_celery.worker.fresh_code import LoadedCode
 from dbdict_celery.worker.multiprocessing_parent import become_a_parent
 from dbdict_celery.worker.process_tree import (
+    REAP_WAIT,
     SUPERVISOR_VARIABLE,
     become_subreaper,
+    children,
     die_with_parent,
     kill_descendants,
+    kill_trees,
     process_tag,
     reap,
+    tagged,
 )
 from dbdict_celery.worker.run_block import RunBlock
 from dbdict_celery.worker.run_messages import PipeWrites, booking_of, receive, send
@@ -50,6 +54,8 @@ log = logging.getLogger(__name__)
 
 RESET_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 CRASHED = 70  # the exit code of an experiment process whose own loop failed
+JOB_VARIABLE = "DBDICT_JOB_ID"  # the job an experiment process runs, for what it starts
+RUN_VARIABLE = "DBDICT_RUN_ID"
 
 
 class ExperimentProcess:
@@ -60,7 +66,7 @@ class ExperimentProcess:
         ours, theirs = multiprocessing.Pipe()
         become_subreaper()  # the job's orphans come to the supervisor if this process dies
         supervisor = os.getpid()
-        tag = process_tag(supervisor)
+        self.tag = tag = process_tag(supervisor)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -98,14 +104,17 @@ class ExperimentProcess:
         return True
 
     def kill(self) -> None:
-        """Kill the process and everything below this supervisor (the job's processes, the
-        orphans handed to it), and reap them."""
-        for _ in range(3):
-            kill_descendants(os.getpid())
-            if self.wait(5.0):
-                break
-        for _ in reap():
-            pass
+        """Kill the process and every process of its jobs: those below it, and those handed
+        to this supervisor when their parent died (they carry its tag); reap them."""
+        supervisor = os.getpid()
+
+        def job_processes() -> list[int]:
+            adopted = tagged(children(supervisor), self.tag)
+            return adopted if self.wait_status is not None else [self.pid, *adopted]
+
+        killed = kill_trees(job_processes)
+        self.wait(REAP_WAIT)
+        reap(killed)
         self.close()
 
     def close(self) -> None:
@@ -176,6 +185,7 @@ def _run_one(
         return {"op": "stale", "file": changed, "retire": True}
     booking, path = booking_of(message)
     job = booking.job
+    os.environ.update({JOB_VARIABLE: str(job.id), RUN_VARIABLE: job.run_id or ""})
     with contextlib.suppress(DbdictError):  # imported now, so that its files are noted
         resolve_experiment(job.experiment)
     loaded.note()
@@ -198,9 +208,8 @@ def _run_one(
         retire = True
     loaded.note()
     left = kill_descendants(os.getpid())
-    for _ in reap():
-        pass
+    reap({*children(os.getpid()), *left})  # and the job's children that ended unwaited
     if left:
-        log.warning("job %s left %s process(es) running: killed", job.id, left)
+        log.warning("job %s left %s process(es) running: killed", job.id, len(left))
     answer["retire"] = retire or bool(left)
     return answer

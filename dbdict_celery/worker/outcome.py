@@ -17,3 +17,4 @@ class Outcome:
     status: Status | None
     stopped: bool = False
     voluntary: bool = False  # it went back to START by itself (INCOMPLETE, not told to stop)
+    died: bool = False  # its process died or was lost: FAILED then means out of lives, not raised

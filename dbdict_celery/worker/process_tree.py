@@ -26,7 +26,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 SUPERVISOR_VARIABLE = "DBDICT_SUPERVISOR"  # names the supervisor of a job's processes
 KILL_ROUNDS = 20  # walks of a tree that still forks while it is being killed
+REAP_WAIT = 5.0  # seconds killed processes get to end before they are left unreaped
 
 
 def _prctl(option: int, value: int) -> bool:
@@ -76,16 +78,24 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def kill_descendants(pid: int) -> int:
+def kill_descendants(pid: int) -> set[int]:
     """SIGKILL every process below `pid`, walking again until none is left (a process may
-    fork while its tree is killed); how many were killed. Zombies are left to be reaped."""
+    fork while its tree is killed); the pids killed. Zombies are left to be reaped."""
+    return kill_trees(lambda: children(pid))
+
+
+def kill_trees(find: Callable[[], list[int]]) -> set[int]:
+    """SIGKILL the processes `find` lists, and their descendants, until it lists no live
+    one; the pids killed."""
     killed: set[int] = set()
     for _ in range(KILL_ROUNDS):
-        alive = [below for below in descendants(pid) if is_running(below)]
+        roots = find()
+        tree = [each for root in roots for each in (root, *descendants(root))]
+        alive = [each for each in tree if is_running(each)]
         if not alive:
             break
-        killed.update(below for below in alive if _kill(below))
-    return len(killed)
+        killed.update(each for each in alive if _kill(each))
+    return killed
 
 
 def _kill(pid: int) -> bool:
@@ -96,16 +106,30 @@ def _kill(pid: int) -> bool:
     return True
 
 
-def reap() -> Iterator[tuple[int, int]]:
-    """Collect this process's ended children, as (pid, wait status), without blocking."""
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        yield pid, status
+def reap(pids: Iterable[int]) -> None:
+    """Collect those of `pids` that are this process's children once they end (a killed
+    process dies at once; one that does not within a few seconds is left)."""
+    deadline = time.monotonic() + REAP_WAIT
+    for pid in pids:
+        while True:
+            try:
+                ended, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:  # not this process's child, or collected already
+                break
+            if ended or time.monotonic() > deadline:
+                break
+            time.sleep(0.005)
+
+
+def tagged(pids: Iterable[int], tag: str) -> list[int]:
+    """Those of `pids` whose environment names `tag` as their supervisor."""
+    wanted = f"{SUPERVISOR_VARIABLE}={tag}".encode()
+    found = []
+    for pid in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/environ", "rb") as environ:
+            if wanted in environ.read().split(b"\0"):
+                found.append(pid)
+    return found
 
 
 def is_running(pid: int) -> bool:

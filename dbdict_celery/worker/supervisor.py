@@ -73,6 +73,8 @@ def supervise(
     while True:
         process = _experiment_process()
         process.block.reset(lease.held_until, lease.length)
+        if stop is not None and stop.requested:  # asked before the run began: it will not
+            process.block.stop.set(stop.reason)
         send(process.connection, message)
         outcome = _Watch(process, store, booking, interval, stop).until_done()
         if outcome is not None:
@@ -126,16 +128,17 @@ class _Watch:
         process = self.process
         while True:
             ready = wait(process.sentinels(), timeout=self._timeout())
-            if process.connection in ready or process.connection.poll():
+            if process.connection in ready:
                 said = receive(process.connection)
-                if said is not None:
-                    if said["op"] in REQUESTS:
-                        send(process.connection, answer(self.store, self.job, said))
-                        continue
+                if said is None:  # its end of the socket closed: it died
+                    process.wait(RETIRE_WAIT)
+                    return self._died()
+                if said["op"] not in REQUESTS:
                     return self._ended(said)
-            if ready and process.has_ended():
+                send(process.connection, answer(self.store, self.job, said))
+            elif ready and process.has_ended():  # what it said last is read first
                 return self._died()
-            outcome = self._look_around()
+            outcome = self._look_around()  # after every wake: an experiment may save non-stop
             if outcome is not None:
                 return outcome
 
@@ -197,14 +200,14 @@ class _Watch:
         reason = f"its process died ({how}) while running it (host {self.job.host})"
         log.warning("job %s: %s", self.job.id, reason)
         status = self._record(lambda: self.store.release_dead(self.job, LOST_RUNS, reason))
-        return Outcome(status, stopped=self.process.block.stop.requested)
+        return Outcome(status, stopped=self.process.block.stop.requested, died=True)
 
     def _worker_gone(self) -> Outcome:
         _let_go(self.process, kill=True)
         reason = "its worker died while running it"
         log.warning("job %s: %s", self.job.id, reason)
         status = self._record(lambda: self.store.release_dead(self.job, LOST_RUNS, reason))
-        return Outcome(status, stopped=True)
+        return Outcome(status, stopped=True, died=True)
 
     def _record(self, write: Any) -> Status | None:
         try:

@@ -114,7 +114,7 @@ def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: St
     if outcome.status is Status.START:
         idle = _idle_delay(store, job) if outcome.voluntary else None
         enqueue(store, [Ring.of(job, RESTART_PRIORITY)], record=False, countdown=idle)
-    elif outcome.status is Status.FAILED and store.run_counts(job.id).failures < max_attempts():
+    elif outcome.status is Status.FAILED and not outcome.died and _retries_left(store, job):
         _retry_failed(store, job)
     return "NOT RECORDED" if outcome.status is None else outcome.status.name
 
@@ -137,6 +137,12 @@ def _idle_delay(store: JobStore, job: Job) -> float:
             break
         in_a_row += 1
     return float(min(retry_delay(), IDLE_DELAY * 2 ** max(0, in_a_row - 1)))
+
+
+def _retries_left(store: JobStore, job: Job) -> bool:
+    """Whether a job that failed has failed fewer times than DBDICT_MAX_ATTEMPTS allows (its
+    preemptions and deaths do not count)."""
+    return store.run_counts(job.id).failures < max_attempts()
 
 
 def _retry_failed(store: JobStore, job: Job) -> None:
