@@ -15,7 +15,8 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome
 from dbdict_celery.store.job import RESTART_PRIORITY, Job, NewJob
 from dbdict_celery.store.store import JobStore
-from dbdict_celery.worker.dbrunner import book, run_booked
+from dbdict_celery.worker import dbrunner
+from dbdict_celery.worker.dbrunner import book, run_booked, run_sql
 from tests.conftest import dbdict, read_conf, start_dbdict
 
 pytestmark = pytest.mark.integration
@@ -226,7 +227,7 @@ def test_cancelling_a_running_job_stops_it_with_its_state_saved(
     (stopping,) = store.cancel([store.jobs()[0].id]).stopping
     out, err = runner.communicate(timeout=60)
     assert runner.returncode == 0, err
-    assert out.startswith("Stopped on request (ran 1 jobs)")
+    assert out.startswith("No more jobs to run (ran 1 jobs)"), "a cancel stops its job only"
     job = store.get(stopping.id)
     assert job.status == Status.CANCELLED
     assert 3 <= job.state["count"] < 1000
@@ -240,7 +241,8 @@ def test_an_experiment_calling_sys_exit_is_recorded_failed_and_the_runner_exits(
 ) -> None:
     dbdict("schedule", "--no-enqueue", "--db", location, "tests.experiments.exits", cwd=tmp_path)
     done = dbdict("sql", "--db", location, "-n", "0", str(tmp_path / "root"), cwd=tmp_path)
-    assert done.returncode == 3
+    assert done.returncode == 1, "the job failed; the runner itself goes on to its end"
+    assert "1 of the jobs run here FAILED" in done.stderr
     (job,) = JobStore.open(location).jobs()
     assert job.status == Status.FAILED
     assert "SystemExit: 3" in (job.error or "")
@@ -323,3 +325,33 @@ def test_a_stop_while_the_files_are_fetched_is_a_stop_not_a_failure(
     assert (job.status, job.priority) == (Status.START, RESTART_PRIORITY)
     assert job.error is None
     assert "count" not in job.state, "the experiment never started"
+
+
+def test_a_sql_loop_books_past_only_the_jobs_it_left_waiting(
+    location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`dbdict sql -n 0` excludes from its bookings only the jobs it ran that went back to
+    START (every job it ran made the statement grow without bound), and ends once
+    MAX_LEFT_WAITING of them wait."""
+    store = JobStore.open(location)
+    done = [NewJob("tests.experiments.write_files", {"i": i}) for i in range(6)]
+    waiting = [NewJob("tests.experiments.always_incomplete", {"i": i}) for i in range(3)]
+    list(store.insert(done + waiting))
+    excluded: list[int] = []
+    not_in = re.compile(r"NOT IN \(([^)]*)\)", re.IGNORECASE)
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        for found in not_in.findall(statement):
+            excluded.append(found.count("?") + found.count("%("))
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        report = run_sql(store, str(tmp_path / "exproot"), n=0)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    assert (report.ran, report.drained) == (9, True)
+    assert excluded, "the bookings were seen"
+    assert max(excluded) <= len(waiting), excluded
+    monkeypatch.setattr(dbrunner, "MAX_LEFT_WAITING", 2)
+    again = run_sql(store, str(tmp_path / "exproot"), n=0)
+    assert (again.ran, again.drained, again.stopped) == (2, False, False)
