@@ -66,11 +66,12 @@ class Chaos:
         """How many jobs are DONE, FAILED or CANCELLED."""
         return sum(job.status in FINAL for job in self.deployment.store().jobs())
 
-    def midway(self, share: float) -> None:
-        """Wait until `share` of the jobs ended while others run: the moment to strike."""
+    def midway(self, share: float, of: int | None = None) -> None:
+        """Wait until `share` of the jobs (`of` them, default: the suite's size) ended while
+        others run: the moment to strike."""
         store = self.deployment.store()
         wait_until(
-            lambda: self.ended() >= share * self.jobs and store.jobs(Status.RUNNING),
+            lambda: self.ended() >= share * (of or self.jobs) and store.jobs(Status.RUNNING),
             f"{share:.0%} of the jobs to end while others run",
             timeout=60 + self.jobs,
         )

@@ -25,7 +25,8 @@ _running: list[int] = []  # the job this pool process runs (one at a time)
 
 def _stop_once() -> None:
     """SIGTERM this process, the first time its job gets here."""
-    mark = Path(os.environ["CHAOS_MARKS"]) / str(_running[-1])
+    job = os.environ.get("DBDICT_JOB_ID") or _running[-1]  # in an experiment process, or not
+    mark = Path(os.environ["CHAOS_MARKS"]) / str(job)
     try:
         mark.touch(exist_ok=False)
     except FileExistsError:

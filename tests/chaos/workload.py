@@ -9,6 +9,9 @@ after a kill and shows that a kill is survived without any save.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import subprocess
 import time
 
 from dbdict_celery import DD, Channel
@@ -24,14 +27,31 @@ def checkpoints(n: int) -> bool:
     return n % 3 != 2
 
 
+def behaviour(n: int, hostile: bool) -> str:
+    """How job `n` behaves: politely, or (in a hostile workload) one of the ways users'
+    experiments misbehave: never listening for a stop, leaving a child process running,
+    computing with a process pool."""
+    return HOSTILE[n % len(HOSTILE)] if hostile else "polite"
+
+
+HOSTILE = ("polite", "runaway", "spawner", "pool")
+
+
 def counter(state: DD, channel: Channel) -> bool | None:
-    """Counts to `steps_of(n)` from its last save, a step every `pause` seconds."""
+    """Counts to `steps_of(n)` from its last save, a step every `pause` seconds, behaving as
+    `behaviour` says."""
     n = int(state.n)
+    kind = behaviour(n, bool(state.get("hostile", False)))
     step = int(state.get("step", 0))
+    if kind == "spawner":  # never waited for: its worker must kill it
+        subprocess.Popen(["sleep", "1000"], env={**os.environ, "CHAOS_CHILD": str(state.ledger)})
     while step < steps_of(n):
-        if channel.switch() == "stop":
+        if kind != "runaway" and channel.switch() == "stop":
             return channel.INCOMPLETE
         time.sleep(float(state.pause))
+        if kind == "pool":
+            with multiprocessing.get_context("fork").Pool(2) as pool:
+                pool.map(abs, range(4))
         step += 1
         with open(state.ledger, "a", encoding="utf-8") as ledger:
             ledger.write(f"{state.dbdict.id} {state.dbdict.run_id} {step}\n")
