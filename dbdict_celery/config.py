@@ -234,7 +234,8 @@ def max_state_bytes() -> int:
 
 
 def max_attempts() -> int:
-    """Runs a failing job gets before it stays FAILED (`DBDICT_MAX_ATTEMPTS`, default 1)."""
+    """Failures a job may have before it stays FAILED (`DBDICT_MAX_ATTEMPTS`, default 1); its
+    preemptions and lost runs do not count."""
     text = os.environ.get("DBDICT_MAX_ATTEMPTS", "1")
     if not text.isdigit() or int(text) < 1:
         raise UsageError(f"DBDICT_MAX_ATTEMPTS must be a whole number >= 1, not {text!r}")

@@ -124,8 +124,9 @@ def _ids(job_ids: list[int]) -> str:
     type=click.IntRange(min=1),
     default=LOST_RUNS,
     show_default=True,
-    help="Runs (the lost one included) a job gets before a lost one stays FAILED: "
-    "a job that kills its worker (out of memory) does not loop forever.",
+    help="Lost runs (this one included) a job may have before it stays FAILED: a job that "
+    "kills its worker (out of memory) does not loop forever; preemptions and failures do "
+    "not count.",
 )
 @click.option("--watch", is_flag=True, help="Keep repairing, every --interval seconds.")
 @click.option(

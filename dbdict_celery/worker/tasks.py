@@ -154,14 +154,15 @@ def _retry_failed(store: JobStore, job: Job) -> None:
 def _take_over_a_dead_run(
     store: JobStore, job_id: int, task: Task[[str, int], str]
 ) -> Booking | None:
-    """Book again a job whose run died with its pool process (os._exit, out of memory, a
-    crash), so that it need not wait for reconcile's minutes of staleness.
+    """Book again a job whose run died with its pool process, its supervisor (killed, out
+    of memory, a crash), so that it need not wait for reconcile's minutes of staleness.
 
     Its message comes back at once (`task_reject_on_worker_lost`). If the row still shows
-    the run this very message started, on this host, and its process is gone, the job goes
-    back from its last save (FAILED once it has had LOST_RUNS runs) and is booked again,
-    once its heartbeat is two beats old: a live run of a machine of the same name in
-    another pid namespace (containers sharing a host name) keeps beating, and is left be.
+    the run this very message started, on this host, and its process is gone, what that
+    run started is killed and the job goes back from its last save (FAILED once it has lost
+    LOST_RUNS runs: its preemptions and failures do not count) and is booked again, once
+    its heartbeat is two beats old: a live run of a machine of the same name in another
+    pid namespace (containers sharing a host name) keeps beating, and is left be.
     """
     task_id = task.request.id
     try:
