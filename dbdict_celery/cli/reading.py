@@ -91,8 +91,11 @@ def _print_consumers(found: QueueConsumers) -> None:
     """Each queue holding START jobs and its consumers ("?": the broker could not tell), and
     a line for each queue whose jobs nothing takes."""
     known = found.counts
-    rows = [[name, "?" if known is None else known[name] or "none"] for name in found.queues]
-    stdout().print(rich_table("Queues", ["queue", "consumers"], rows))
+    rows = [
+        [name, found.waiting.get(name, 0), "?" if known is None else known[name] or "none"]
+        for name in found.queues
+    ]
+    stdout().print(rich_table("Queues", ["queue", "START", "consumers"], rows))
     stdout().print(f"consumers: {found.how}", markup=False, highlight=False)
     for name in found.idle():
         hint = f"no worker consumes {name}: its START jobs wait for one started with -Q {name}"

@@ -151,10 +151,14 @@ class Queries(StorePart):
 
     def queues(self, status: Status) -> set[str | None]:
         """The queues the jobs in `status` are sent to (None: the default queue)."""
+        return set(self.queue_counts(status))
+
+    def queue_counts(self, status: Status) -> dict[str | None, int]:
+        """How many jobs in `status` each queue holds (None: the default queue)."""
         t = self.table
-        query = select(t.c.queue).where(t.c.status == status).distinct()
+        query = select(t.c.queue, func.count()).where(t.c.status == status).group_by(t.c.queue)
         with self.tables.transaction(read_only=True) as connection:
-            return set(connection.scalars(query))
+            return {queue: int(count) for queue, count in connection.execute(query)}
 
     def state_keys(
         self, status: Status | Sequence[Status] | None = None, where: Iterable[str | Filter] = ()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kombu import Connection
 
@@ -36,6 +36,7 @@ class QueueConsumers:
     queues: list[str]  # the queues of the table's START jobs (`dbdict` by default)
     counts: dict[str, int] | None  # consumers per queue; None when the broker could not tell
     how: str  # how the counts were learned, or why they could not be
+    waiting: dict[str, int] = field(default_factory=dict)  # START jobs per queue
 
     def idle(self) -> list[str]:
         """The queues whose START jobs no worker takes (none if that could not be told)."""
@@ -45,27 +46,30 @@ class QueueConsumers:
 def queue_consumers(store: JobStore, timeout: float = INSPECT_TIMEOUT) -> QueueConsumers:
     """The queues of `store`'s START jobs and their consumers, as far as the broker tells:
     a broker that is down or cannot tell leaves the counts None, saying why."""
-    queues = sorted({name or QUEUE for name in store.queues(Status.START)})
+    waiting: dict[str, int] = {}
+    for name, count in store.queue_counts(Status.START).items():
+        waiting[name or QUEUE] = waiting.get(name or QUEUE, 0) + count
+    queues = sorted(waiting)
     try:
         with broker_errors(), app.connection_for_read() as connection:
             rabbitmq = connection.transport.driver_type == "amqp"
             if not rabbitmq and not connection.supports_exchange_type("fanout"):
                 how = "the embedded broker cannot tell (it carries no broadcast)"
-                return QueueConsumers(queues, None, how)  # and is not even opened
+                return QueueConsumers(queues, None, how, waiting)  # and is not even opened
             connection.ensure_connection(max_retries=0)  # status must not wait on a dead broker
             if rabbitmq:
                 counts = _declared_consumers(connection, queues)
-                return QueueConsumers(queues, counts, "counted by RabbitMQ")
+                return QueueConsumers(queues, counts, "counted by RabbitMQ", waiting)
             inspect = app.control.inspect(timeout=timeout, connection=connection)
             answers = inspect.active_queues() or {}
     except BrokerError as error:
-        return QueueConsumers(queues, None, str(error))
+        return QueueConsumers(queues, None, str(error), waiting)
     if not answers:
         how = f"no worker answered within {timeout:g} s: none is running, or all are too busy"
-        return QueueConsumers(queues, None, how)
+        return QueueConsumers(queues, None, how, waiting)
     consumed = Counter(queue["name"] for taken in answers.values() for queue in taken)
     how = f"asked the live workers, {len(answers)} answered within {timeout:g} s"
-    return QueueConsumers(queues, {name: consumed[name] for name in queues}, how)
+    return QueueConsumers(queues, {name: consumed[name] for name in queues}, how, waiting)
 
 
 def _declared_consumers(connection: Connection, queues: Iterable[str]) -> dict[str, int]:

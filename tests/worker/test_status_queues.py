@@ -52,6 +52,7 @@ def test_status_names_the_queue_no_worker_consumes(any_broker: Deployment) -> No
     # a worker too busy to answer within status's short wait is missed: then ask again
     found = wait_until(lambda: _counted(any_broker), "the consumers to be counted", timeout=60)
     assert found["queues"] == ["cpu", "dbdict", "gpu"]
+    assert found["waiting"] == {"cpu": 1, "dbdict": 1, "gpu": 2}
     assert found["counts"] == {"cpu": 0, "dbdict": 1, "gpu": 0}, found["how"]
     shown = wait_until(lambda: _shown(any_broker), "status to count the consumers", timeout=60)
     assert "no worker consumes gpu" in shown
