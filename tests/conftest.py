@@ -124,6 +124,16 @@ def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ.update(saved)
 
 
+@pytest.fixture(autouse=True)
+def fresh_experiment_process() -> Iterator[None]:
+    """A test that runs jobs in this process gets an experiment process forked for it (one
+    forked before would keep an earlier test's settings and patches), closed at its end."""
+    yield
+    supervisor = sys.modules.get("dbdict_celery.worker.supervisor")
+    if supervisor is not None:
+        supervisor.close_experiment_process()
+
+
 def dbdict_env(**extra: str) -> dict[str, str]:
     """The environment for a dbdict subprocess: examples and test experiments importable."""
     env = dict(os.environ)

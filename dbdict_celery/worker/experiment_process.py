@@ -31,7 +31,6 @@ from typing import Any, NoReturn
 
 from dbdict_celery.errors import DbdictError, NotRunnableHere
 from dbdict_celery.experiment.channel import resolve_experiment
-from dbdict_celery.experiment.status import Status
 from dbdict_celery.worker.execution import execute
 from dbdict_celery.worker.fresh_code import LoadedCode
 from dbdict_celery.worker.multiprocessing_parent import become_a_parent
@@ -190,22 +189,22 @@ def _run_one(
         resolve_experiment(job.experiment)
     loaded.note()
     retire = False
+    writes = PipeWrites(connection, path)
     try:
         outcome = execute(
-            PipeWrites(connection, path), booking, message["workdir"], message["root"],
-            block.stop, block.lease,
-        )  # fmt: skip
+            writes, booking, message["workdir"], message["root"], block.stop, block.lease
+        )
         answer: dict[str, Any] = {
             "op": "ended",
-            "status": None if outcome.status is None else int(outcome.status),
             "stopped": outcome.stopped,
             "voluntary": outcome.voluntary,
         }
     except NotRunnableHere as error:
         answer = {"op": "not runnable", "kind": type(error).__name__, "message": str(error)}
-    except BaseException:  # SystemExit, KeyboardInterrupt: recorded FAILED by execute
-        answer = {"op": "ended", "status": int(Status.FAILED), "stopped": block.stop.requested}
+    except BaseException:  # SystemExit, KeyboardInterrupt: its FAILED outcome is kept
+        answer = {"op": "ended", "stopped": block.stop.requested, "voluntary": False}
         retire = True
+    answer["finish"] = writes.finish_request
     loaded.note()
     left = kill_descendants(os.getpid())
     reap({*children(os.getpid()), *left})  # and the job's children that ended unwaited

@@ -34,11 +34,16 @@ class LoadedCode:
 
     def __init__(self) -> None:
         self._seen: set[str] = set(sys.modules)  # inherited from the supervisor: not the user's
+        self._known = len(sys.modules)
         self._files: dict[str, tuple[int, int]] = {}
         self._installed = _installed_folders()
 
     def note(self) -> None:
-        """Record the files of the modules imported since the last call."""
+        """Record the files of the modules imported since the last call (none, most often:
+        then it costs a length, not a walk of every module)."""
+        if len(sys.modules) == self._known:
+            return
+        self._known = len(sys.modules)
         for name, module in list(sys.modules.items()):
             if name in self._seen:
                 continue

@@ -22,7 +22,8 @@ from sqlalchemy import make_url
 
 from dbdict_celery.config import TablePath
 from dbdict_celery.errors import DbdictError, StoreError
-from dbdict_celery.experiment.provenance import Code, Environment
+from dbdict_celery.experiment.provenance import Code
+from dbdict_celery.experiment.provenance import environment as captured
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import TIMESTAMPS, Job, Standing
 from dbdict_celery.worker.booking import Booking
@@ -79,14 +80,14 @@ def job_message(booking: Booking, path: TablePath, workdir: str, root: str) -> d
     job = {field.name: getattr(booking.job, field.name) for field in dataclasses.fields(Job)}
     for name in TIMESTAMPS:
         job[name] = job[name].isoformat() if job[name] is not None else None
-    environment = booking.environment
     return {
         "op": "run",
         "job": job,
         "sent": booking.sent,
         "exproot": booking.exproot,
         "worker": booking.worker,
-        "environment": dataclasses.asdict(environment) if environment else None,
+        # by its hash: the experiment process was forked from the process that captured it
+        "environment": booking.environment.hash if booking.environment else None,
         "url": path.url.render_as_string(hide_password=False),
         "table": path.table,
         "workdir": workdir,
@@ -100,9 +101,9 @@ def booking_of(message: dict[str, Any]) -> tuple[Booking, TablePath]:
     job["status"] = Status(job["status"])
     for name in TIMESTAMPS:
         job[name] = datetime.fromisoformat(job[name]) if job[name] is not None else None
-    environment = message["environment"]
-    if environment is not None:
-        environment = Environment(**{**environment, "packages": tuple(environment["packages"])})
+    environment = None
+    if message["environment"] is not None and captured().hash == message["environment"]:
+        environment = captured()
     booking = Booking(
         Job(**job), message["sent"], message["exproot"], message["worker"], environment
     )
@@ -113,11 +114,14 @@ def booking_of(message: dict[str, Any]) -> tuple[Booking, TablePath]:
 
 
 class PipeWrites:
-    """A run's writes, sent to the supervisor, which makes them and answers."""
+    """A run's writes, sent to the supervisor, which makes them and answers. The outcome is
+    not sent on its own: it rides in the message that ends the run (`finish_request`), so
+    a job costs the two processes one exchange, not two."""
 
     def __init__(self, connection: Connection, path: TablePath) -> None:
         self.connection = connection
         self.path = path
+        self.finish_request: dict[str, Any] | None = None
 
     def save(
         self, job: Job, state: dict[str, Any], exproot: str | None = None, code: Code | None = None
@@ -139,11 +143,12 @@ class PipeWrites:
         reason: str | None = None,
         code: Code | None = None,
     ) -> Status | None:
-        answer = self._ask(
-            "finish", status=int(status), state=state, error=error, priority=priority,
-            exproot=exproot, reason=reason, code=_code(code),
-        )  # fmt: skip
-        return _status(answer["status"])
+        """Keep the outcome for the message that ends the run; None: not recorded yet."""
+        self.finish_request = {
+            "op": "finish", "status": int(status), "state": state, "error": error,
+            "priority": priority, "exproot": exproot, "reason": reason, "code": _code(code),
+        }  # fmt: skip
+        return None
 
     def unbook(self, job: Job, reason: str | None = None) -> Status | None:
         return _status(self._ask("unbook", reason=reason)["status"])

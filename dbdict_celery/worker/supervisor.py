@@ -22,7 +22,7 @@ import time
 from multiprocessing.connection import wait
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 from dbdict_celery.config import LOST_RUNS, grace_period
 from dbdict_celery.errors import (
@@ -92,6 +92,20 @@ def _experiment_process() -> ExperimentProcess:
     return _process
 
 
+def close_experiment_process() -> None:
+    """End this process's experiment process, if it has one (the next job starts another).
+    It inherited this process's settings and modules when it was forked: a process whose
+    settings changed since (a test, a notebook) closes it to run the next job afresh."""
+    if _process is not None:
+        _process.connection.close()  # it ends when it reads the end of its socket
+        _let_go(_process, kill=False)
+
+
+@worker_process_shutdown.connect
+def _close_at_shutdown(**_: Any) -> None:
+    close_experiment_process()
+
+
 def _let_go(process: ExperimentProcess, *, kill: bool) -> None:
     """Drop this process's experiment process: killed, or left to exit by itself first."""
     global _process
@@ -154,8 +168,9 @@ class _Watch:
             return None
         if said["op"] == "not runnable":
             raise NOT_RUNNABLE.get(said["kind"], NotRunnableHere)(said["message"])
-        status = None if said["status"] is None else Status(said["status"])
-        return Outcome(status, said["stopped"], said.get("voluntary", False))
+        recorded = answer(self.store, self.job, said["finish"]) if said["finish"] else {}
+        status = None if recorded.get("status") is None else Status(recorded["status"])
+        return Outcome(status, said["stopped"], said["voluntary"])
 
     def _look_around(self) -> Outcome | None:
         """Pass a stop on, beat when due, kill after the grace period, notice the worker

@@ -253,12 +253,12 @@ def test_capture_that_breaks_never_fails_the_job(
     """The code and the environment capture raising: the job runs, its attempt says nothing
     of what could not be told."""
     from dbdict_celery.store.job import NewJob
-    from dbdict_celery.worker import dbrunner
+    from dbdict_celery.worker import dbrunner, execution
 
     def broken(*_: object) -> None:
         raise RuntimeError("capture exploded")
 
-    monkeypatch.setattr(dbrunner, "code_of", broken)
+    monkeypatch.setattr(execution, "code_of", broken)
     monkeypatch.setattr(dbrunner, "environment", broken)
     store = JobStore.open(location)
     list(store.insert([NewJob("tests.experiments.write_files", {"runs": 0})]))
