@@ -31,6 +31,7 @@ from sqlalchemy import make_url
 
 from benchmarks import (
     capture_bench,
+    isolation_bench,
     memory_bench,
     save_bench,
     schedule_bench,
@@ -51,6 +52,7 @@ SUITES: dict[str, Callable[[Settings], list[Result]]] = {
     "stop": stop_bench.measure,
     "memory": memory_bench.measure,
     "capture": capture_bench.measure,
+    "isolation": isolation_bench.measure,
     "writes": write_bench.measure,
 }
 OUTPUT = Path(__file__).with_name("results.json")

@@ -7,3 +7,11 @@ from dbdict_celery import DD, Channel
 
 def experiment(state: DD, channel: Channel) -> None:
     """Nothing at all."""
+
+
+def runaway(state: DD, channel: Channel) -> None:
+    """Saves a count once, then computes forever: never calls switch(), never returns."""
+    state.count = 2
+    channel.save()
+    while True:
+        pass

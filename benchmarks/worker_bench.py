@@ -185,6 +185,32 @@ def flushed(flush: Callable[[], object], run: Callable[[], float]) -> Callable[[
     return fresh
 
 
+def setting_ratio(
+    settings: Settings, what: str, sides: str, variable: str, value: str, target: float
+) -> Result:
+    """No-op job throughput on Postgres + Redis as shipped, against the same with
+    `variable=value`, two alternating rounds each, named for `what` is measured and the
+    `sides` compared; `target`: the least ratio allowed."""
+    jobs = settings.size(2000, least=50)
+    home = tempfile.mkdtemp(prefix="dbdict-bench-")
+    flush = redis.Redis.from_url(settings.broker).flushdb
+    cluster = {"DBDICT_BROKER": settings.broker, "DBDICT_HOME": home,
+               "DBDICT_EXPROOT": f"{home}/exproot"}  # fmt: skip
+    try:
+        shipped, changed = alternate(
+            flushed(flush, functools.partial(dbdict_round, cluster, settings.db, jobs)),
+            flushed(flush, functools.partial(dbdict_round, {**cluster, variable: value},
+                                             settings.db, jobs)),
+            rounds=2,
+        )  # fmt: skip
+    finally:
+        flush()
+        shutil.rmtree(home, ignore_errors=True)
+    return ratio(f"{what}, Postgres + Redis, {jobs:,} no-op jobs: {sides}", shipped, changed,
+                 (">=", target), f"{shipped:.0f} vs {changed:.0f} jobs/s ({variable}={value})",
+                 shipped=shipped, changed=changed)  # fmt: skip
+
+
 def measure(settings: Settings) -> list[Result]:
     """Worker throughput on Postgres + Redis (two rounds) and on the embedded default (one:
     SQLite's broker is slow enough that one round of 2,000 jobs takes a minute a side)."""

@@ -25,7 +25,10 @@ import pytest
 from benchmarks.common import Result
 from tests.conftest import REPO
 
-SUITES = {"worker", "schedule", "store", "status", "save", "stop", "memory", "capture", "writes"}
+SUITES = {
+    "worker", "schedule", "store", "status", "save", "stop", "memory", "capture", "isolation",
+    "writes",
+}  # fmt: skip
 RECORD = REPO / "benchmarks" / "results.json"
 README = "benchmarks/README.md"
 SCALING = "docs/scaling.md"
@@ -263,5 +266,6 @@ def test_the_benchmarks_at_a_tiny_scale_record_every_measure_with_its_target(
         "stop latency",
         "worker pool memory growth",
         "capture",
+        "isolation",
         "PgBouncer",
     } <= targets
