@@ -31,12 +31,17 @@ class StopFlag:
     def __init__(self) -> None:
         self.requested = False
         self.reason: str | None = None
+        self.relay: StopFlag | None = None  # a flag that hears every stop this one hears
 
     def set(self, reason: str | None = None) -> None:
-        """Ask the run to stop; safe from a signal handler and from any thread."""
+        """Ask the run to stop (and the flag it relays to); safe from a signal handler and
+        from any thread."""
         if not self.requested:
             self.reason = reason
         self.requested = True
+        relay = self.relay
+        if relay is not None:
+            relay.set(self.reason)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.set(signal.Signals(signum).name)

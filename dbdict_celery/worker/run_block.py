@@ -69,6 +69,7 @@ class SharedStopFlag(StopFlag):
 
     def __init__(self, fields: _Fields) -> None:
         self._fields = fields
+        self.relay = None
 
     @property
     def reason(self) -> str | None:

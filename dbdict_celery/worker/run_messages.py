@@ -58,16 +58,21 @@ class RunWrites(Protocol):
     def unbook(self, job: Job, reason: str | None = None) -> Status | None: ...
 
 
-def send(connection: Connection, message: dict[str, Any]) -> None:
-    """Send one message (NaN and infinities pass: both ends are Python)."""
-    connection.send_bytes(json.dumps(message).encode())
+def send(connection: Connection, message: dict[str, Any]) -> bool:
+    """Send one message (NaN and infinities pass: both ends are Python); whether the other
+    end was there to take it."""
+    try:
+        connection.send_bytes(json.dumps(message).encode())
+    except OSError:  # the other end is gone (a broken pipe)
+        return False
+    return True
 
 
 def receive(connection: Connection) -> dict[str, Any] | None:
-    """The next message, or None once the other end is gone."""
+    """The next message, or None once the other end is gone (or said something garbled)."""
     try:
         message: dict[str, Any] = json.loads(connection.recv_bytes())
-    except (EOFError, OSError):
+    except (EOFError, OSError, ValueError):
         return None
     return message
 
@@ -163,7 +168,7 @@ class PipeWrites:
         return answer
 
 
-REQUESTS = frozenset({"save", "heartbeat", "finish", "unbook"})
+REQUESTS = frozenset({"save", "heartbeat", "unbook"})  # a finish rides in the last message
 
 
 def answer(store: RunWrites, job: Job, request: dict[str, Any]) -> dict[str, Any]:

@@ -16,9 +16,11 @@ back before it goes too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -73,12 +75,34 @@ def supervise(
     while True:
         process = _experiment_process()
         process.block.reset(lease.held_until, lease.length)
-        if stop is not None and stop.requested:  # asked before the run began: it will not
-            process.block.stop.set(stop.reason)
-        send(process.connection, message)
-        outcome = _Watch(process, store, booking, interval, stop).until_done()
+        watch = _Watch(process, store, booking, interval)
+        try:
+            with _relayed(stop, process.block.stop):
+                send(process.connection, message)
+                outcome = watch.until_done()
+        except NotRunnableHere:  # given back by the experiment process, which goes on
+            raise
+        except BaseException:  # its run is not watched any more: it must not go on
+            watch.lose("its supervisor failed while running it")
+            raise
         if outcome is not None:
             return outcome  # else its code had changed: a fresh process runs the job
+
+
+@contextlib.contextmanager
+def _relayed(stop: StopFlag | None, shared: StopFlag) -> Iterator[None]:
+    """While inside, a stop this process hears (a signal, already heard or not) reaches the
+    experiment at once, through the memory they share."""
+    if stop is None:
+        yield
+        return
+    stop.relay = shared
+    if stop.requested:
+        shared.set(stop.reason)
+    try:
+        yield
+    finally:
+        stop.relay = None
 
 
 def _experiment_process() -> ExperimentProcess:
@@ -124,13 +148,11 @@ class _Watch:
         store: JobStore,
         booking: Booking,
         interval: float,
-        stop: StopFlag | None,
     ) -> None:
         self.process = process
         self.store = store
         self.job = booking.job
         self.interval = interval
-        self.task_stop = stop
         self.next_beat = booking.sent + interval
         self.stopping_since: float | None = None
         self.grace = grace_period()
@@ -149,7 +171,8 @@ class _Watch:
                     return self._died()
                 if said["op"] not in REQUESTS:
                     return self._ended(said)
-                send(process.connection, answer(self.store, self.job, said))
+                if not send(process.connection, answer(self.store, self.job, said)):
+                    continue  # it died asking: its socket's end tells so next
             elif ready and process.has_ended():  # what it said last is read first
                 return self._died()
             outcome = self._look_around()  # after every wake: an experiment may save non-stop
@@ -160,33 +183,37 @@ class _Watch:
         return max(0.0, min(POLL, self.next_beat - time.monotonic()))
 
     def _ended(self, said: dict[str, Any]) -> Outcome | None:
+        """What the experiment process said last: its outcome is recorded first, then it is
+        let go if it retires."""
+        outcome = None
+        if said["op"] == "ended":
+            finish = said["finish"]
+            recorded = answer(self.store, self.job, finish) if finish else {}
+            status = None if recorded.get("status") is None else Status(recorded["status"])
+            outcome = Outcome(status, said["stopped"], said["voluntary"])
         if said.get("retire"):
             _let_go(self.process, kill=False)
         if said["op"] == "stale":
             log.info("job %s: %s changed since it was imported: a fresh process runs the job",
                      self.job.id, said["file"])  # fmt: skip
-            return None
-        if said["op"] == "not runnable":
+        elif said["op"] == "not runnable":
             raise NOT_RUNNABLE.get(said["kind"], NotRunnableHere)(said["message"])
-        recorded = answer(self.store, self.job, said["finish"]) if said["finish"] else {}
-        status = None if recorded.get("status") is None else Status(recorded["status"])
-        return Outcome(status, said["stopped"], said["voluntary"])
+        return outcome
 
     def _look_around(self) -> Outcome | None:
-        """Pass a stop on, beat when due, kill after the grace period, notice the worker
-        gone; an outcome when the run is over."""
+        """Beat when due, kill after the grace period, notice the worker gone; an outcome
+        when the run is over."""
         now = time.monotonic()
-        shared = self.process.block.stop
-        if self.task_stop is not None and self.task_stop.requested and not shared.requested:
-            shared.set(self.task_stop.reason)
-        if shared.requested and self.stopping_since is None:
+        if self.process.block.stop.requested and self.stopping_since is None:
             self.stopping_since = now
         if self.stopping_since is not None and now >= self.stopping_since + self.grace:
+            if self.process.connection.poll():  # its last word came in time after all
+                return None
             return self._kill_after_grace()
         if now >= self.next_beat:
             self._beat(now)
         if _pool_parent and os.getppid() != _pool_parent[0]:
-            return self._worker_gone()
+            return self.lose("its worker died while running it")
         return None
 
     def _beat(self, sent: float) -> None:
@@ -211,18 +238,15 @@ class _Watch:
 
     def _died(self) -> Outcome:
         how = describe(self.process.wait_status)
+        return self.lose(f"its process died ({how}) while running it (host {self.job.host})")
+
+    def lose(self, reason: str) -> Outcome:
+        """The run is lost (its process died, its worker died, its supervisor failed): kill
+        what is left of it and put the job back from its last save, a death counted."""
         _let_go(self.process, kill=True)
-        reason = f"its process died ({how}) while running it (host {self.job.host})"
         log.warning("job %s: %s", self.job.id, reason)
         status = self._record(lambda: self.store.release_dead(self.job, LOST_RUNS, reason))
         return Outcome(status, stopped=self.process.block.stop.requested, died=True)
-
-    def _worker_gone(self) -> Outcome:
-        _let_go(self.process, kill=True)
-        reason = "its worker died while running it"
-        log.warning("job %s: %s", self.job.id, reason)
-        status = self._record(lambda: self.store.release_dead(self.job, LOST_RUNS, reason))
-        return Outcome(status, stopped=True, died=True)
 
     def _record(self, write: Any) -> Status | None:
         try:
