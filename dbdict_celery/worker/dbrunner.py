@@ -27,7 +27,7 @@ from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.booking import Booking
 from dbdict_celery.worker.execution import execute
 from dbdict_celery.worker.lease import Lease
-from dbdict_celery.worker.leftovers import WORKDIR_PREFIX
+from dbdict_celery.worker.leftovers import workdir_prefix
 from dbdict_celery.worker.outcome import Outcome
 from dbdict_celery.worker.supervisor import supervise
 
@@ -57,8 +57,7 @@ def book(
     environment = _environment(store)
     label = "" if job_id is None else f"{job_id}-"
     # named by this process, so that a worker starting here later knows whose it was
-    prefix = f"{WORKDIR_PREFIX}{os.getpid()}-{store.path.table}-{label}"
-    workdir = tempfile.mkdtemp(prefix=prefix)
+    workdir = tempfile.mkdtemp(prefix=f"{workdir_prefix(os.getpid())}{store.path.table}-{label}")
     sent = time.monotonic()
     try:
         job = store.book(

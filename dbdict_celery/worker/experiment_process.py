@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 
 from dbdict_celery.errors import DbdictError, NotRunnableHere
 from dbdict_celery.experiment.channel import resolve_experiment
+from dbdict_celery.experiment.stopping import stop_signals
 from dbdict_celery.worker.execution import execute
 from dbdict_celery.worker.fresh_code import LoadedCode
 from dbdict_celery.worker.multiprocessing_parent import become_a_parent
@@ -40,6 +41,7 @@ from dbdict_celery.worker.process_tree import (
     become_subreaper,
     children,
     die_with_parent,
+    group_of,
     kill_descendants,
     kill_trees,
     process_tag,
@@ -108,7 +110,11 @@ class ExperimentProcess:
         supervisor = os.getpid()
 
         def job_processes() -> list[int]:
-            adopted = tagged(children(supervisor), self.tag)
+            adopted = [
+                child
+                for child in children(supervisor)  # not reaped: their pids are not reused
+                if child != self.pid and (group_of(child) == self.pid or tagged(child, self.tag))
+            ]
             return adopted if self.wait_status is not None else [self.pid, *adopted]
 
         killed = kill_trees(job_processes)
@@ -148,7 +154,8 @@ def _serve(connection: Connection, block: RunBlock, supervisor: int, tag: str) -
         loaded = LoadedCode()
         threads = threading.active_count()
         while (message := receive(connection)) is not None:
-            answer = _run_one(message, connection, block, loaded)
+            with stop_signals(block.stop):  # a stop from the first moment, never a death
+                answer = _run_one(message, connection, block, loaded)
             answer["retire"] = answer.get("retire") or threading.active_count() > threads
             send(connection, answer)
             if answer["retire"]:
@@ -174,11 +181,15 @@ def _become_experiment_process(supervisor: int, tag: str) -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     become_a_parent()
     os.environ[SUPERVISOR_VARIABLE] = tag
+    stdin = os.open(os.devnull, os.O_RDONLY)  # not the terminal of a group it is not in
+    os.dup2(stdin, 0)
+    os.close(stdin)
 
 
 def _run_one(
     message: dict[str, Any], connection: Connection, block: RunBlock, loaded: LoadedCode
 ) -> dict[str, Any]:
+    began = time.time()
     changed = loaded.changed()
     if changed is not None:
         return {"op": "stale", "file": changed, "retire": True}
@@ -187,7 +198,7 @@ def _run_one(
     os.environ.update({JOB_VARIABLE: str(job.id), RUN_VARIABLE: job.run_id or ""})
     with contextlib.suppress(DbdictError):  # imported now, so that its files are noted
         resolve_experiment(job.experiment)
-    loaded.note()
+    loaded.note(began)
     retire = False
     writes = PipeWrites(connection, path)
     try:
@@ -205,7 +216,7 @@ def _run_one(
         answer = {"op": "ended", "stopped": block.stop.requested, "voluntary": False}
         retire = True
     answer["finish"] = writes.finish_request
-    loaded.note()
+    loaded.note(began)
     left = kill_descendants(os.getpid())
     reap({*children(os.getpid()), *left})  # and the job's children that ended unwaited
     if left:

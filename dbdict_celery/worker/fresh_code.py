@@ -25,6 +25,7 @@ def _installed_folders() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     folders = {paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
     folders.update(site.getsitepackages())
+    folders.add(site.getusersitepackages())
     folders.add(os.path.dirname(dbdict_celery.__file__))
     return tuple(os.path.join(os.path.realpath(folder), "") for folder in folders)
 
@@ -38,9 +39,11 @@ class LoadedCode:
         self._files: dict[str, tuple[int, int]] = {}
         self._installed = _installed_folders()
 
-    def note(self) -> None:
+    def note(self, since: float) -> None:
         """Record the files of the modules imported since the last call (none, most often:
-        then it costs a length, not a walk of every module)."""
+        then it costs a length, not a walk of every module). A file changed after `since`
+        (when the run that imported it began) is recorded as changed already: the module
+        may hold its older text."""
         if len(sys.modules) == self._known:
             return
         self._known = len(sys.modules)
@@ -58,7 +61,8 @@ class LoadedCode:
                 found = os.stat(path)
             except OSError:
                 continue
-            self._files[path] = (found.st_mtime_ns, found.st_size)
+            changed = found.st_mtime > since
+            self._files[path] = (-1, -1) if changed else (found.st_mtime_ns, found.st_size)
 
     def changed(self) -> str | None:
         """A file of the user's code that changed (or went) since it was imported, if any."""

@@ -13,16 +13,19 @@ namespace (a pid means nothing across containers).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
+import signal
+import socket
 import tempfile
 
-from dbdict_celery.worker.process_tree import SUPERVISOR_VARIABLE, is_running, tag_is_live
+from dbdict_celery.worker.process_tree import SUPERVISOR_VARIABLE, process_tag, tag_is_live
 
 log = logging.getLogger(__name__)
 
-WORKDIR_PREFIX = "dbdict-run-"  # then the supervisor's pid, the table, the job id
+WORKDIR_PREFIX = "dbdict-run-"  # then this host, the run's process, the table, the job id
 _TAG = f"{SUPERVISOR_VARIABLE}=".encode()
 
 
@@ -46,22 +49,34 @@ def kill_orphans() -> int:
         if tag is None or tag_is_live(tag) or not _same_pid_namespace(pid):
             continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, 9)
+            os.kill(pid, signal.SIGKILL)
             killed += 1
     return killed
 
 
+def workdir_prefix(pid: int) -> str:
+    """How the working folders of the runs of process `pid` are named: by this host (a
+    temporary directory may be shared) and the process, as `process_tag` names it."""
+    return f"{WORKDIR_PREFIX}{_host()}-{process_tag(pid)}-"
+
+
 def remove_dead_workdirs() -> int:
-    """Remove the working folders whose run's process is gone; how many."""
+    """Remove this host's working folders whose run's process is gone; how many."""
     removed = 0
     root = tempfile.gettempdir()
+    here = f"{WORKDIR_PREFIX}{_host()}-"
     with contextlib.suppress(OSError):
         for name in os.listdir(root):
-            owner = name.removeprefix(WORKDIR_PREFIX).partition("-")[0]
-            if name.startswith(WORKDIR_PREFIX) and owner.isdigit() and not is_running(int(owner)):
+            owner = name.removeprefix(here).partition("-")[0]
+            if name.startswith(here) and not tag_is_live(owner):
                 shutil.rmtree(os.path.join(root, name), ignore_errors=True)
                 removed += 1
     return removed
+
+
+def _host() -> str:
+    """This host, in a few characters that a file name takes."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
 
 
 def _pids() -> list[int]:

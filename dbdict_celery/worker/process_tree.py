@@ -121,15 +121,21 @@ def reap(pids: Iterable[int]) -> None:
             time.sleep(0.005)
 
 
-def tagged(pids: Iterable[int], tag: str) -> list[int]:
-    """Those of `pids` whose environment names `tag` as their supervisor."""
+def tagged(pid: int, tag: str) -> bool:
+    """Whether a process was started (exec'd) with `tag` naming its supervisor."""
     wanted = f"{SUPERVISOR_VARIABLE}={tag}".encode()
-    found = []
-    for pid in pids:
-        with contextlib.suppress(OSError), open(f"/proc/{pid}/environ", "rb") as environ:
-            if wanted in environ.read().split(b"\0"):
-                found.append(pid)
-    return found
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as environ:
+            return wanted in environ.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def group_of(pid: int) -> int | None:
+    """The process group of `pid` (a process the experiment forked without exec keeps the
+    experiment process's group, and its environment as /proc shows it is the one it was
+    exec'd with: not tagged)."""
+    return _stat_field(pid, 2)
 
 
 def is_running(pid: int) -> bool:
@@ -144,31 +150,37 @@ def is_running(pid: int) -> bool:
 
 
 def _state(pid: int) -> str | None:
+    return _stat_text(pid, 0)
+
+
+def _stat_text(pid: int, field: int) -> str | None:
+    """Field `field` of /proc/PID/stat counted after the command (0: the state)."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rpartition(")")[2].split()[0]
+            return stat.read().rpartition(")")[2].split()[field]
     except (OSError, IndexError):
         return None
+
+
+def _stat_field(pid: int, field: int) -> int | None:
+    text = _stat_text(pid, field)
+    return int(text) if text is not None and text.lstrip("-").isdigit() else None
 
 
 def start_time(pid: int) -> str | None:
     """When `pid` started (clock ticks since boot, from /proc): with the pid, a name for the
     process that a later process given the same pid does not share."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rpartition(")")[2].split()[19]
-    except (OSError, IndexError):
-        return None
+    return _stat_text(pid, 19)
 
 
 def process_tag(pid: int) -> str:
     """The value of SUPERVISOR_VARIABLE for the processes supervised by `pid`."""
-    return f"{pid}:{start_time(pid) or '?'}"
+    return f"{pid}.{start_time(pid) or 0}"
 
 
 def tag_is_live(tag: str) -> bool:
     """Whether the supervisor a tag names still runs (the same process, not its pid reused)."""
-    pid_text, _, started = tag.partition(":")
+    pid_text, _, started = tag.partition(".")
     if not pid_text.isdigit():
         return False
     pid = int(pid_text)

@@ -17,6 +17,7 @@ import pytest
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.leftovers import workdir_prefix
 from tests.conftest import wait_until
 from tests.deployments import Deployment, scheduled, wait_for_statuses
 
@@ -214,11 +215,11 @@ def test_an_experiment_missing_from_its_module_here_is_given_back(cluster: Deplo
 
 
 def _workdirs(table: str) -> list[str]:
-    """The working folders of runs of jobs of `table` (`dbdict-run-PID-TABLE-ID-...`)."""
+    """The working folders of runs of jobs of `table` (`dbdict-run-HOST-PROCESS-TABLE-ID-...`)."""
     return [
         name
         for name in os.listdir(tempfile.gettempdir())
-        if name.startswith("dbdict-run-") and name.split("-")[3] == table
+        if name.startswith("dbdict-run-") and name.split("-")[4] == table
     ]
 
 
@@ -234,7 +235,7 @@ def test_no_working_folder_is_left_by_a_killed_run(cluster: Deployment) -> None:
     wait_for_statuses(store, Status.DONE, Status.CANCELLED, timeout=60)
     assert running.workdir is not None
     wait_until(lambda: not _workdirs(store.path.table), "the runs' folders to be removed")
-    leftover = Path(tempfile.gettempdir()) / f"dbdict-run-{worker.process.pid}-gone-1-x"
+    leftover = Path(tempfile.gettempdir()) / f"{workdir_prefix(worker.process.pid)}gone-1-x"
     leftover.mkdir()
     worker.kill()
     cluster.start_worker("-c", "1")
