@@ -6,7 +6,7 @@ copied through a fork must never be used twice). So the supervisor sends the
 job to run, and the experiment process's writes (a save, a heartbeat it needs
 for a push, the outcome) come back to the supervisor as requests, each answered
 before the experiment goes on: `PipeWrites` is the experiment's side, `answer`
-the supervisor's. JSON, never pickle: nothing but plain values crosses.
+the supervisor's. JSON only: nothing but plain values crosses.
 """
 
 from __future__ import annotations
