@@ -21,12 +21,11 @@ import signal
 import socket
 import tempfile
 
-from dbdict_celery.worker.process_tree import SUPERVISOR_VARIABLE, process_tag, tag_is_live
+from dbdict_celery.worker.process_tree import process_tag, supervisor_of, tag_is_live
 
 log = logging.getLogger(__name__)
 
 WORKDIR_PREFIX = "dbdict-run-"  # then this host, the run's process, the table, the job id
-_TAG = f"{SUPERVISOR_VARIABLE}=".encode()
 
 
 def clear_leftovers() -> None:
@@ -45,7 +44,7 @@ def kill_orphans() -> int:
     """SIGKILL every process of a job whose supervisor is gone; how many."""
     killed = 0
     for pid in _pids():
-        tag = _supervisor_of(pid)
+        tag = None if pid == os.getpid() else supervisor_of(pid)
         if tag is None or tag_is_live(tag) or not _same_pid_namespace(pid):
             continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -84,21 +83,6 @@ def _pids() -> list[int]:
         return [int(name) for name in os.listdir("/proc") if name.isdigit()]
     except OSError:
         return []
-
-
-def _supervisor_of(pid: int) -> str | None:
-    """The supervisor tag in a process's environment (None: not a job's, or unreadable)."""
-    if pid == os.getpid():
-        return None
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as environ:
-            variables = environ.read().split(b"\0")
-    except OSError:
-        return None
-    for variable in variables:
-        if variable.startswith(_TAG):
-            return variable[len(_TAG) :].decode("ascii", "replace")
-    return None
 
 
 def _same_pid_namespace(pid: int) -> bool:

@@ -121,14 +121,24 @@ def reap(pids: Iterable[int]) -> None:
             time.sleep(0.005)
 
 
-def tagged(pid: int, tag: str) -> bool:
-    """Whether a process was started (exec'd) with `tag` naming its supervisor."""
-    wanted = f"{SUPERVISOR_VARIABLE}={tag}".encode()
+def supervisor_of(pid: int) -> str | None:
+    """The tag naming the supervisor of a job's process, from the environment it was exec'd
+    with (None: not a job's, or not readable)."""
+    prefix = f"{SUPERVISOR_VARIABLE}=".encode()
     try:
         with open(f"/proc/{pid}/environ", "rb") as environ:
-            return wanted in environ.read().split(b"\0")
+            variables = environ.read().split(b"\0")
     except OSError:
-        return False
+        return None
+    for variable in variables:
+        if variable.startswith(prefix):
+            return variable[len(prefix) :].decode("ascii", "replace")
+    return None
+
+
+def tagged(pid: int, tag: str) -> bool:
+    """Whether a process was started (exec'd) with `tag` naming its supervisor."""
+    return supervisor_of(pid) == tag
 
 
 def group_of(pid: int) -> int | None:
