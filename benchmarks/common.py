@@ -223,9 +223,9 @@ def done_jobs(store: JobStore) -> int:
 
 
 def drop(store: JobStore) -> None:
-    """Remove a benchmark's table, its attempt table and its schema record."""
+    """Remove a benchmark's table, its attempt and metric tables and its schema record."""
     with store.engine.begin() as connection:
-        for table in (store.path.table, store.attempt_table.name):  # validated names
+        for table in (store.path.table, store.attempt_table.name, store.metric_table.name):
             connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
         connection.execute(
             text("DELETE FROM dbdict_schema WHERE table_name = :name"), {"name": store.path.table}

@@ -309,6 +309,7 @@ def _postgres_table(database: str) -> Iterator[str]:
     with engine.begin() as connection:
         connection.execute(text(f"DROP TABLE IF EXISTS {name} CASCADE"))  # made above; views too
         connection.execute(text(f"DROP TABLE IF EXISTS {name}_attempt"))  # its history
+        connection.execute(text(f"DROP TABLE IF EXISTS {name}_metric"))  # its curves
         if engine.dialect.has_table(connection, "dbdict_schema"):
             connection.execute(
                 text("DELETE FROM dbdict_schema WHERE table_name = :name"), {"name": name}

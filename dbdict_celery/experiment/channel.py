@@ -3,7 +3,9 @@
 An experiment is `experiment(state, channel)`. It calls `channel.save()` to
 checkpoint its state and `channel.switch()` at safe points; when `switch()`
 returns `'stop'` (SIGTERM, SIGINT, a cancel) it should save and return
-`channel.INCOMPLETE`, and a later run resumes from the saved state.
+`channel.INCOMPLETE`, and a later run resumes from the saved state. It calls
+`channel.report(step, loss=...)` to add points to its learning curves: they
+are kept with the next save, exactly once across preemptions (`reports.py`).
 
 The state carries its bookkeeping under the `dbdict` key, as in the original:
 `dbdict.experiment`, `dbdict.status` and, after a failure, `dbdict.error`.
@@ -20,7 +22,9 @@ from typing import Any, TextIO
 
 from dbdict_celery.errors import JobRefused, UnstorableValue, UsageError
 from dbdict_celery.experiment import sync
+from dbdict_celery.experiment.metrics_file import MetricsFile
 from dbdict_celery.experiment.params import DD, expand, format_d, parse_lines, resolve
+from dbdict_celery.experiment.reports import Reports
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.stopping import StopFlag, stop_signals
 
@@ -66,6 +70,13 @@ class Channel:
         """Give control back to the channel; `'stop'` means save and return INCOMPLETE soon."""
         return None
 
+    def report(self, step: int, **values: float) -> None:
+        """Add a point at `step` (an integer, 0 or more) to each named curve, for example
+        `channel.report(epoch, loss=0.31, acc=0.92)`. Cheap: kept in memory, and written
+        with the next `save()` (or the end of the run), in the same write as the state.
+        A step at or below one already reported for a key replaces that curve from there."""
+        raise NotImplementedError
+
     def __call__(self, message: Any = None) -> str | None:
         return self.switch(message)
 
@@ -88,9 +99,13 @@ class SingleChannel(Channel):
         self.experiment = experiment
         self.state = DD(state)
         self.stop = stop or StopFlag()
+        self.reports = Reports()  # what the experiment reported since its last save
 
     def switch(self, message: Any = None) -> str | None:
         return STOP if self.stop.requested else None
+
+    def report(self, step: int, **values: float) -> None:
+        self.reports.add(step, values)
 
     @property
     def stop_requested(self) -> bool:
@@ -163,7 +178,8 @@ class StandardChannel(SingleChannel):
     """Runs an experiment inside its own working directory, checkpointing to files.
 
     `orig.conf` keeps the parameters it started with, `current.conf` the state
-    at the last save; a run finding `current.conf` resumes from it.
+    at the last save, `metrics.jsonl` the curves reported up to it; a run finding
+    `current.conf` resumes from it.
     """
 
     def __init__(
@@ -189,8 +205,15 @@ class StandardChannel(SingleChannel):
         if os.path.isfile(current):
             with open(current, encoding="utf-8") as lines:
                 self.state = expand(parse_lines(lines))
+        self.metrics = MetricsFile(self.path)
 
     def save(self) -> None:
+        self.store_files(self.reports.take())
+
+    def store_files(self, reports: Reports) -> None:
+        """Keep a save in the working directory: the curves first, then the state (so a kill
+        in between leaves the curves ahead of the state, and the resumed run rewrites them)."""
+        self.metrics.write(reports)
         _write_conf(os.path.join(self.path, CURRENT_CONF), self.state)
 
     def save_final(self) -> None:
@@ -258,8 +281,8 @@ class RSyncChannel(StandardChannel):
         sync.pull(self.remote, self.path)
         super().setup()
 
-    def save(self) -> None:
-        super().save()
+    def store_files(self, reports: Reports) -> None:
+        super().store_files(reports)
         self.push()
 
     def push(self) -> None:

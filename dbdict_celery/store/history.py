@@ -41,7 +41,6 @@ from dbdict_celery.store.attempt import (
     RunCounts,
     StopReason,
 )
-from dbdict_celery.store.job import Job
 from dbdict_celery.store.operations import chunks
 from dbdict_celery.store.schema import ATTEMPT_FROM_JOB
 from dbdict_celery.store.tables import StorePart
@@ -209,31 +208,6 @@ class History(StorePart):
         if row is not None:
             from_job = {name: getattr(row, column) for name, column in ATTEMPT_FROM_JOB.items()}
             connection.execute(insert(a).values(**from_job, **known))
-        return row
-
-    def _changed_with_attempt(
-        self,
-        connection: Connection,
-        change: Update,
-        job: Job,
-        attempt: AttemptChange | None,
-    ) -> Row[Any] | None:
-        """Run `change` (an UPDATE of the job table RETURNING its id and new status) and, if
-        it changed the row, `attempt` on the run's open attempt; the changed row, or None.
-        On Postgres in one statement."""
-        if attempt is None:
-            return connection.execute(change).first()
-        a = self.attempt_table
-        run = and_(a.c.run_id == job.run_id, a.c.outcome.is_(None))
-        if self.dialect == "postgresql":
-            ended = change.cte("ended")
-            companion = (
-                update(a).where(run, a.c.job_id == ended.c.id).values(**attempt(ended.c.status))
-            )
-            return connection.execute(select(ended).add_cte(companion.cte("attempt"))).first()
-        row = connection.execute(change).first()
-        if row is not None:
-            connection.execute(update(a).where(run).values(**attempt(literal(row.status))))
         return row
 
     def _close_attempt(

@@ -8,10 +8,11 @@ first use (`UPGRADES`), under the lock that guards its creation.
 Beside each job table, its attempt table (`<table>_attempt`) keeps one row per
 run of a job: where, with which code and environment, and how it ended. The
 packages of each distinct environment are kept once per database, in
-`dbdict_environment`, and attempts name them by hash.
+`dbdict_environment`, and attempts name them by hash. Its metric table
+(`<table>_metric`) keeps the curves jobs report: one row per (job, key, step).
 
 Versions: 1, the first; 2 adds `queue` (the Celery queue a job is sent to, None
-for the default one); 3 adds the attempt table.
+for the default one); 3 adds the attempt table; 4 the metric table.
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from dbdict_celery.errors import StoreError
 from dbdict_celery.experiment.status import Status
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 VERSIONS_TABLE = "dbdict_schema"
 ENVIRONMENTS_TABLE = "dbdict_environment"
-_LONGEST_NAME = 50  # an attempt table's name, so that its index names fit Postgres's 63
+_LONGEST_NAME = 50  # an attempt or metric table's name, so that its index names fit Postgres's 63
 OPEN = text("outcome IS NULL")  # an attempt whose run goes on (or whose end went unrecorded)
 
 Json = JSON().with_variant(JSONB(), "postgresql")
@@ -86,13 +87,18 @@ def job_table(name: str, metadata: MetaData) -> Table:
     )
 
 
-def attempt_table_name(job_table_name: str) -> str:
-    """`<table>_attempt`; for a name too long for that, a shortened one made unique by a hash."""
-    name = f"{job_table_name}_attempt"
+def companion_name(job_table_name: str, kind: str) -> str:
+    """`<table>_<kind>`; for a name too long for that, a shortened one made unique by a hash."""
+    name = f"{job_table_name}_{kind}"
     if len(name) <= _LONGEST_NAME:
         return name
     digest = hashlib.sha256(job_table_name.encode("utf-8")).hexdigest()[:8]
-    return f"{job_table_name[:32]}_{digest}_attempt"
+    return f"{job_table_name[:32]}_{digest}_{kind}"
+
+
+def attempt_table_name(job_table_name: str) -> str:
+    """`<table>_attempt` (see `companion_name`)."""
+    return companion_name(job_table_name, "attempt")
 
 
 def attempt_table(job_table_name: str, metadata: MetaData) -> Table:
@@ -129,6 +135,26 @@ def attempt_table(job_table_name: str, metadata: MetaData) -> Table:
         Column("hardware", Json),
         Index(f"{name}_job", "job_id", "id"),
         Index(f"{name}_open", "job_id", postgresql_where=OPEN, sqlite_where=OPEN),
+    )
+
+
+def metric_table(job_table_name: str, metadata: MetaData) -> Table:
+    """The curves of the job table called `job_table_name`: one row per (job, key, step).
+
+    `value` is NULL for a NaN (SQLite cannot keep NaN; Postgres would sort it above every
+    number): readers give it back as NaN. `run_id` names the run that reported it. The
+    primary key serves one job's curves; `<name>_step` one step across a sweep.
+    """
+    name = companion_name(job_table_name, "metric")
+    return Table(
+        name,
+        metadata,
+        Column("job_id", BigInteger, primary_key=True),
+        Column("key", Text, primary_key=True),
+        Column("step", BigInteger, primary_key=True),
+        Column("value", Float),
+        Column("run_id", String(32), nullable=False),
+        Index(f"{name}_step", "key", "step"),
     )
 
 
@@ -187,16 +213,16 @@ def _add_queue(connection: Connection, table: str) -> None:
     connection.execute(text(f"ALTER TABLE {quoted} ADD COLUMN queue TEXT"))
 
 
-def create_attempt_table(connection: Connection, attempts: Table, job_table_name: str) -> None:
-    """Create an attempt table; a clear error if a table of its name is already there (a job
-    table named so, or the history of a job table dropped by hand)."""
-    if connection.dialect.has_table(connection, attempts.name):
+def create_companion(connection: Connection, companion: Table, job_table_name: str) -> None:
+    """Create an attempt or metric table; a clear error if a table of its name is already
+    there (a job table named so, or one left by a job table dropped by hand)."""
+    if connection.dialect.has_table(connection, companion.name):
         raise StoreError(
-            f"cannot keep the history of job table {job_table_name!r}: "
-            f"a table {attempts.name!r} is already there (rename it, or drop it if it is "
-            "the history of a job table dropped by hand)"
+            f"cannot keep the {companion.name.rpartition('_')[2]}s of job table "
+            f"{job_table_name!r}: a table {companion.name!r} is already there (rename it, or "
+            "drop it if it was left by a job table dropped by hand)"
         )
-    attempts.create(connection)
+    companion.create(connection)
 
 
 def _add_history(connection: Connection, table: str) -> None:
@@ -204,7 +230,7 @@ def _add_history(connection: Connection, table: str) -> None:
     is recorded too."""
     metadata = MetaData()
     jobs, attempts = job_table(table, metadata), attempt_table(table, metadata)
-    create_attempt_table(connection, attempts, table)
+    create_companion(connection, attempts, table)
     running = select(*(jobs.c[column] for column in ATTEMPT_FROM_JOB.values())).where(
         jobs.c.status == Status.RUNNING,
         jobs.c.run_id.is_not(None),
@@ -213,5 +239,14 @@ def _add_history(connection: Connection, table: str) -> None:
     connection.execute(insert(attempts).from_select(list(ATTEMPT_FROM_JOB), running))
 
 
+def _add_metrics(connection: Connection, table: str) -> None:
+    """Create the metric table (empty: no curve was reported before)."""
+    create_companion(connection, metric_table(table, MetaData()), table)
+
+
 # Each step takes a table (its name validated) from the version it is keyed by to the next.
-UPGRADES: dict[int, Callable[[Connection, str], None]] = {1: _add_queue, 2: _add_history}
+UPGRADES: dict[int, Callable[[Connection, str], None]] = {
+    1: _add_queue,
+    2: _add_history,
+    3: _add_metrics,
+}

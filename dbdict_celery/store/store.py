@@ -4,7 +4,8 @@
 the tables beside it, and the transactions every statement runs in, where a database
 failure becomes one StoreError). Here: inserting and booking jobs, and the writes that
 keep up or end a run (save, heartbeat, finish, release); in `queries.py` the reads, in
-`operations.py` the changes from outside a run, in `history.py` the attempt table.
+`operations.py` the changes from outside a run, in `history.py` the attempt table, in
+`metrics.py` the metric table.
 `bulk_insert.py` writes a batch of new jobs and `schema.py` creates and upgrades tables,
 both in the store's transactions; `engine.py` sets up each connection.
 
@@ -14,7 +15,9 @@ SQLite serializes writers with `BEGIN IMMEDIATE`), so two workers never run
 one job. Later writes of a run (`save`, `heartbeat`, `finish`) only land
 while the row is still RUNNING under that `run_id`: a run whose job was
 cancelled or re-booked changes nothing, and learns so from what it gets back
-(`Standing.LOST` from a save or a heartbeat, None from `finish`).
+(`Standing.LOST` from a save or a heartbeat, None from `finish`). What a run's
+write changes beside the row (its attempt, the curves it reported) changes in
+the same transaction, only if the row took it: on Postgres in the same statement.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Row,
     Table,
     and_,
@@ -39,15 +43,18 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.sql.dml import Update
 
 from dbdict_celery.config import TablePath, table_path
 from dbdict_celery.errors import TransientStoreError
 from dbdict_celery.experiment.provenance import Code, Environment
+from dbdict_celery.experiment.reports import Reports
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome, StopReason
 from dbdict_celery.store.bulk_insert import insert_batch
 from dbdict_celery.store.history import AttemptChange, History, code_values, died, outcome_of
 from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob, Standing
+from dbdict_celery.store.metrics import Metrics
 from dbdict_celery.store.operations import Operations
 from dbdict_celery.store.queries import Queries
 from dbdict_celery.store.tables import Tables
@@ -80,10 +87,11 @@ RUN_WRITE_PATIENCE = 60.0  # seconds a run's write waits for a database that doe
 RUN_WRITE_RETRY_EVERY = 1.0  # seconds between two tries of a run's write
 
 
-class JobStore(Queries, Operations, History):
+class JobStore(Queries, Operations, History, Metrics):
     """A job table: insert, book, save, finish and release jobs; query them (`queries.py`),
-    change them from outside their runs (`operations.py`), and keep every run's attempt
-    (`history.py`). Each part works on the `Tables` the store is built with."""
+    change them from outside their runs (`operations.py`), keep every run's attempt
+    (`history.py`) and every job's curves (`metrics.py`). Each part works on the `Tables`
+    the store is built with."""
 
     def __init__(self, path: TablePath, create: bool = True) -> None:
         super().__init__(Tables(path, create))
@@ -184,10 +192,16 @@ class JobStore(Queries, Operations, History):
         return Job.from_row(row) if row is not None else None
 
     def _update_owned(
-        self, job: Job, what: str, attempt: AttemptChange | None = None, **values: Any
+        self,
+        job: Job,
+        what: str,
+        attempt: AttemptChange | None = None,
+        reports: Reports | None = None,
+        **values: Any,
     ) -> Row[Any] | None:
         """Update the row if it is still this run's; the updated row, or None (and a warning).
-        `attempt` changes the run's attempt in the same statement, only if the row took it.
+        `attempt` changes the run's attempt, and the run's `reports` are written, with it,
+        only if the row took it.
 
         A database that does not answer for now (restarting, failing over, locked) is asked
         again every RUN_WRITE_RETRY_EVERY seconds for up to RUN_WRITE_PATIENCE seconds: the
@@ -198,7 +212,7 @@ class JobStore(Queries, Operations, History):
         deadline = time.monotonic() + RUN_WRITE_PATIENCE
         while True:
             try:
-                return self._try_update_owned(job, what, values, attempt)
+                return self._try_update_owned(job, what, values, attempt, reports)
             except TransientStoreError as error:
                 if time.monotonic() >= deadline:
                     raise
@@ -206,7 +220,12 @@ class JobStore(Queries, Operations, History):
                 time.sleep(RUN_WRITE_RETRY_EVERY)
 
     def _try_update_owned(
-        self, job: Job, what: str, values: dict[str, Any], attempt: AttemptChange | None
+        self,
+        job: Job,
+        what: str,
+        values: dict[str, Any],
+        attempt: AttemptChange | None,
+        reports: Reports | None,
     ) -> Row[Any] | None:
         t = self.table
         owned = and_(t.c.id == job.id, t.c.run_id == job.run_id, t.c.status == Status.RUNNING)
@@ -217,7 +236,7 @@ class JobStore(Queries, Operations, History):
             .returning(t.c.id, t.c.status, t.c.cancel_requested)
         )
         with self.tables.transaction() as connection:
-            row = self._changed_with_attempt(connection, change, job, attempt)
+            row = self._changed_with_run(connection, change, job, attempt, reports)
             if row is not None:
                 return row
             status = connection.scalar(select(t.c.status).where(t.c.id == job.id))
@@ -225,12 +244,45 @@ class JobStore(Queries, Operations, History):
         log.warning("job %s is no longer this run's (it is %s): %s not recorded", job.id, now, what)
         return None
 
+    def _changed_with_run(
+        self,
+        connection: Connection,
+        change: Update,
+        job: Job,
+        attempt: AttemptChange | None,
+        reports: Reports | None,
+    ) -> Row[Any] | None:
+        """Run `change` (an UPDATE of the job table RETURNING its id and new status) and, if
+        it changed the row, `attempt` on the run's open attempt and the writes of its
+        `reports`; the changed row, or None. On Postgres in one statement, so that history
+        and curves cost a run no round trip."""
+        a = self.attempt_table
+        run = and_(a.c.run_id == job.run_id, a.c.outcome.is_(None))
+        if self.dialect == "postgresql":
+            ended = change.cte("ended")
+            companions: list[Any] = []
+            if attempt is not None:
+                closing = attempt(ended.c.status)
+                companions.append(update(a).where(run, a.c.job_id == ended.c.id).values(closing))
+            if reports:
+                companions += self._report_statements(ended, job.run_id or "", reports)
+            ctes = [each.cte(f"companion_{n}") for n, each in enumerate(companions)]
+            return connection.execute(select(ended).add_cte(*ctes)).first()
+        row = connection.execute(change).first()
+        if row is not None:
+            if attempt is not None:
+                connection.execute(update(a).where(run).values(**attempt(literal(row.status))))
+            if reports:
+                self._write_reports(connection, row.id, job.run_id or "", reports)
+        return row
+
     def save(
         self,
         job: Job,
         state: dict[str, Any],
         exproot: str | None = None,
         code: Code | None = None,
+        reports: Reports | None = None,
     ) -> Standing:
         """Record a run's current (flattened) state; how the run stands after (see Standing).
 
@@ -238,13 +290,14 @@ class JobStore(Queries, Operations, History):
         recorded) or when a cancel was asked (STOP_ASKED: the state was recorded).
         `exproot`: where the run pushes the job's files, recorded for a job that
         names none yet (before its first push: see `DBRSyncChannel`). `code`: the
-        run's code, for its attempt (once: see `history.py`).
+        run's code, for its attempt (once: see `history.py`). `reports`: the curves the
+        run reported since its last save, written with the state (`metrics.py`).
         """
         values: dict[str, Any] = {"state": encode(state), "heartbeat_at": func.now()}
         if exproot is not None:
             values["exproot"] = func.coalesce(self.table.c.exproot, exproot)
         attempt = None if code is None else (lambda _: code_values(code))
-        return _standing(self._update_owned(job, "state", attempt, **values))
+        return _standing(self._update_owned(job, "state", attempt, reports, **values))
 
     def heartbeat(self, job: Job) -> Standing:
         """Tell the table the run is alive; how the run stands after (as for `save`)."""
@@ -260,13 +313,15 @@ class JobStore(Queries, Operations, History):
         exproot: str | None = None,
         reason: str | None = None,
         code: Code | None = None,
+        reports: Reports | None = None,
     ) -> Status | None:
         """End a run: DONE, FAILED (with its traceback), or back to START to resume later.
 
         A run that goes back to START while a cancel was asked ends CANCELLED
         instead (its state kept). Returns the status the row now has, or None
-        (nothing changed) if the job is no longer this run's. `exproot` and `code` as
-        for `save`; `reason`: why the run stopped, if it was told to, for its attempt.
+        (nothing changed) if the job is no longer this run's. `exproot`, `code` and
+        `reports` as for `save`; `reason`: why the run stopped, if it was told to, for its
+        attempt.
         """
         t = self.table
         values: dict[str, Any] = {"status": status, "heartbeat_at": func.now()}
@@ -286,7 +341,7 @@ class JobStore(Queries, Operations, History):
         def close(ended: ColumnElement[Any]) -> dict[str, Any]:
             return self._closing(outcome_of(ended), reason, error, code)
 
-        row = self._update_owned(job, f"outcome {status.name}", close, **values)
+        row = self._update_owned(job, f"outcome {status.name}", close, reports, **values)
         return None if row is None else Status(row.status)
 
     def unbook(self, job: Job, reason: str | None = None) -> Status | None:

@@ -38,9 +38,10 @@ from dbdict_celery.store.schema import (
     SCHEMA_VERSION,
     UPGRADES,
     attempt_table,
-    create_attempt_table,
+    create_companion,
     environments_table,
     job_table,
+    metric_table,
     versions_table,
 )
 
@@ -51,8 +52,8 @@ _READY: set[tuple[str, str, int]] = set()  # (database, table, pid) checked by t
 
 
 class Tables:
-    """The job table at `path`, its attempt table, the environments and the schema versions
-    of its database, on this process's engine for that database.
+    """The job table at `path`, its attempt and metric tables, the environments and the
+    schema versions of its database, on this process's engine for that database.
 
     Made on first use (unless `create` is False: then a missing job table is TableMissing,
     so that a worker never creates a table a message names), upgraded if an earlier
@@ -66,6 +67,7 @@ class Tables:
         metadata = MetaData()
         self.jobs = job_table(path.table, metadata)
         self.attempts = attempt_table(path.table, metadata)
+        self.metrics = metric_table(path.table, metadata)
         self.environments = environments_table(metadata)
         self.versions = versions_table(metadata)
         self._ensure(create)
@@ -123,11 +125,12 @@ class Tables:
         _READY.add(key)
 
     def _create(self, connection: Connection, create: bool, recorded: bool) -> None:
-        """Create the job table and its attempt table. `recorded`: the schema versions still
-        name a job table of this name, dropped by hand since; its row is taken over."""
+        """Create the job table, its attempt and metric tables. `recorded`: the schema versions
+        still name a job table of this name, dropped by hand since; its row is taken over."""
         if not create:
             raise TableMissing(f"there is no job table {self.path}")
-        create_attempt_table(connection, self.attempts, self.path.table)
+        for companion in (self.attempts, self.metrics):
+            create_companion(connection, companion, self.path.table)
         self.jobs.create(connection)
         self._record_version(connection, recorded)
 
@@ -166,4 +169,5 @@ class StorePart:
         self.dialect: str = tables.dialect
         self.table: Table = tables.jobs
         self.attempt_table: Table = tables.attempts
+        self.metric_table: Table = tables.metrics
         self.environments: Table = tables.environments

@@ -20,6 +20,9 @@ fresh at each booking) and `attempt` (1 for the first run). With the code it
 runs known (capture on), setup writes the attempt's record among the job's
 files (`attempt_record.py`): straight into a local exproot, else into the
 working directory, pushed with the rest.
+
+The curves the experiment reports (`channel.report`) ride in the save that
+follows them, fenced like the state: a run that lost its job writes none.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dbdict_celery.errors import ExprootUnreachable, StoreError, SyncError
 from dbdict_celery.experiment.channel import Experiment, RSyncChannel
 from dbdict_celery.experiment.params import DD, expand, flatten
 from dbdict_celery.experiment.provenance import Code
+from dbdict_celery.experiment.reports import Reports
 from dbdict_celery.experiment.stopping import StopFlag
 from dbdict_celery.experiment.sync import Deadline, LeaseExpired
 from dbdict_celery.store.job import Standing, job_dir
@@ -97,6 +101,7 @@ class DBRSyncChannel(RSyncChannel):
         self.code = code
         self.unrecorded_code = code
         self.saves = 0  # landed saves of this run
+        self.final_reports = Reports()  # the curves the outcome records, once the run ends
 
     def setup(self) -> None:
         try:
@@ -110,15 +115,19 @@ class DBRSyncChannel(RSyncChannel):
             write_record(folder, self.writes.path, self.booking, self.code)
 
     def save(self) -> None:
-        """The row first, then current.conf and the files (pushed only if the row took it)."""
-        self._record(row_state(self.state))
-        super().save()
+        """The row and the curves reported since the last save first, in one write, then
+        current.conf and the files (pushed only if the row took it)."""
+        state = row_state(self.state)
+        reports = self.reports.take()
+        self._record(state, reports)
+        self.store_files(reports)
 
     def save_final(self) -> None:
-        """Push the files only: the runner then writes the state and the outcome to the row
-        in one UPDATE (`JobStore.finish`)."""
+        """Push the files only: the runner then writes the state, the last curves
+        (`final_reports`) and the outcome to the row in one write (`JobStore.finish`)."""
         row_state(self.state)
-        super().save()
+        self.final_reports = self.reports.take()
+        self.store_files(self.final_reports)
 
     def push(self) -> None:
         """Push the files while this run holds the job; a run that lost it pushes nothing.
@@ -148,11 +157,12 @@ class DBRSyncChannel(RSyncChannel):
         """The end of the run's lease on the files, as it stands when asked."""
         return lambda: self.lease.held_until
 
-    def _record(self, state: dict[str, Any]) -> None:
+    def _record(self, state: dict[str, Any], reports: Reports) -> None:
         sent = time.monotonic()
         standing = self.writes.save(
-            self.job, state, exproot=self.unrecorded_exproot, code=self.unrecorded_code
-        )
+            self.job, state, exproot=self.unrecorded_exproot, code=self.unrecorded_code,
+            reports=reports,
+        )  # fmt: skip
         if standing is not Standing.LOST:
             self.unrecorded_exproot = None
             self.unrecorded_code = None

@@ -3,10 +3,11 @@
 The supervisor holds the job's database connection; the experiment process
 holds none (a connection per process would cost every job a login, and one
 copied through a fork must never be used twice). So the supervisor sends the
-job to run, and the experiment process's writes (a save, a heartbeat it needs
-for a push, the outcome) come back to the supervisor as requests, each answered
-before the experiment goes on: `PipeWrites` is the experiment's side, `answer`
-the supervisor's. JSON only: nothing but plain values crosses.
+job to run, and the experiment process's writes (a save with the curves
+reported since the last one, a heartbeat it needs for a push, the outcome)
+come back to the supervisor as requests, each answered before the experiment
+goes on: `PipeWrites` is the experiment's side, `answer` the supervisor's. JSON
+only: nothing but plain values crosses.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dbdict_celery.config import TablePath
 from dbdict_celery.errors import DbdictError, StoreError
 from dbdict_celery.experiment.provenance import Code
 from dbdict_celery.experiment.provenance import environment as captured
+from dbdict_celery.experiment.reports import Reports
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import TIMESTAMPS, Job, Standing
 from dbdict_celery.worker.booking import Booking
@@ -38,7 +40,12 @@ class RunWrites(Protocol):
     path: TablePath
 
     def save(
-        self, job: Job, state: dict[str, Any], exproot: str | None = None, code: Code | None = None
+        self,
+        job: Job,
+        state: dict[str, Any],
+        exproot: str | None = None,
+        code: Code | None = None,
+        reports: Reports | None = None,
     ) -> Standing: ...
 
     def heartbeat(self, job: Job) -> Standing: ...
@@ -53,6 +60,7 @@ class RunWrites(Protocol):
         exproot: str | None = None,
         reason: str | None = None,
         code: Code | None = None,
+        reports: Reports | None = None,
     ) -> Status | None: ...
 
     def unbook(self, job: Job, reason: str | None = None) -> Status | None: ...
@@ -129,9 +137,16 @@ class PipeWrites:
         self.finish_request: dict[str, Any] | None = None
 
     def save(
-        self, job: Job, state: dict[str, Any], exproot: str | None = None, code: Code | None = None
+        self,
+        job: Job,
+        state: dict[str, Any],
+        exproot: str | None = None,
+        code: Code | None = None,
+        reports: Reports | None = None,
     ) -> Standing:
-        answer = self._ask("save", state=state, exproot=exproot, code=_code(code))
+        answer = self._ask(
+            "save", state=state, exproot=exproot, code=_code(code), reports=_reports(reports)
+        )
         return Standing(answer["standing"])
 
     def heartbeat(self, job: Job) -> Standing:
@@ -147,11 +162,13 @@ class PipeWrites:
         exproot: str | None = None,
         reason: str | None = None,
         code: Code | None = None,
+        reports: Reports | None = None,
     ) -> Status | None:
         """Keep the outcome for the message that ends the run; None: not recorded yet."""
         self.finish_request = {
             "op": "finish", "status": int(status), "state": state, "error": error,
             "priority": priority, "exproot": exproot, "reason": reason, "code": _code(code),
+            "reports": _reports(reports),
         }  # fmt: skip
         return None
 
@@ -177,7 +194,8 @@ def answer(store: RunWrites, job: Job, request: dict[str, Any]) -> dict[str, Any
     try:
         if op == "save":
             code = _code_of(request["code"])
-            standing = store.save(job, request["state"], request["exproot"], code)
+            reports = _reports_of(request["reports"])
+            standing = store.save(job, request["state"], request["exproot"], code, reports)
             return {"standing": standing.value}
         if op == "heartbeat":
             return {"standing": store.heartbeat(job).value}
@@ -185,7 +203,7 @@ def answer(store: RunWrites, job: Job, request: dict[str, Any]) -> dict[str, Any
             status = store.finish(
                 job, Status(request["status"]), request["state"], request["error"],
                 request["priority"], request["exproot"], request["reason"],
-                _code_of(request["code"]),
+                _code_of(request["code"]), _reports_of(request["reports"]),
             )  # fmt: skip
             return {"status": _int(status)}
         return {"status": _int(store.unbook(job, request["reason"]))}
@@ -200,6 +218,14 @@ def _code(code: Code | None) -> dict[str, Any] | None:
 
 def _code_of(values: dict[str, Any] | None) -> Code | None:
     return None if values is None else Code(**values)
+
+
+def _reports(reports: Reports | None) -> dict[str, Any] | None:
+    return reports.to_json() if reports else None
+
+
+def _reports_of(curves: dict[str, Any] | None) -> Reports | None:
+    return None if curves is None else Reports.from_json(curves)
 
 
 def _status(value: int | None) -> Status | None:

@@ -178,7 +178,7 @@ def test_a_table_in_the_way_of_the_history_is_named(location: str) -> None:
             JobStore.open(f"{base}/{name}")
     finally:
         with in_the_way.engine.begin() as connection:
-            for table in (in_the_way.attempt_table, in_the_way.table):
+            for table in (in_the_way.metric_table, in_the_way.attempt_table, in_the_way.table):
                 table.drop(connection)
 
 

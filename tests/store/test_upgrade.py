@@ -32,12 +32,14 @@ def _jobs_in_every_status(store: JobStore) -> None:
 
 
 def _as_version_1(store: JobStore) -> None:
-    """What the first release made: no `queue` column, no attempt table, version 1 on record."""
+    """What the first release made: no `queue` column, no attempt or metric table, version 1
+    on record."""
     with store.engine.begin() as connection:
         quote = connection.dialect.identifier_preparer.quote
         table = quote(store.path.table)
         connection.execute(text(f"ALTER TABLE {table} DROP COLUMN queue"))
-        connection.execute(text(f"DROP TABLE {quote(store.attempt_table.name)}"))
+        for companion in (store.attempt_table, store.metric_table):
+            connection.execute(text(f"DROP TABLE {quote(companion.name)}"))
         connection.execute(
             text("UPDATE dbdict_schema SET version = 1 WHERE table_name = :name"),
             {"name": store.path.table},
@@ -132,13 +134,14 @@ def test_a_table_of_each_earlier_release_is_upgraded_to_what_a_new_one_is(
     _made_by_release(f"{base}/{name}_old", version)
     upgraded = JobStore.open(f"{base}/{name}_old", create=False)
     fresh = JobStore.open(f"{base}/{name}_new")
-    for part in ("table", "attempt_table"):
+    for part in ("table", "attempt_table", "metric_table"):
         assert _shape(upgraded, getattr(upgraded, part)) == _shape(fresh, getattr(fresh, part))
     list(upgraded.insert([NewJob("tests.experiments.mark", {"n": 1}, queue="gpu")]))
     run = upgraded.book()
     assert run is not None
     assert upgraded.finish(run, Status.DONE, {"n": 1}) is Status.DONE
     assert [(job.queue, job.status) for job in upgraded.jobs()] == [("gpu", Status.DONE)]
+    assert upgraded.metrics(run.id) == [], "the metric table is there, empty"
 
 
 def test_a_table_dropped_by_hand_is_made_again_over_its_schema_row(location: str) -> None:
@@ -146,8 +149,8 @@ def test_a_table_dropped_by_hand_is_made_again_over_its_schema_row(location: str
     again at this release's version, not upgraded, and its row says so."""
     store = JobStore.open(location)
     with store.engine.begin() as connection:
-        store.attempt_table.drop(connection)
-        store.table.drop(connection)
+        for table in (store.metric_table, store.attempt_table, store.table):
+            table.drop(connection)
         connection.execute(
             text("UPDATE dbdict_schema SET version = 1 WHERE table_name = :name"),
             {"name": store.path.table},
