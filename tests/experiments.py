@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from pathlib import Path
 
 from dbdict_celery import DD, Channel
 
@@ -202,3 +204,28 @@ def _load(queue: object, part: int) -> None:
 def idle(state: DD, channel: Channel) -> bool:
     """Asks to be run again at once, without saving anything: a job that would spin."""
     return channel.INCOMPLETE
+
+
+def curve(state: DD, channel: Channel) -> bool | None:
+    """Reports `loss` at steps 0 to `steps`-1, its value 1000 x its run's number + the step,
+    saving at every tenth step. Each run adds a file `run-N` to the folder `marks`. At each
+    step of `pauses` (once: a later run goes past it) it leaves a file `at-STEP` there and
+    waits for a stop (or to be killed), then saves and returns INCOMPLETE."""
+    marks = Path(state.marks)
+    run = len(list(marks.glob("run-*"))) + 1
+    (marks / f"run-{run}").touch()
+    pauses = {state.pauses} if isinstance(state.pauses, int) else set(state.pauses)
+    for step in range(int(state.get("next", 0)), int(state.steps)):
+        channel.report(step, loss=1000 * run + step)
+        if step % 10 == 0:
+            state.next = step + 1
+            channel.save()
+        if step in pauses and not (marks / f"at-{step}").exists():
+            (marks / f"at-{step}").touch()
+            while channel.switch() != "stop":
+                time.sleep(0.02)
+            state.next = step + 1
+            channel.save()
+            return channel.INCOMPLETE
+    state.result = "done"
+    return channel.COMPLETE
