@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import signal
 from datetime import datetime
 from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from sqlalchemy import make_url
 
@@ -60,7 +62,6 @@ class RunWrites(Protocol):
         exproot: str | None = None,
         reason: str | None = None,
         code: Code | None = None,
-        reports: Reports | None = None,
     ) -> Status | None: ...
 
     def unbook(self, job: Job, reason: str | None = None) -> Status | None: ...
@@ -162,13 +163,11 @@ class PipeWrites:
         exproot: str | None = None,
         reason: str | None = None,
         code: Code | None = None,
-        reports: Reports | None = None,
     ) -> Status | None:
         """Keep the outcome for the message that ends the run; None: not recorded yet."""
         self.finish_request = {
             "op": "finish", "status": int(status), "state": state, "error": error,
             "priority": priority, "exproot": exproot, "reason": reason, "code": _code(code),
-            "reports": _reports(reports),
         }  # fmt: skip
         return None
 
@@ -178,8 +177,8 @@ class PipeWrites:
     def _ask(self, op: str, **values: Any) -> dict[str, Any]:
         send(self.connection, {"op": op, **values})
         answer = receive(self.connection)
-        if answer is None:
-            raise StoreError("the job's supervisor is gone: nothing more can be recorded")
+        if answer is None:  # its supervisor died: the run is lost, and must touch nothing more
+            _die_with_the_supervisor()
         if "error" in answer:
             raise StoreError(answer["error"])
         return answer
@@ -203,13 +202,21 @@ def answer(store: RunWrites, job: Job, request: dict[str, Any]) -> dict[str, Any
             status = store.finish(
                 job, Status(request["status"]), request["state"], request["error"],
                 request["priority"], request["exproot"], request["reason"],
-                _code_of(request["code"]), _reports_of(request["reports"]),
+                _code_of(request["code"]),
             )  # fmt: skip
             return {"status": _int(status)}
         return {"status": _int(store.unbook(job, request["reason"]))}
     except DbdictError as error:
         log.error("job %s: the %s its experiment process asked for failed: %s", job.id, op, error)
         return {"error": str(error)}
+
+
+def _die_with_the_supervisor() -> NoReturn:
+    """End this experiment process at once, as PR_SET_PDEATHSIG is about to: the kernel closes
+    a dying supervisor's socket before it sends that signal, and a run that went on in
+    between would push files its row never recorded (a state, curves) for the next run."""
+    os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable: SIGKILL cannot be caught")
 
 
 def _code(code: Code | None) -> dict[str, Any] | None:
