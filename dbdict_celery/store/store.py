@@ -313,15 +313,14 @@ class JobStore(Queries, Operations, History, Metrics):
         exproot: str | None = None,
         reason: str | None = None,
         code: Code | None = None,
-        reports: Reports | None = None,
     ) -> Status | None:
         """End a run: DONE, FAILED (with its traceback), or back to START to resume later.
 
         A run that goes back to START while a cancel was asked ends CANCELLED
         instead (its state kept). Returns the status the row now has, or None
-        (nothing changed) if the job is no longer this run's. `exproot`, `code` and
-        `reports` as for `save`; `reason`: why the run stopped, if it was told to, for its
-        attempt.
+        (nothing changed) if the job is no longer this run's. `exproot` and `code` as
+        for `save`; `reason`: why the run stopped, if it was told to, for its attempt.
+        A run's last points are written by a save before it ends (see `DBRSyncChannel`).
         """
         t = self.table
         values: dict[str, Any] = {"status": status, "heartbeat_at": func.now()}
@@ -341,7 +340,7 @@ class JobStore(Queries, Operations, History, Metrics):
         def close(ended: ColumnElement[Any]) -> dict[str, Any]:
             return self._closing(outcome_of(ended), reason, error, code)
 
-        row = self._update_owned(job, f"outcome {status.name}", close, reports, **values)
+        row = self._update_owned(job, f"outcome {status.name}", close, **values)
         return None if row is None else Status(row.status)
 
     def unbook(self, job: Job, reason: str | None = None) -> Status | None:

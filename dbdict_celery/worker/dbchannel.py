@@ -101,7 +101,6 @@ class DBRSyncChannel(RSyncChannel):
         self.code = code
         self.unrecorded_code = code
         self.saves = 0  # landed saves of this run
-        self.final_reports = Reports()  # the curves the outcome records, once the run ends
 
     def setup(self) -> None:
         try:
@@ -123,11 +122,15 @@ class DBRSyncChannel(RSyncChannel):
         self.store_files(reports)
 
     def save_final(self) -> None:
-        """Push the files only: the runner then writes the state, the last curves
-        (`final_reports`) and the outcome to the row in one write (`JobStore.finish`)."""
-        row_state(self.state)
-        self.final_reports = self.reports.take()
-        self.store_files(self.final_reports)
+        """Push the files; the runner then writes the state and the outcome to the row in one
+        write (`JobStore.finish`). Points reported since the last save reach the row first,
+        with the state, as a save: the files say the run is over, and a run resumed from
+        them (its outcome lost with its process) would not report them again."""
+        state = row_state(self.state)
+        reports = self.reports.take()
+        if reports:
+            self._record(state, reports)
+        self.store_files(reports)
 
     def push(self) -> None:
         """Push the files while this run holds the job; a run that lost it pushes nothing.

@@ -95,13 +95,11 @@ def _voluntary(ended: Status, channel: DBRSyncChannel) -> bool:
 
 def _unrecorded(channel: DBRSyncChannel) -> dict[str, Any]:
     """What the outcome records of the run beside its status: why it was stopped (if it
-    was), the exproot and code no save recorded yet, and the curves reported since the last
-    save."""
+    was), and the exproot and code no save recorded yet."""
     return {
         "reason": channel.stop.reason if channel.stop_requested else None,
         "exproot": channel.unrecorded_exproot,
         "code": channel.unrecorded_code,
-        "reports": channel.final_reports,
     }
 
 

@@ -42,7 +42,8 @@ def test_a_save_writes_what_was_reported_since_the_last_one(store: JobStore) -> 
     job = _booked(store)
     store.save(job, {"next": 5}, reports=_reported(range(5)))
     store.save(job, {"next": 8}, reports=_reported(range(5, 8)))
-    assert store.finish(job, Status.DONE, {"next": 10}, reports=_reported(range(8, 10)))
+    store.save(job, {"next": 10}, reports=_reported(range(8, 10)))  # a run's last points
+    assert store.finish(job, Status.DONE, {"next": 10})
     assert _curve(store, job.id) == [(step, 1000.0 + step, 1) for step in range(10)]
 
 
@@ -55,7 +56,7 @@ def test_a_run_that_lost_its_job_writes_no_point(store: JobStore) -> None:
     assert second.run_id != job.run_id
     store.save(second, {"next": 5}, reports=_reported(range(3, 5), run=2))
     assert store.save(job, {"next": 9}, reports=_reported(range(3, 9))) is Standing.LOST
-    assert store.finish(job, Status.DONE, {}, reports=_reported(range(9, 12))) is None
+    assert store.finish(job, Status.DONE, {}) is None
     assert _curve(store, job.id) == [(s, 1000.0 + s, 1) for s in range(3)] + [
         (s, 2000.0 + s, 2) for s in range(3, 5)
     ], "the first run's late points are nowhere"
@@ -69,7 +70,8 @@ def test_points_reported_again_from_a_resumed_save_replace_nothing_but_their_ste
     store.release_dead(job, max_attempts=5, reason="its process died")  # 31..37 were lost
     resumed = store.book()
     assert resumed is not None
-    assert store.finish(resumed, Status.DONE, {}, reports=_reported(range(31, 40), run=2))
+    store.save(resumed, {}, reports=_reported(range(31, 40), run=2))
+    assert store.finish(resumed, Status.DONE, {})
     curve = _curve(store, job.id)
     assert [step for step, _, _ in curve] == list(range(40)), "each step once"
     assert {run for step, _, run in curve if step < 31} == {1}
