@@ -214,7 +214,7 @@ def curve(state: DD, channel: Channel) -> bool | None:
     marks = Path(state.marks)
     run = len(list(marks.glob("run-*"))) + 1
     (marks / f"run-{run}").touch()
-    pauses = {state.pauses} if isinstance(state.pauses, int) else set(state.pauses)
+    pauses = {int(step) for step in str(state.pauses).split()}  # a step, or "37 64"
     for step in range(int(state.get("next", 0)), int(state.steps)):
         channel.report(step, loss=1000 * run + step)
         if step % 10 == 0:

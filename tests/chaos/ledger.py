@@ -4,7 +4,8 @@ A job passes when it ended in the final status it should have, its runs never
 overlapped (the side-effect lines of one run never come after another run's
 began), no run did the same step twice, a run after a saved step carried on
 from that save (never from 0), and, DONE, its files in the exproot name the
-run the row says finished it, with every step counted.
+run the row says finished it, with every step counted, and its curve holds
+each step once, each point reported by a run that counted that step.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.attempt import Attempt
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.store import JobStore
 from tests.chaos.workload import checkpoints, steps_of
@@ -130,6 +132,29 @@ def _check_done(
     writers = [run_id for run_id, _ in runs]  # the last run may have had nothing left to count
     if job.run_id in writers and writers[-1] != job.run_id:
         verdict.duplicated.append(f"job {job.id}: run {writers[-1]} wrote after the last run")
+    _check_curve(job, runs, store.attempts(job.id), store, verdict)
+
+
+def _check_curve(
+    job: Job, runs: list[Run], attempts: list[Attempt], store: JobStore, verdict: Verdict
+) -> None:
+    """A DONE job's curve: `progress` at each step once, each point by a run that counted
+    that step (a run that lost the job, or whose steps were not saved, reported none)."""
+    points = store.metrics(job.id, keys=["progress"])
+    steps = [point.step for point in points]
+    if steps != list(range(1, steps_of(int(job.params["n"])) + 1)):
+        verdict.duplicated.append(f"job {job.id}: its curve has steps {steps}")
+    counted = {(run_id, step) for run_id, run_steps in runs for step in run_steps}
+    run_ids: dict[int, set[str]] = defaultdict(set)  # a run given back shares its number
+    for attempt in attempts:
+        run_ids[attempt.attempt].add(attempt.run_id)
+    for point in points:
+        counted_it = any((run_id, point.step) in counted for run_id in run_ids[point.run or 0])
+        if not counted_it or point.value != point.step:
+            verdict.duplicated.append(
+                f"job {job.id}: step {point.step} of its curve ({point.value}) is run "
+                f"{point.run}'s, which did not count it"
+            )
 
 
 def _names(statuses: Collection[Status]) -> str:

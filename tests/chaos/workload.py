@@ -2,7 +2,8 @@
 
 Each step appends `ID RUN_ID STEP` to the shared side-effect file (one small
 O_APPEND write, so lines of concurrent runs never mix), so a job whose work
-runs twice shows it there whatever its row says. Two jobs in three save
+runs twice shows it there whatever its row says, and reports the step as the
+point `progress` of its curve. Two jobs in three save
 after every step (checkpointing); the third never saves, so it starts over
 after a kill and shows that a kill is survived without any save.
 """
@@ -55,6 +56,7 @@ def counter(state: DD, channel: Channel) -> bool | None:
         step += 1
         with open(state.ledger, "a", encoding="utf-8") as ledger:
             ledger.write(f"{state.dbdict.id} {state.dbdict.run_id} {step}\n")
+        channel.report(step, progress=step)
         state.step = step
         if checkpoints(n):
             channel.save()
