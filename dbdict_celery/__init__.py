@@ -67,6 +67,8 @@ if TYPE_CHECKING:
     from dbdict_celery.store.export import export as export
     from dbdict_celery.store.job import Job as Job
     from dbdict_celery.store.logs import read_log as read_log
+    from dbdict_celery.store.metrics import CurveSummary as CurveSummary
+    from dbdict_celery.store.metrics import MetricPoint as MetricPoint
     from dbdict_celery.store.operations import Cancellation as Cancellation
     from dbdict_celery.store.plan import Plan as Plan
     from dbdict_celery.store.plan import plan as plan
@@ -111,6 +113,8 @@ _WHERE = {
     "Job": "store.job",
     "Attempt": "store.attempt",
     "AttemptOutcome": "store.attempt",
+    "MetricPoint": "store.metrics",
+    "CurveSummary": "store.metrics",
     "compare": "store.comparison",
     "RunRef": "store.comparison",
     "Difference": "store.comparison",

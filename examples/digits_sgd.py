@@ -5,10 +5,12 @@
 
 The bundled digits data set (1,797 8x8 images, no download) is split 80/20 by
 `seed`; each epoch is one `partial_fit` pass over the shuffled training set. After
-every epoch the model is written to `model.pkl` in the working directory and
-`save_and_switch()` checkpoints it with the state; stopped, the run returns
+every epoch the validation loss and accuracy are reported (`channel.report`:
+the learning curves `dbdict metrics` and `dbdict plot --curves` show), the
+model is written to `model.pkl` in the working directory and `save_and_switch()`
+checkpoints it with the state and the curves; stopped, the run returns
 INCOMPLETE, and the next one loads the model and goes on from the saved epoch.
-`state.accuracy` is the validation accuracy after the last epoch.
+`state.accuracy` and `state.loss` are the validation figures after the last epoch.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.linear_model import SGDClassifier
+from sklearn.metrics import log_loss
 from sklearn.model_selection import train_test_split
 
 from dbdict_celery import DD, Channel
@@ -47,6 +50,8 @@ def experiment(state: DD, channel: Channel) -> bool | None:
         model.partial_fit(train_x[order], train_y[order], classes=CLASSES)
         state.epoch += 1
         state.accuracy = float(model.score(valid_x, valid_y))
+        state.loss = float(log_loss(valid_y, model.predict_proba(valid_x), labels=CLASSES))
+        channel.report(state.epoch, loss=state.loss, accuracy=state.accuracy)
         _checkpoint(model)
         if channel.save_and_switch() == "stop":
             return channel.INCOMPLETE

@@ -2,9 +2,10 @@
 
     dbdict run examples.quadratic.experiment epochs=100 lr=0.1
 
-It saves after every epoch with `save_and_switch()`; stopped (SIGTERM, Ctrl-C,
-`dbdict cancel`) it returns INCOMPLETE, and the next run continues from the
-saved epoch. `state.loss` is the result.
+It reports its loss at every epoch (a point of its learning curve) and saves
+after every epoch with `save_and_switch()`; stopped (SIGTERM, Ctrl-C, `dbdict
+cancel`) it returns INCOMPLETE, and the next run continues from the saved
+epoch. `state.loss` is the result.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def experiment(state: DD, channel: Channel) -> bool | None:
         state.x -= lr * 2 * (state.x - OPTIMUM)  # one step down the gradient
         state.loss = (state.x - OPTIMUM) ** 2
         state.epoch += 1
+        channel.report(state.epoch, loss=state.loss)  # a point of its learning curve
         if channel.save_and_switch() == "stop":  # SIGTERM, Ctrl-C, cancel
             return channel.INCOMPLETE  # resume later from here
     return channel.COMPLETE
