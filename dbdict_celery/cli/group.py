@@ -23,6 +23,7 @@ COMMANDS = {
     "status": "reading:status_command",
     "list": "reading:list_command",
     "show": "reading:show_command",
+    "metrics": "metrics:metrics_command",
     "diff": "comparing:diff_command",
     "cancel": "jobs:cancel_command",
     "requeue": "jobs:requeue_command",

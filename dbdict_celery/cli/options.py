@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
 
 STATUS = click.Choice([status.name.lower() for status in Status], case_sensitive=False)
@@ -77,3 +78,14 @@ def stale_after_option(what: str) -> Callable[[Callable[..., Any]], Callable[...
 def chosen_statuses(names: tuple[str, ...]) -> list[Status] | None:
     """The statuses named by --status options; None when none was given."""
     return [Status[name.upper()] for name in names] or None
+
+
+def column_names(text: str | None) -> list[str] | None:
+    """The names a --columns A,B,... option gives (row columns or state keys); None when it
+    was not given."""
+    if text is None:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--columns needs at least one name")
+    return names

@@ -12,6 +12,7 @@ from rich.progress import TimeElapsedColumn
 import dbdict_celery as api
 from dbdict_celery.cli.options import (
     chosen_statuses,
+    column_names,
     db_options,
     json_option,
     stale_after_option,
@@ -33,7 +34,6 @@ from dbdict_celery.cli.output import (
     value_of,
 )
 from dbdict_celery.config import stale_after as default_stale_after
-from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import Attempt, RunCounts
 from dbdict_celery.store.job import Job, job_dir, state_key
@@ -196,9 +196,7 @@ def list_command(
     """List jobs, one row each, with their parameters and results as columns."""
     store = api.JobStore.open(db, table, create=False)
     jobs = store.jobs(chosen_statuses(statuses), filters, limit, sort, attempt=on_attempt)
-    shown = [c.strip() for c in columns.split(",") if c.strip()] if columns else None
-    if columns is not None and not shown:
-        raise UsageError("--columns needs at least one name")
+    shown = column_names(columns)
     if as_json:
         print_json([columns_record(job, shown) if shown else job_record(job) for job in jobs])
         return
@@ -217,14 +215,17 @@ def list_command(
 @db_options
 @json_option
 def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) -> None:
-    """Everything the table knows of one job: parameters, state, its runs (where, which
-    code, how each ended; how many died, failed, were preempted), last traceback."""
+    """Everything the table knows of one job: parameters, state, its curves (steps, last
+    value), its runs (where, which code, how each ended; how many died, failed, were
+    preempted), last traceback."""
     store = api.JobStore.open(db, table, create=False)
     job = store.get(job_id)
     history = store.attempts(job_id)
     record = _with_run_counts(job_record(job), store.run_counts(job_id))
+    curves = store.curve_summaries(job_id)
     if as_json:
-        print_json({**record, "history": [attempt_record(a) for a in history]})
+        summaries = {key: dataclasses.asdict(curve) for key, curve in curves.items()}
+        print_json({**record, "curves": summaries, "history": [attempt_record(a) for a in history]})
         return
     params, state, error = record.pop("params"), record.pop("state"), record.pop("error")
     record["files"] = str(job_dir(job.exproot, store.path, job.id)) if job.exproot else ""
@@ -236,6 +237,12 @@ def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) 
         ("Parameters", ["key", "value"], sorted(params.items())),
         ("State beyond the parameters", ["key", "value"], changed),
     ]
+    if curves:
+        tables.append((
+            f"Curves (every point: dbdict metrics {job.id})",
+            ["key", "steps", "last step", "last value"],
+            [[key, c.steps, c.last_step, c.last_value] for key, c in curves.items()],
+        ))  # fmt: skip
     for title, columns, rows in tables:
         stdout().print(rich_table(title, columns, rows, DETAIL_LIMIT))
     _print_history(history, record["files"])

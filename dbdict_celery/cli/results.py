@@ -10,6 +10,7 @@ import click
 import dbdict_celery as api
 from dbdict_celery.cli.options import (
     chosen_statuses,
+    column_names,
     db_options,
     status_option,
     where_option,
@@ -26,6 +27,19 @@ FOLLOW_POLL = 1.0
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="csv", show_default=True)
 @status_option
 @where_option
+@click.option(
+    "--columns",
+    metavar="A,B,...",
+    help="Only these columns after the id: row columns or state keys (default: every one; "
+    "with --metrics: none).",
+)
+@click.option(
+    "--metrics",
+    is_flag=True,
+    help="One row per point of the jobs' curves: id, the --columns, key, step, value, run.",
+)
+@click.option("--key", "keys", multiple=True, metavar="KEY",
+              help="With --metrics: only this curve (repeatable).")  # fmt: skip
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE (default: standard output).")
 def export_command(
     db: str | None,
@@ -33,20 +47,29 @@ def export_command(
     fmt: str,
     statuses: tuple[str, ...],
     filters: tuple[str, ...],
+    columns: str | None,
+    metrics: bool,
+    keys: tuple[str, ...],
     output: str | None,
 ) -> None:
-    """One row per job, its parameters and results as columns: for pandas.
+    """One row per job, its parameters and results as columns; or, with --metrics, one row
+    per point of the curves the jobs reported (channel.report): for pandas.
 
     \b
-    Example:
+    Examples:
         dbdict export --status done -o results.csv
         python -c "import pandas; print(pandas.read_csv('results.csv'))"
+        dbdict export --metrics --columns lr,model --key loss -o curves.parquet
     """
     if fmt == "parquet" and not output:
         raise click.UsageError("parquet needs -o FILE")
+    if keys and not metrics:
+        raise click.UsageError("--key chooses among the curves: add --metrics")
     store = api.JobStore.open(db, table, create=False)
-    count = api.export(store, output or sys.stdout, fmt, chosen_statuses(statuses), filters)
-    click.echo(f"exported {count} jobs" + (f" to {output}" if output else ""), err=True)
+    count = api.export(store, output or sys.stdout, fmt, chosen_statuses(statuses), filters,
+                       column_names(columns), metrics, list(keys) or None)  # fmt: skip
+    what = "points" if metrics else "jobs"
+    click.echo(f"exported {count} {what}" + (f" to {output}" if output else ""), err=True)
 
 
 @click.command("view")
