@@ -355,3 +355,23 @@ def test_a_sql_loop_books_past_only_the_jobs_it_left_waiting(
     monkeypatch.setattr(dbrunner, "MAX_LEFT_WAITING", 2)
     again = run_sql(store, str(tmp_path / "exproot"), n=0)
     assert (again.ran, again.drained, again.stopped) == (2, False, False)
+
+
+def test_dbdict_sql_keeps_each_reported_point_in_the_table_and_among_the_files(
+    location: str, tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    scheduled = dbdict("schedule", "--no-enqueue", "--db", location, "tests.experiments.curve",
+                       "steps=25", f"marks='{marks}'", "pauses=-1", cwd=tmp_path)  # fmt: skip
+    assert scheduled.returncode == 0, scheduled.stderr
+    ran = dbdict("sql", "--db", location, "-n", "1", "roots", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    store = JobStore.open(location)
+    (job,) = store.jobs()
+    assert job.status is Status.DONE
+    points = store.metrics(job.id, keys=["loss"])
+    assert [(p.step, p.value, p.run) for p in points] == [(s, 1000.0 + s, 1) for s in range(25)]
+    files = tmp_path / "roots" / store.path.dbname / store.path.table / str(job.id)
+    lines = (files / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 25, "the points are among the job's files too, once each"
