@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from dbdict_celery.experiment.metrics_file import METRICS_FILE, read_points
 from dbdict_celery.experiment.status import Status
 from tests.conftest import REPO, read_conf, wait_until
 from tests.deployments import Deployment, embedded, kill_session, scheduled, wait_for_statuses
@@ -117,6 +118,10 @@ def test_digits_resumed_after_a_stop_ends_exactly_as_an_uninterrupted_run(
     final = read_conf(conf)
     assert final["epoch"] == 12
     assert final["accuracy"] == read_conf(laptop.cwd / "whole" / "current.conf")["accuracy"]
+    curves = {name: sorted(read_points(str(laptop.cwd / name / METRICS_FILE)))
+              for name in ("whole", "parts")}  # fmt: skip
+    assert curves["parts"] == curves["whole"], "the same curves, each epoch once"
+    assert [step for key, step, _ in curves["whole"] if key == "loss"] == list(range(1, 13))
 
 
 def test_the_quick_start_is_examples_quadratic_and_runs_as_the_readme_says(
