@@ -2,7 +2,8 @@
 of when each run ran on which worker.
 
 matplotlib is an extra (`pip install 'dbdict-celery[plot]'`): it is imported only
-here, when a figure is drawn, and drawn without a display (no pyplot, no GUI).
+here and in `curves_figure.py` (the learning curves), when a figure is drawn, and
+drawn without a display (no pyplot, no GUI).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ MIN_BAR = timedelta(milliseconds=50)  # a run too short to see still gets a sliv
 DECADES_FOR_LOG = 2  # values spanning this many powers of ten get a log axis
 
 
-def _new_figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     """A blank figure; the first import of matplotlib in every drawing, so that a missing
     extra is told in one line (exit 1) before any other matplotlib import could fail."""
     try:
@@ -71,7 +72,9 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _log_scale(values: Sequence[float]) -> bool:
+def log_scale(values: Sequence[float]) -> bool:
+    """Whether the values (all positive) span DECADES_FOR_LOG powers of ten or more: a log
+    axis (or colour scale) spreads them evenly."""
     positive = [value for value in values if value > 0]
     return (
         len(positive) == len(values) > 1
@@ -86,7 +89,7 @@ def sweep(jobs: Sequence[Job], x: str, y: str, hue: str | None, table: str) -> F
     Jobs without a number for `x` or `y` (not finished yet, or diverged) are left out.
     """
     points = [
-        (xv, yv, _group(value_of(job, hue)) if hue else None, job.status)
+        (xv, yv, group_of(value_of(job, hue)) if hue else None, job.status)
         for job in jobs
         if (xv := _number(value_of(job, x))) is not None
         and (yv := _number(value_of(job, y))) is not None
@@ -96,7 +99,7 @@ def sweep(jobs: Sequence[Job], x: str, y: str, hue: str | None, table: str) -> F
             f"no job has numbers for both {x!r} and {y!r} (of {len(jobs)} jobs): check the "
             "names with dbdict list, or wait for results"
         )
-    figure = _new_figure(7, 4.5)
+    figure = new_figure(7, 4.5)
     axes = figure.subplots()
     groups: dict[Any, list[tuple[float, float, Status]]] = defaultdict(list)
     for xv, yv, group, status in points:
@@ -112,9 +115,9 @@ def sweep(jobs: Sequence[Job], x: str, y: str, hue: str | None, table: str) -> F
         label = f"{hue}={group}" if hue else f"mean of DONE {y}"
         if means:
             axes.plot(*zip(*means, strict=True), color=colour, linewidth=1.5, label=label)
-    if _log_scale([point[0] for point in points]):
+    if log_scale([point[0] for point in points]):
         axes.set_xscale("log")
-    if _log_scale([point[1] for point in points]):
+    if log_scale([point[1] for point in points]):
         axes.set_yscale("log")
     axes.set_xlabel(x)
     axes.set_ylabel(y)
@@ -125,7 +128,7 @@ def sweep(jobs: Sequence[Job], x: str, y: str, hue: str | None, table: str) -> F
     return figure
 
 
-def _group(value: Any) -> Any:
+def group_of(value: Any) -> Any:
     """A hue value as a group: lists and dicts (unhashable) by how they print."""
     return value if isinstance(value, str | int | float | bool | type(None)) else repr(value)
 
@@ -172,7 +175,7 @@ def timeline(jobs: Sequence[Job], history: dict[int, list[Attempt]], table: str)
         raise UsageError(f"no job of the {len(jobs)} chosen has run yet: nothing to draw")
     lanes = sorted({span.lane for span in spans})
     lane_of = {lane: index for index, lane in enumerate(lanes)}
-    figure = _new_figure(9, max(2.5, 0.4 * len(lanes) + 1.5))
+    figure = new_figure(9, max(2.5, 0.4 * len(lanes) + 1.5))
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.patches import Patch
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import dbdict_env
 
-HEAVY = ("celery", "kombu", "sqlalchemy", "psycopg")
+HEAVY = ("celery", "kombu", "sqlalchemy", "psycopg", "matplotlib", "numpy", "pandas", "pyarrow")
 
 
 def imported_modules(*args: str, home: Path, cwd: Path) -> tuple[set[str], str]:
@@ -46,6 +46,9 @@ def imported_modules(*args: str, home: Path, cwd: Path) -> tuple[set[str], str]:
         ["help"],
         ["help", "schedule"],
         ["schedule", "--help"],
+        ["help", "metrics"],
+        ["plot", "--help"],
+        ["export", "--help"],
     ],
 )
 def test_local_runs_and_help_load_no_celery_and_create_no_home(
@@ -60,7 +63,8 @@ def test_local_runs_and_help_load_no_celery_and_create_no_home(
 def test_every_command_is_listed_and_loads(tmp_path: Path) -> None:
     _, listing = imported_modules("help", home=tmp_path / "home", cwd=tmp_path)
     commands = ["run", "filemerge", "schedule", "worker", "sql", "status", "list", "show",
-                "cancel", "requeue", "reconcile", "export", "view", "logs", "help"]  # fmt: skip
+                "metrics", "diff", "cancel", "requeue", "reconcile", "export", "view", "logs",
+                "plot", "help"]  # fmt: skip
     for command in commands:
         assert f"\n  {command} " in listing, command
 
