@@ -31,6 +31,7 @@ from sqlalchemy import make_url
 
 from benchmarks import (
     capture_bench,
+    curves_bench,
     isolation_bench,
     memory_bench,
     save_bench,
@@ -54,6 +55,7 @@ SUITES: dict[str, Callable[[Settings], list[Result]]] = {
     "capture": capture_bench.measure,
     "isolation": isolation_bench.measure,
     "writes": write_bench.measure,
+    "curves": curves_bench.measure,
 }
 OUTPUT = Path(__file__).with_name("results.json")
 
