@@ -308,3 +308,16 @@ def test_metrics_on_a_missing_table_is_one_line_and_creates_none(
     assert done.returncode == 2
     database = str(JobStore.open(location).path).rpartition("/")[0]
     assert done.stderr.strip() == f"dbdict: there is no job table {database}/no_such_table"
+
+
+def test_plot_curves_reads_the_points_of_either_database(curves: str, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the plot extra: pip install -e '.[plot]'")
+    done = dbdict("plot", "--db", curves, "--curves", "loss", "--hue", "model", "-o", "loss.png",
+                  cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "loss.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert done.stderr.splitlines() == [
+        "left out 2 infinite values (1 job): a line cannot show them",
+        f"best (min last loss): job 1, {RESUMED_LOSS:.6g} at step 5",
+        "wrote loss.png",
+    ]
