@@ -113,15 +113,12 @@ def metric_records(
     """The metric export's column names, and its rows (streamed): one per point the chosen
     jobs reported, of `keys` (None: every key), by job, key and step. Each row is the job's
     id and `columns`, then the point's key, step, value (NaN and infinities kept) and run
-    (the attempt that reported it).
+    (the attempt that reported it). A state key named like one of those is `state.KEY`.
     """
-    chosen = chosen_columns(columns)
-    taken = [name for name, _ in chosen if name in METRIC_COLUMNS]
-    if taken:
-        raise UsageError(
-            f"{', '.join(taken)}: already a column of each point (id, "
-            f"{', '.join(METRIC_COLUMNS)}); name such a state key state.NAME"
-        )
+    chosen = [
+        (f"state.{name}" if name in METRIC_COLUMNS else name, key)
+        for name, key in chosen_columns(columns)
+    ]
     names = [name for name, _ in chosen] + list(METRIC_COLUMNS)
     return names, _points(store, _started(store.stream(status, where)), chosen, keys)
 

@@ -255,6 +255,21 @@ def test_export_metrics_takes_the_export_filters_and_keys(curves: str, tmp_path:
     assert nothing.stderr.strip() == "exported 0 points"
 
 
+def test_a_state_key_named_like_a_point_column_is_exported_as_state_key(
+    curves: str, tmp_path: Path
+) -> None:
+    store = JobStore.open(curves)
+    list(store.insert([NewJob("examples.quadratic.experiment", {"lr": 0.5, "step": 7})]))
+    job = booked(store, 4)
+    report(store, job, {"loss": [0.3, 0.2]})
+    done = dbdict("export", "--db", curves, "--metrics", "--columns", "step,lr",
+                  "--where", "lr=0.5", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    frame = pandas.read_csv(io.StringIO(done.stdout))
+    assert list(frame.columns) == ["id", "state.step", "lr", "key", "step", "value", "run"]
+    assert points_of(frame) == [(4, 7, 0.5, "loss", 0, 0.3, 1), (4, 7, 0.5, "loss", 1, 0.2, 1)]
+
+
 def test_export_columns_chooses_the_columns_of_a_job_export_too(
     curves: str, tmp_path: Path
 ) -> None:
@@ -270,8 +285,6 @@ def test_export_columns_chooses_the_columns_of_a_job_export_too(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--metrics", "--columns", "lr,step"], "dbdict: step: already a column of each point "
-         "(id, key, step, value, run); name such a state key state.NAME"),
         (["--key", "loss"], "dbdict export: --key chooses among the curves: add --metrics "
          "(see 'dbdict export --help')"),
         (["--metrics", "--where", "status=finished"], "dbdict: no status 'finished'"),
