@@ -68,7 +68,8 @@ def test_the_walkthrough_runs_as_written(laptop: Deployment) -> None:
         rows = list(csv.DictReader(results))
     assert len(rows) == 11
     assert all(0.5 < float(row["accuracy"]) <= 1 for row in rows)
-    for image in ("sweep.png", "timeline.png"):
+    assert [p.step for p in store.metrics(resumed[0].id, keys=["loss"])] == list(range(1, 201))
+    for image in ("sweep.png", "curves.png", "timeline.png"):
         assert (laptop.cwd / image).read_bytes().startswith(PNG), image
 
 
