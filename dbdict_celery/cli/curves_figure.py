@@ -30,14 +30,15 @@ from dbdict_celery.cli.output import value_of
 from dbdict_celery.errors import UsageError
 from dbdict_celery.store.job import Job
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: `dbdict --help` imports no SQLAlchemy
     import numpy as np
     from matplotlib.artist import Artist
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
     from numpy.typing import NDArray
 
-    from dbdict_celery.store.metrics import MetricPoint
+    from dbdict_celery.store.metrics import CurveColumns
+
 
 BEST = ("min", "max")
 MOST_ALPHA = 0.9  # a few jobs' lines
@@ -71,7 +72,7 @@ class CurvesPlot:
 
 def curves_plot(
     jobs: Sequence[Job],
-    points: Iterable[MetricPoint],
+    points: CurveColumns,
     key: str,
     table: str,
     hue: str | None = None,
@@ -80,16 +81,12 @@ def curves_plot(
     best: str = "min",
 ) -> CurvesPlot:
     """Draw the `key` curve of each of `jobs` from `points` (theirs, of that key, by job and
-    step, as `JobStore.stream_metrics` gives them): coloured by `hue`, a log value axis
+    step, as `JobStore.curve_columns` gives them): coloured by `hue`, a log value axis
     with `log_y`, the mean and band of each hue value with `aggregate`, the job whose
     last value is the `best` ("min" or "max") on top."""
     if best not in BEST:
         raise UsageError(f"--best is min or max, not {best!r}")
-    ids, steps, values = array("q"), array("q"), array("d")
-    for point in points:  # kept compact: a million points are three arrays, not objects
-        ids.append(point.job_id)
-        steps.append(point.step)
-        values.append(point.value)
+    ids, steps, values = points.job_ids, points.steps, points.values
     if not ids:
         raise UsageError(
             f"no job of the {len(jobs)} chosen reported {key!r}: see the curves a job "

@@ -111,7 +111,7 @@ def _curves(
 ) -> Figure:
     """The curves figure, its points read in one query per many thousand jobs; what it left
     out and its best job told on stderr."""
-    points = store.stream_metrics([job.id for job in jobs], [key])
+    points = store.curve_columns(key, [job.id for job in jobs])
     drawn = curves_plot(jobs, points, key, store.path.table, hue, log_y, aggregate, best)
     for note in drawn.notes:
         click.echo(note, err=True)

@@ -7,7 +7,7 @@ import importlib.util
 import math
 import os
 import statistics
-from collections.abc import Iterator
+from array import array
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,7 @@ from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.reports import Reports
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import Job, NewJob
-from dbdict_celery.store.metrics import MetricPoint
+from dbdict_celery.store.metrics import CurveColumns
 from dbdict_celery.store.store import JobStore
 from tests.conftest import REPO, dbdict
 
@@ -177,7 +177,7 @@ def curves_of(table: str, **options: Any) -> CurvesPlot:
 
     store = JobStore.open(table)
     jobs = store.jobs()
-    points = store.stream_metrics([job.id for job in jobs], ["loss"])
+    points = store.curve_columns("loss", [job.id for job in jobs])
     return curves_plot(jobs, points, "loss", "jobs", **options)
 
 
@@ -293,13 +293,17 @@ def test_aggregate_draws_a_mean_and_a_band_per_hue_value(table: str) -> None:
     assert "mean ± 1 std per model" in axes.get_title()
 
 
-def synthetic(jobs: int, steps: int, value: Any = None) -> tuple[list[Job], Iterator[MetricPoint]]:
+def synthetic(jobs: int, steps: int, value: Any = None) -> tuple[list[Job], CurveColumns]:
     """`jobs` jobs of `steps` points each, made here rather than in a table; `value(job,
     step)` the value, else a falling curve."""
     made = [Job(i, Status.DONE, 1.0, "x.experiment", {}, {}, str(i)) for i in range(1, jobs + 1)]
     of = value or (lambda job, step: 1 / (1 + job * step))
-    points = (MetricPoint(job.id, "loss", step, of(job.id, step), 1)
-              for job in made for step in range(steps))  # fmt: skip
+    points = CurveColumns(array("q"), array("q"), array("d"))
+    for job in made:
+        for step in range(steps):
+            points.job_ids.append(job.id)
+            points.steps.append(step)
+            points.values.append(of(job.id, step))
     return made, points
 
 

@@ -102,6 +102,10 @@ def test_nan_and_infinities_come_back_from_every_reader(store: JobStore) -> None
     assert values[1:] == [math.inf, -math.inf]
     summary = store.curve_summaries(job.id)
     assert summary == {"loss": CurveSummary(steps=3, last_step=2, last_value=-math.inf)}
+    columns = store.curve_columns("loss", [job.id])
+    assert (list(columns.job_ids), list(columns.steps)) == ([job.id] * 3, [0, 1, 2])
+    assert math.isnan(columns.values[0])
+    assert list(columns.values)[1:] == [math.inf, -math.inf]
     frame = store.metrics_frame(job.id)
     assert list(frame.columns) == ["id", "key", "step", "value", "run"]
     assert frame["value"].isna().tolist() == [True, False, False]
