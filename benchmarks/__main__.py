@@ -3,7 +3,7 @@ and the same in `benchmarks/results.json` (or `--output`).
 
 Usage: python -m benchmarks [--scale 1.0] [--db URL] [--broker URL] [--output FILE]
        [--only worker,schedule,...]
-At scale 1.0 it takes about seven minutes on a 2-core machine. The broker's database
+At scale 1.0 it takes about a quarter of an hour on a 2-core machine. The broker's database
 is flushed: give one nothing else uses.
 
 Each suite's results replace that suite's in the output, and the others stay: `--only

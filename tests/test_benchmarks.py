@@ -27,7 +27,7 @@ from tests.conftest import REPO
 
 SUITES = {
     "worker", "schedule", "store", "status", "save", "stop", "memory", "capture", "isolation",
-    "writes",
+    "writes", "curves",
 }  # fmt: skip
 RECORD = REPO / "benchmarks" / "results.json"
 README = "benchmarks/README.md"
@@ -51,6 +51,13 @@ QUOTES = {
         "Celery's own per-task cost (plain no-op: {pg_plain:,.0f} jobs/s)",
         "**Bulk insert at {insert_vs_copy:.2f}x a raw COPY** (target {insert_vs_copy_target},",
         "Scheduling as a whole meets its own target ({schedule_vs_delay:.2f}x a `delay()` loop)",
+        "**A save with curves at {curves_save:.2f}x a save alone** (target {curves_save_target}), "
+        "and {curves_loop_save:.2f}x with the 100 steps a loop reports between two saves",
+        "**The experiment loop at {curves_standard:.2f}x and {curves_worker:.2f}x** (target "
+        "{curves_worker_target})",
+        "**`dbdict plot --curves` at {curves_plot:.2f}x matplotlib alone** (target "
+        "{curves_plot_target})",
+        "process start and imports add more ({curves_plot_command:.2f}x)",
     ],
     SCALING: [
         "one booking + finishing cycle took {pooled_ms:.2f} ms through a private PgBouncer in "
@@ -134,6 +141,12 @@ def _figures(record: dict[str, Any], results: list[Result]) -> dict[str, Any]:
         "heartbeat_vs_cycle": _result(results, "heartbeat / book + finish"),
         "save_vs_cycle": _result(results, "-key state / book + finish"),
         "pooled_vs_straight": _result(results, "PgBouncer"),
+        "curves_save": _result(results, "with 3 values reported / without"),
+        "curves_loop_save": _result(results, "(a loop's save) / without"),
+        "curves_standard": _result(results, "experiment loop, StandardChannel"),
+        "curves_worker": _result(results, "experiment loop, a booked job"),
+        "curves_plot": _result(results, "`dbdict plot --curves loss` in-process"),
+        "curves_plot_command": _result(results, "`dbdict plot --curves loss` as a command"),
     }
     figures: dict[str, Any] = {name: result.value for name, result in named.items()}
     figures |= {f"{name}_target": result.shown_target for name, result in named.items()}
@@ -268,4 +281,5 @@ def test_the_benchmarks_at_a_tiny_scale_record_every_measure_with_its_target(
         "capture",
         "isolation",
         "PgBouncer",
+        "experiment loop",
     } <= targets
