@@ -1,12 +1,11 @@
 """The metric table: the curves jobs report, one row per (job, key, step).
 
 Part of `JobStore` (the one door to the database). A run's reports are written
-only with one of its own writes that lands (a save, or its outcome), in the
-same transaction, and on Postgres in the same statement (`writes`): a run that
-lost its job writes none, and each (job, key, step) is one row, owned by the
-last run that reported it. Reports that go back on a key (a step at or below
-one already written) replace that curve from that step on (see
-`experiment/reports.py`).
+only with one of its saves that lands, in the same transaction, and on Postgres
+in the same statement (`_report_statements`): a run that lost its job writes
+none, and each (job, key, step) is one row, owned by the last run that reported
+it. Reports that go back on a key (a step at or below one already written)
+replace that curve from that step on (see `experiment/reports.py`).
 
 A NaN is kept as NULL (SQLite has no NaN) and read back as NaN.
 """
@@ -95,9 +94,8 @@ class Metrics(StorePart):
     ) -> Iterator[MetricPoint]:
         """Like `metrics`, a batch at a time (an export of millions of points)."""
         ids = [job_ids] if isinstance(job_ids, int) else job_ids
-        groups = [None] if ids is None else list(chunks(ids))
         with self.tables.transaction(read_only=True) as connection:
-            for group in groups:
+            for group in _groups(ids):
                 query = self._points(group, keys).execution_options(yield_per=STREAM_BATCH)
                 for row in connection.execute(query):
                     yield MetricPoint(row.job_id, row.key, row.step, _value(row.value), row.run)
@@ -119,9 +117,8 @@ class Metrics(StorePart):
         arrays: what a plot of a million points reads, without an object per point."""
         m = self.metric_table
         columns = CurveColumns(array("q"), array("q"), array("d"))
-        groups = [None] if job_ids is None else list(chunks(job_ids))
         with self.tables.transaction(read_only=True) as connection:
-            for group in groups:
+            for group in _groups(job_ids):
                 query = select(m.c.job_id, m.c.step, m.c.value).where(m.c.key == key)
                 if group is not None:
                     query = query.where(m.c.job_id.in_(list(group)))
@@ -237,6 +234,11 @@ def _unnest(*columns: tuple[str, Any, list[Any]]) -> Any:
     number of points), as a table whose columns are named as given."""
     arrays = [literal(values, ARRAY(kind)) for _, kind, values in columns]
     return func.unnest(*arrays).table_valued(*(name for name, _, _ in columns)).render_derived()
+
+
+def _groups(job_ids: Sequence[int] | None) -> list[Sequence[int] | None]:
+    """The jobs a read asks for, in groups of a size one IN list takes (None: every job)."""
+    return [None] if job_ids is None else list(chunks(job_ids))
 
 
 def _value(stored: float | None) -> float:

@@ -124,13 +124,13 @@ class DBRSyncChannel(RSyncChannel):
     def save_final(self) -> None:
         """Push the files; the runner then writes the state and the outcome to the row in one
         write (`JobStore.finish`). Points reported since the last save reach the row first,
-        with the state, as a save: the files say the run is over, and a run resumed from
-        them (its outcome lost with its process) would not report them again."""
-        state = row_state(self.state)
-        reports = self.reports.take()
-        if reports:
-            self._record(state, reports)
-        self.store_files(reports)
+        by a save: the files say the run is over, and a run resumed from them (its outcome
+        lost with its process) would not report them again."""
+        if self.reports:
+            self.save()
+            return
+        row_state(self.state)
+        self.store_files(self.reports)
 
     def push(self) -> None:
         """Push the files while this run holds the job; a run that lost it pushes nothing.
