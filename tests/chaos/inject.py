@@ -67,8 +67,25 @@ def _remember_the_job() -> None:
     JobStore.book = booking  # type: ignore[method-assign]
 
 
-def _is_orig_conf(path: str, *_: Any) -> bool:
-    return path.endswith("orig.conf")
+_finishing: list[bool] = []  # set while save_final runs: its save is not mid-run
+
+
+def _in_the_experiment(*_: Any) -> bool:
+    return not _finishing
+
+
+def _mark_the_last_save() -> None:
+    save_final = DBRSyncChannel.save_final
+
+    @functools.wraps(save_final)
+    def finishing(self: DBRSyncChannel) -> None:
+        _finishing.append(True)
+        try:
+            save_final(self)
+        finally:
+            _finishing.pop()
+
+    DBRSyncChannel.save_final = finishing  # type: ignore[method-assign]
 
 
 def _install(point: str) -> None:
@@ -80,7 +97,8 @@ def _install(point: str) -> None:
             channel, "_write_conf", before=False, when=lambda path, *_: path.endswith("orig.conf")
         )
     elif point == "experiment":
-        _around(DBRSyncChannel, "save", before=False)
+        _around(DBRSyncChannel, "save", before=False, when=_in_the_experiment)
+        _mark_the_last_save()
     elif point == "last push":
         _around(DBRSyncChannel, "save_final", before=True)
     elif point == "finish":
