@@ -5,12 +5,17 @@ without reading unchanged files: a file is copied only when its size or its
 modification time (to the nanosecond) differs from the copy's, and the copy
 keeps the source's times, so the next save skips it again. A file changed
 within the same second, with the same size, still differs in its nanoseconds.
-Each file is written beside its target and renamed over it, so a reader
-never sees half a file. Like `rsync -a` without `--delete`, nothing is removed.
+Like `rsync -a --delay-updates` without `--delete`, nothing is removed, and the
+files of one copy land together: each is written beside its target first, and
+only when all are written are they renamed over their targets, in one quick
+pass. A reader never sees half a file, and a process killed during a save
+leaves the files of one save or of the other (say `current.conf` and the log
+it goes with), not a mix made over the whole copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
@@ -19,21 +24,33 @@ PARTIAL = ".dbdict-partial"
 
 def mirror(source: str, target: str) -> int:
     """Copy what changed from `source` into `target` (made if missing); how many files."""
+    written: list[str] = []  # targets whose new content waits beside them
+    try:
+        _write_beside(source, target, written)
+    except BaseException:
+        for destination in written:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(destination + PARTIAL)
+        raise
+    for destination in written:
+        os.replace(destination + PARTIAL, destination)
+    return len(written)
+
+
+def _write_beside(source: str, target: str, written: list[str]) -> None:
     os.makedirs(target, exist_ok=True)
-    copied = 0
     with os.scandir(source) as entries:
         for entry in entries:
             destination = os.path.join(target, entry.name)
             if entry.is_dir(follow_symlinks=False):
-                copied += mirror(entry.path, destination)
+                _write_beside(entry.path, destination, written)
             elif entry.is_symlink():
-                _copy_link(entry.path, destination)
+                _link_beside(entry.path, destination, written)
             elif entry.is_file() and not entry.name.endswith(PARTIAL):
-                copied += _copy_if_changed(entry, destination)
-    return copied
+                _copy_beside_if_changed(entry, destination, written)
 
 
-def _copy_if_changed(entry: os.DirEntry[str], destination: str) -> int:
+def _copy_beside_if_changed(entry: os.DirEntry[str], destination: str, written: list[str]) -> None:
     stat = entry.stat(follow_symlinks=False)
     try:
         there = os.stat(destination, follow_symlinks=False)
@@ -41,19 +58,17 @@ def _copy_if_changed(entry: os.DirEntry[str], destination: str) -> int:
         pass
     else:
         if (there.st_size, there.st_mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-            return 0
-    partial = destination + PARTIAL
-    shutil.copy2(entry.path, partial, follow_symlinks=False)
-    os.replace(partial, destination)
-    return 1
+            return
+    written.append(destination)
+    shutil.copy2(entry.path, destination + PARTIAL, follow_symlinks=False)
 
 
-def _copy_link(source: str, destination: str) -> None:
+def _link_beside(source: str, destination: str, written: list[str]) -> None:
     pointed = os.readlink(source)
     if os.path.islink(destination) and os.readlink(destination) == pointed:
         return
     partial = destination + PARTIAL
-    if os.path.lexists(partial):
+    with contextlib.suppress(FileNotFoundError):
         os.remove(partial)
+    written.append(destination)
     os.symlink(pointed, partial)
-    os.replace(partial, destination)

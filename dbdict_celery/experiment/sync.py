@@ -131,7 +131,7 @@ def pull_file(remote: Remote, name: str, local: str) -> None:
 def _rsync(source: str, target: str, what: str, until: Deadline | None = None) -> None:
     silence = stall()
     ssh = [*ssh_command(), "-o", f"ConnectTimeout={silence}"]
-    command = ["rsync", "-a", "--modify-window=-1", f"--timeout={silence}",
+    command = ["rsync", "-a", "--delay-updates", "--modify-window=-1", f"--timeout={silence}",
                "-e", shlex.join(ssh), "--", source, target]  # fmt: skip
     _run(command, what, until)
 

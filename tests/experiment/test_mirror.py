@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from dbdict_celery.experiment.mirror import PARTIAL, mirror
 
 
@@ -60,3 +62,18 @@ def test_links_are_kept_as_links_and_nothing_is_removed(tmp_path: Path) -> None:
     assert os.readlink(target / "latest") == "data.txt"
     assert (target / "older.txt").read_text() == "kept", "like rsync -a: no deletion"
     assert mirror(str(source), str(target)) == 0
+
+
+def test_a_copy_that_fails_part_way_changes_no_file(tmp_path: Path) -> None:
+    """The files of one save land together: a copy stopped part way leaves the last one."""
+    source, target = tmp_path / "work", tmp_path / "copy"
+    source.mkdir()
+    (source / "current.conf").write_text("step = 1\n")
+    (source / "stdout").write_text("step 1\n")
+    mirror(str(source), str(target))
+    (source / "current.conf").write_text("step = 22\n")
+    (source / "stdout").write_text("step 1\nstep 2\n")
+    (source / ("n" * 250)).write_text("its copy's name is too long to be written")
+    with pytest.raises(OSError, match="too long"):
+        mirror(str(source), str(target))
+    assert _tree(target) == {"current.conf": "step = 1\n", "stdout": "step 1\n"}

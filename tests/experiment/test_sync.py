@@ -199,3 +199,34 @@ def test_a_push_whose_deadline_is_renewed_goes_on_through_a_stall(
         healing.join()
     assert time.monotonic() > first_deadline + 1, "the stall outlasted the first deadline"
     assert (target / "current.conf").read_text() == "step = 1\n"
+
+
+@pytest.mark.ssh
+def test_a_push_stopped_part_way_leaves_the_last_saves_files_not_a_mix(
+    held_link: HeldLink, tmp_path: Path
+) -> None:
+    """`current.conf` and the files it goes with land together: a push cut while a later
+    file is on its way has not yet put the new `current.conf` in place."""
+    local, target = _work(tmp_path), tmp_path / "exproot"
+    remote = sync.Remote(str(target), "127.0.0.1")
+    sync.push(str(local), remote)
+    (local / "current.conf").write_text("step = 2\n")
+    (local / "zz-checkpoint.bin").write_bytes(os.urandom(256 * 2**20))  # sent after current.conf
+
+    def checkpoint_on_its_way() -> bool:
+        return any("zz-checkpoint" in path.name for path in target.rglob("*"))
+
+    def cut_when_on_its_way() -> None:
+        wait_until(checkpoint_on_its_way, "the checkpoint to be on its way", timeout=60)
+        held_link.link.cut()
+
+    cutting = threading.Thread(target=cut_when_on_its_way)
+    cutting.start()
+    deadline = time.monotonic() + 30
+    try:
+        with pytest.raises(SyncError):  # given up after 1 s of silence, or at the deadline
+            sync.push(str(local), remote, until=lambda: deadline)
+    finally:
+        cutting.join()
+    assert not (target / "zz-checkpoint.bin").exists(), "the cut came while it was on its way"
+    assert (target / "current.conf").read_text() == "step = 1\n"
