@@ -32,6 +32,7 @@ MARKERS = {
     Status.START: "s",
     Status.FAILED: "X",
     Status.CANCELLED: "v",
+    Status.PRUNED: "D",
 }
 OUTCOME_COLOURS = {
     AttemptOutcome.DONE.value: "tab:green",
@@ -39,6 +40,7 @@ OUTCOME_COLOURS = {
     AttemptOutcome.INCOMPLETE.value: "tab:gray",
     AttemptOutcome.FAILED.value: "tab:red",
     AttemptOutcome.CANCELLED.value: "tab:orange",
+    AttemptOutcome.PRUNED.value: "tab:brown",
     AttemptOutcome.LOST.value: "tab:purple",
     AttemptOutcome.GIVEN_BACK.value: "tab:olive",
 }

@@ -18,7 +18,7 @@ from dbdict_celery.experiment.status import Status
 if TYPE_CHECKING:
     from dbdict_celery.worker.reconcile import Reconciliation
 
-ENDED = (Status.DONE, Status.FAILED, Status.CANCELLED)
+ENDED = (Status.DONE, Status.FAILED, Status.CANCELLED, Status.PRUNED)
 STATUS_NAMES = click.Choice([status.name.lower() for status in ENDED])
 LISTED = 20
 WATCH_TICK = 0.2  # seconds between looks at the stop flag while waiting

@@ -17,3 +17,4 @@ class Status(enum.IntEnum):
     DONE = 2
     FAILED = 3
     CANCELLED = 4
+    PRUNED = 5  # stopped early by optimize's pruner, its state kept

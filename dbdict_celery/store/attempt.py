@@ -19,6 +19,7 @@ class AttemptOutcome(str, enum.Enum):
     INCOMPLETE = "incomplete"  # stopped (preempted, or returned INCOMPLETE): resumable
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"  # stopped early by optimize's pruner
     LOST = "lost"  # its process died or went silent: found by reconcile or its worker
     GIVEN_BACK = "given back"  # booked where it could not start: not counted as an attempt
 
@@ -35,6 +36,7 @@ OUTCOME_OF_STATUS = {
     Status.START: AttemptOutcome.INCOMPLETE,
     Status.FAILED: AttemptOutcome.FAILED,
     Status.CANCELLED: AttemptOutcome.CANCELLED,
+    Status.PRUNED: AttemptOutcome.PRUNED,
 }
 
 
@@ -44,7 +46,7 @@ class StopReason:
 
     REVOKE = "revoke"  # its Celery task was revoked (`dbdict cancel` revokes too)
     SHUTDOWN = "worker shutdown"  # its worker was asked to stop (SIGTERM, a preemption)
-    CANCEL = "cancel request"  # the row said a cancel was asked
+    CANCEL = "cancel request"  # the row said a cancel (or its pruner) asked it to stop
     TAKEN_OVER = "taken over"  # the row said the job is no longer this run's
     STALE = "stale heartbeat"  # reconcile found it silent: lost
     DIED = "process died"  # its worker found its process gone: lost

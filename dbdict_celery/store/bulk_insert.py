@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection, MetaData, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,20 +37,23 @@ def insert_batch(connection: Connection, t: Table, batch: Sequence[NewJob]) -> l
     return [Inserted(ids[job.param_hash], job, job.param_hash in created) for job in batch]
 
 
+def _values(job: NewJob, digest: str) -> dict[str, Any]:
+    """A new job's row, as the staging table holds it (its state starts as its params)."""
+    return {
+        "experiment": job.experiment,
+        "params": encode(job.params),
+        "param_hash": digest,
+        "priority": job.priority,
+        "exproot": job.exproot,
+        "queue": job.queue,
+        "study": job.study,
+        "trial": job.trial,
+    }
+
+
 def _values_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) -> dict[str, int]:
     """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING (SQLite)."""
-    rows = [
-        {
-            "experiment": job.experiment,
-            "params": encode(job.params),
-            "state": encode(job.params),
-            "param_hash": digest,
-            "priority": job.priority,
-            "exproot": job.exproot,
-            "queue": job.queue,
-        }
-        for digest, job in jobs.items()
-    ]
+    rows = [_values(job, digest) | {"state": encode(job.params)} for digest, job in jobs.items()]
     statement = (
         sqlite.insert(t)
         .on_conflict_do_nothing(index_elements=["param_hash"])
@@ -65,35 +69,17 @@ def _copy_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) -> d
     keeps ON CONFLICT deduplication and returns the new ids.
     """
     connection.execute(CreateTable(_STAGING, if_not_exists=True))
-    columns = ", ".join(column.name for column in _STAGING.c)
+    names = [column.name for column in _STAGING.c]
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {_STAGING.name} ({columns}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY {_STAGING.name} ({', '.join(names)}) FROM STDIN") as copy:
         for digest, job in jobs.items():
-            copy.write_row(
-                (
-                    job.experiment,
-                    json.dumps(encode(job.params)),
-                    digest,
-                    job.priority,
-                    job.exproot,
-                    job.queue,
-                )
-            )
+            values = _values(job, digest)
+            values["params"] = json.dumps(values["params"])
+            copy.write_row([values[name] for name in names])
     staged = _STAGING.c
     statement = (
         postgresql.insert(t)
-        .from_select(
-            ["experiment", "params", "state", "param_hash", "priority", "exproot", "queue"],
-            select(
-                staged.experiment,
-                staged.params,
-                staged.params,
-                staged.param_hash,
-                staged.priority,
-                staged.exproot,
-                staged.queue,
-            ),
-        )
+        .from_select([*names, "state"], select(*staged, staged.params))
         .on_conflict_do_nothing(index_elements=["param_hash"])
         .returning(t.c.id, t.c.param_hash)
     )

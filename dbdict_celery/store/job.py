@@ -57,10 +57,17 @@ class NewJob:
     priority: float = DEFAULT_PRIORITY
     exproot: str | None = None
     queue: str | None = None  # the Celery queue its messages go to; None: the default one
+    study: str | None = None  # a trial of this optimize study...
+    trial: int | None = None  # ...numbered so
 
     @functools.cached_property
     def param_hash(self) -> str:
-        """The job's identity in the table (computed once: it is hashed on every insert)."""
+        """The job's identity in the table (computed once: it is hashed on every insert).
+
+        A trial's is its study and number, not its parameters: a sampler may ask for the
+        same parameters twice, and two drivers of one study cannot both add its trial N."""
+        if self.study is not None:
+            return param_hash("", {"study": self.study, "trial": self.trial})
         return param_hash(self.experiment, self.params)
 
 
@@ -98,6 +105,9 @@ class Job:
     finished_at: datetime | None = None
     error: str | None = None
     queue: str | None = None
+    study: str | None = None  # the optimize study it is a trial of
+    trial: int | None = None  # its number in that study, from 0
+    prune_requested: bool = False
 
     @classmethod
     def from_row(cls, row: Any) -> Job:

@@ -28,7 +28,8 @@ from dbdict_celery.store.tables import StorePart
 
 @dataclass(frozen=True)
 class Cancellation:
-    """What a cancel did: START jobs now CANCELLED, and RUNNING jobs asked to stop."""
+    """What a cancel (or a prune) did: START jobs now CANCELLED (PRUNED), and RUNNING jobs
+    asked to stop."""
 
     cancelled: list[int]
     stopping: list[Job]
@@ -48,6 +49,16 @@ class Operations(StorePart):
         With `task_id`, only jobs whose row names that Celery task change
         (for a revoke of that task).
         """
+        return self._stop(job_ids, Status.CANCELLED, "cancel_requested", task_id)
+
+    def prune(self, job_ids: Sequence[int]) -> Cancellation:
+        """Stop trials early, as a pruner decided: START ones end PRUNED at once; RUNNING ones
+        are asked to stop (at their next save or heartbeat) and end PRUNED with their state."""
+        return self._stop(job_ids, Status.PRUNED, "prune_requested")
+
+    def _stop(
+        self, job_ids: Sequence[int], ended: Status, flag: str, task_id: str | None = None
+    ) -> Cancellation:
         t = self.table
         cancelled: list[int] = []
         stopping: list[Job] = []
@@ -56,26 +67,26 @@ class Operations(StorePart):
                 chosen: list[ColumnElement[bool]] = [t.c.id.in_(chunk)]
                 if task_id is not None:
                     chosen.append(t.c.task_id == task_id)
-                cancel_waiting = (
+                end_waiting = (
                     update(t)
                     .where(*chosen, t.c.status == Status.START)
-                    .values(status=Status.CANCELLED, finished_at=func.now())
+                    .values(status=ended, finished_at=func.now())
                     .returning(t.c.id)
                 )
                 stop_running = (
                     update(t)
                     .where(*chosen, t.c.status == Status.RUNNING)
-                    .values(cancel_requested=True)
+                    .values({flag: True})
                     .returning(*t.c)
                 )
-                cancelled += connection.scalars(cancel_waiting)
+                cancelled += connection.scalars(end_waiting)
                 stopping += (Job.from_row(row) for row in connection.execute(stop_running))
         return Cancellation(sorted(cancelled), sorted(stopping, key=lambda job: job.id))
 
     def requeue(
         self,
         job_ids: Sequence[int],
-        from_statuses: Sequence[Status] = (Status.FAILED, Status.CANCELLED),
+        from_statuses: Sequence[Status] = (Status.FAILED, Status.CANCELLED, Status.PRUNED),
         priority: float | None = None,
         queue: str | None = None,
     ) -> list[Job]:
@@ -92,7 +103,13 @@ class Operations(StorePart):
                 statement = (
                     update(t)
                     .where(t.c.id.in_(chunk), t.c.status.in_(list(from_statuses)))
-                    .values(status=Status.START, run_id=None, cancel_requested=False, **values)
+                    .values(
+                        status=Status.START,
+                        run_id=None,
+                        cancel_requested=False,
+                        prune_requested=False,
+                        **values,
+                    )
                     .returning(*t.c)
                 )
                 jobs += (Job.from_row(row) for row in connection.execute(statement))

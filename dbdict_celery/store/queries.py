@@ -129,6 +129,13 @@ class Queries(StorePart):
         with self.tables.transaction(read_only=True) as connection:
             return [Job.from_row(row) for row in connection.execute(query)]
 
+    def trials(self, study: str) -> list[Job]:
+        """The jobs of an optimize study, by trial number."""
+        t = self.table
+        query = select(t).where(t.c.study == study).order_by(t.c.trial)
+        with self.tables.transaction(read_only=True) as connection:
+            return [Job.from_row(row) for row in connection.execute(query)]
+
     def stream(
         self,
         status: Status | Sequence[Status] | None = None,

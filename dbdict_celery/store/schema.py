@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -42,11 +43,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.schema import CreateTable
 
 from dbdict_celery.errors import StoreError
 from dbdict_celery.experiment.status import Status
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 VERSIONS_TABLE = "dbdict_schema"
 ENVIRONMENTS_TABLE = "dbdict_environment"
 _LONGEST_NAME = 50  # an attempt or metric table's name, so that its index names fit Postgres's 63
@@ -82,8 +84,21 @@ def job_table(name: str, metadata: MetaData) -> Table:
         Column("finished_at", DateTime(timezone=True)),
         Column("error", Text),
         Column("queue", Text),  # version 2: last, where ALTER TABLE ADD COLUMN puts it
+        *_optimize_columns(),
         Index(f"{name}_booking", "status", Column("priority").desc(), "id"),
         Index(f"{name}_experiment", "experiment", "status"),  # `dbdict status`, index only
+        Index(f"{name}_study", "study", "trial"),
+    )
+
+
+def _optimize_columns() -> tuple[Column[Any], ...]:
+    """Version 5: the study and trial number of a job `dbdict optimize` made (NULL for the
+    others), and a stop asked by its pruner (the job then ends PRUNED, as a cancel ends it
+    CANCELLED)."""
+    return (
+        Column("study", Text),
+        Column("trial", Integer),
+        Column("prune_requested", Boolean, nullable=False, server_default=false()),
     )
 
 
@@ -193,6 +208,8 @@ def staging_table(metadata: MetaData) -> Table:
         Column("priority", Float),
         Column("exproot", Text),
         Column("queue", Text),
+        Column("study", Text),
+        Column("trial", Integer),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DELETE ROWS",
     )
@@ -244,9 +261,21 @@ def _add_metrics(connection: Connection, table: str) -> None:
     create_companion(connection, metric_table(table, MetaData()), table)
 
 
+def _add_studies(connection: Connection, table: str) -> None:
+    """Add the columns of optimize's trials, as CREATE TABLE writes them, and their index."""
+    jobs = job_table(table, MetaData())
+    quoted = connection.dialect.identifier_preparer.quote(table)
+    ddl = connection.dialect.ddl_compiler(connection.dialect, CreateTable(jobs))
+    for column in _optimize_columns():
+        spec = ddl.get_column_specification(jobs.c[column.name])
+        connection.execute(text(f"ALTER TABLE {quoted} ADD COLUMN {spec}"))
+    next(index for index in jobs.indexes if index.name == f"{table}_study").create(connection)
+
+
 # Each step takes a table (its name validated) from the version it is keyed by to the next.
 UPGRADES: dict[int, Callable[[Connection, str], None]] = {
     1: _add_queue,
     2: _add_history,
     3: _add_metrics,
+    4: _add_studies,
 }

@@ -40,6 +40,7 @@ from sqlalchemy import (
     func,
     literal,
     not_,
+    or_,
     select,
     update,
 )
@@ -64,22 +65,27 @@ log = logging.getLogger(__name__)
 
 
 def _back_to_start(t: Table, priority: float | None) -> dict[str, Any]:
-    """The values that end a run resumable: START, or CANCELLED if a cancel was asked."""
-    cancelled = t.c.cancel_requested
+    """The values that end a run resumable: START, or CANCELLED if a cancel was asked, or
+    PRUNED if its pruner asked it to stop (a user's cancel comes first)."""
+    stopped = or_(t.c.cancel_requested, t.c.prune_requested)
     values: dict[str, Any] = {
-        "status": case((cancelled, Status.CANCELLED), else_=Status.START),
-        "finished_at": case((cancelled, func.now()), else_=None),
+        "status": case(
+            (t.c.cancel_requested, Status.CANCELLED),
+            (t.c.prune_requested, Status.PRUNED),
+            else_=Status.START,
+        ),
+        "finished_at": case((stopped, func.now()), else_=None),
         "run_id": None,
     }
     if priority is not None:
-        values["priority"] = case((cancelled, t.c.priority), else_=priority)
+        values["priority"] = case((stopped, t.c.priority), else_=priority)
     return values
 
 
 def _standing(row: Row[Any] | None) -> Standing:
     if row is None:
         return Standing.LOST
-    return Standing.STOP_ASKED if row.cancel_requested else Standing.OWNED
+    return Standing.STOP_ASKED if row.cancel_requested or row.prune_requested else Standing.OWNED
 
 
 BATCH_SIZE = 10_000
@@ -180,6 +186,7 @@ class JobStore(Queries, Operations, History, Metrics):
                 pid=os.getpid() if pid is None else pid,
                 attempts=t.c.attempts + 1,
                 cancel_requested=False,
+                prune_requested=False,
                 started_at=func.now(),
                 heartbeat_at=func.now(),
                 finished_at=None,
@@ -233,7 +240,7 @@ class JobStore(Queries, Operations, History, Metrics):
             update(t)
             .where(owned)
             .values(**values)
-            .returning(t.c.id, t.c.status, t.c.cancel_requested)
+            .returning(t.c.id, t.c.status, t.c.cancel_requested, t.c.prune_requested)
         )
         with self.tables.transaction() as connection:
             row = self._changed_with_run(connection, change, job, attempt, reports)
@@ -433,7 +440,8 @@ class JobStore(Queries, Operations, History, Metrics):
         t, a = self.table, self.attempt_table
         values = _back_to_start(t, RESTART_PRIORITY)
         deaths = select(func.count()).where(a.c.job_id == t.c.id, died(a)).scalar_subquery()
-        out_of_attempts = and_(deaths + 1 >= max_attempts, not_(t.c.cancel_requested))
+        stopped = or_(t.c.cancel_requested, t.c.prune_requested)
+        out_of_attempts = and_(deaths + 1 >= max_attempts, not_(stopped))
         values["status"] = case((out_of_attempts, Status.FAILED), else_=values["status"])
         values["finished_at"] = case((out_of_attempts, func.now()), else_=values["finished_at"])
         values["error"] = case((out_of_attempts, literal(reason)), else_=t.c.error)

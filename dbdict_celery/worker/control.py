@@ -22,7 +22,7 @@ from dbdict_celery.worker.app import app
 from dbdict_celery.worker.enqueue import Ring, enqueue
 
 CANCELLABLE = (Status.START, Status.RUNNING)
-REQUEUEABLE = (Status.FAILED, Status.CANCELLED)
+REQUEUEABLE = (Status.FAILED, Status.CANCELLED, Status.PRUNED)
 
 
 def cancel(

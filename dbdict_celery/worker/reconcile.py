@@ -65,7 +65,7 @@ def reconcile(
             requeued.append(job)
         elif status is Status.FAILED:
             done.failed.append(job.id)
-        elif status is Status.CANCELLED:
+        elif status in (Status.CANCELLED, Status.PRUNED):
             done.cancelled.append(job.id)
     with Enqueuer(store) as enqueuer:
         # their old message may still sit with the dead worker: send a new one regardless

@@ -290,6 +290,7 @@ def test_counts_and_filters(store: JobStore) -> None:
         Status.DONE: 1,
         Status.FAILED: 0,
         Status.CANCELLED: 0,
+        Status.PRUNED: 0,
     }
     assert len(store.jobs(limit=2)) == 2
 

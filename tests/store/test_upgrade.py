@@ -32,12 +32,14 @@ def _jobs_in_every_status(store: JobStore) -> None:
 
 
 def _as_version_1(store: JobStore) -> None:
-    """What the first release made: no `queue` column, no attempt or metric table, version 1
-    on record."""
+    """What the first release made: no `queue` column, no attempt or metric table, no study
+    columns, version 1 on record."""
     with store.engine.begin() as connection:
         quote = connection.dialect.identifier_preparer.quote
         table = quote(store.path.table)
-        connection.execute(text(f"ALTER TABLE {table} DROP COLUMN queue"))
+        connection.execute(text(f"DROP INDEX {quote(store.path.table + '_study')}"))
+        for column in ("queue", "study", "trial", "prune_requested"):
+            connection.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         for companion in (store.attempt_table, store.metric_table):
             connection.execute(text(f"DROP TABLE {quote(companion.name)}"))
         connection.execute(
@@ -55,7 +57,7 @@ def test_a_version_1_table_is_upgraded_in_place_with_every_job_intact(
     store = JobStore.open(location)
     _jobs_in_every_status(store)
     before = store.jobs()
-    assert {job.status for job in before} == set(Status)
+    assert {job.status for job in before} == set(Status) - {Status.PRUNED}  # came with v5
     _as_version_1(store)
 
     upgraded = JobStore.open(location, create=False)  # a worker's open upgrades it too
