@@ -49,26 +49,9 @@ class Sweep:
         cls, params: Sequence[str], samples: int | None = None, seed: int | None = None
     ) -> Sweep:
         """Read `key=value` / `key::builder` strings, where values may be sweeps."""
-        plain: list[str] = []
-        grid: dict[str, tuple[Any, ...]] = {}
-        draws: dict[str, Draw] = {}
-        for string in params:
-            key, separator, raw = split(string)
-            call = _sweep_call(raw) if separator == "=" else None
-            if call is None:
-                plain.append(string)
-                continue
-            if key in grid or key in draws:
-                raise UsageError(f"parameter {key!r} is swept twice")
-            name, args = call
-            if name in GRID:
-                grid[key] = _grid_values(key, name, args)
-            else:
-                draws[key] = _draw(key, name, args)
-        fixed = parse(*plain)
-        both = sorted(fixed.keys() & (grid.keys() | draws.keys()))
-        if both:
-            raise UsageError(f"parameter {both[0]!r} is given both as a sweep and as a value")
+        fixed, calls = sweep_calls(params)
+        grid = {call.key: call.values() for call in calls if call.name in GRID}
+        draws = {call.key: _draw(call) for call in calls if call.name in RANDOM}
         if draws and samples is None:
             raise UsageError(f"{next(iter(draws))} is drawn at random: give --samples N")
         if not draws and samples is not None:
@@ -133,38 +116,77 @@ def _sweep_call(raw: str) -> tuple[str, list[Any]] | None:
     return name, [convert(ast.get_source_segment(text, arg) or "") for arg in tree.args]
 
 
-def _grid_values(key: str, name: str, args: list[Any]) -> tuple[Any, ...]:
-    if name == "choice":
-        if not args:
-            raise UsageError(f"{key}=choice() needs at least one value")
-        return tuple(args)
-    if not (1 <= len(args) <= 3 and all(_is_int(arg) for arg in args)):
-        raise UsageError(
-            f"{key}=range(start, stop[, step]) takes 1 to 3 whole numbers; "
-            "use choice(...) for other values"
-        )
-    if len(args) == 3 and args[2] == 0:
-        raise UsageError(f"{key}=range(...) has a step of 0")
-    values = tuple(range(*args))
-    if not values:
-        raise UsageError(f"{key}=range{tuple(args)} is empty")
-    return values
+@dataclass(frozen=True)
+class SweepCall:
+    """One swept parameter as written: `lr=loguniform(1e-4, 1e-1)` is ('lr', 'loguniform',
+    (0.0001, 0.1)). A grid call has its `values()`, a random one its `bounds()`."""
 
+    key: str
+    name: str
+    args: tuple[Any, ...]
 
-def _draw(key: str, name: str, args: list[Any]) -> Draw:
-    if len(args) != 2 or not all(_is_number(arg) for arg in args):
-        raise UsageError(f"{key}={name}(a, b) takes two numbers")
-    low, high = args
-    if low > high:
-        raise UsageError(f"{key}={name}({low}, {high}): the first bound is above the second")
-    if name == "uniform":
-        return lambda rng: rng.uniform(low, high)
-    if name == "loguniform":
-        if low <= 0:
+    def values(self) -> tuple[Any, ...]:
+        """The values of a grid call (choice, range), checked."""
+        key, args = self.key, self.args
+        if self.name == "choice":
+            if not args:
+                raise UsageError(f"{key}=choice() needs at least one value")
+            return args
+        if not (1 <= len(args) <= 3 and all(_is_int(arg) for arg in args)):
+            raise UsageError(
+                f"{key}=range(start, stop[, step]) takes 1 to 3 whole numbers; "
+                "use choice(...) for other values"
+            )
+        if len(args) == 3 and args[2] == 0:
+            raise UsageError(f"{key}=range(...) has a step of 0")
+        values = tuple(range(*args))
+        if not values:
+            raise UsageError(f"{key}=range{args} is empty")
+        return values
+
+    def bounds(self) -> tuple[Any, Any]:
+        """The lowest and highest value of a random call (uniform, loguniform, randint),
+        both included, checked."""
+        key, name = self.key, self.name
+        if len(self.args) != 2 or not all(_is_number(arg) for arg in self.args):
+            raise UsageError(f"{key}={name}(a, b) takes two numbers")
+        low, high = self.args
+        if low > high:
+            raise UsageError(f"{key}={name}({low}, {high}): the first bound is above the second")
+        if name == "loguniform" and low <= 0:
             raise UsageError(f"{key}=loguniform({low}, {high}) needs bounds above 0")
+        if name == "randint" and not (_is_int(low) and _is_int(high)):
+            raise UsageError(f"{key}=randint(a, b) takes two whole numbers")
+        return low, high
+
+
+def sweep_calls(params: Sequence[str]) -> tuple[dict[str, Any], list[SweepCall]]:
+    """Split `key=value` / `key::builder` strings into the fixed parameters (as `params.parse`
+    gives them) and the sweep calls, in the order given."""
+    plain: list[str] = []
+    calls: dict[str, SweepCall] = {}
+    for string in params:
+        key, separator, raw = split(string)
+        call = _sweep_call(raw) if separator == "=" else None
+        if call is None:
+            plain.append(string)
+            continue
+        if key in calls:
+            raise UsageError(f"parameter {key!r} is swept twice")
+        calls[key] = SweepCall(key, call[0], tuple(call[1]))
+    fixed = parse(*plain)
+    both = sorted(fixed.keys() & calls.keys())
+    if both:
+        raise UsageError(f"parameter {both[0]!r} is given both as a sweep and as a value")
+    return fixed, list(calls.values())
+
+
+def _draw(call: SweepCall) -> Draw:
+    low, high = call.bounds()
+    if call.name == "uniform":
+        return lambda rng: rng.uniform(low, high)
+    if call.name == "loguniform":
         return lambda rng: math.exp(rng.uniform(math.log(low), math.log(high)))
-    if not (_is_int(low) and _is_int(high)):
-        raise UsageError(f"{key}=randint(a, b) takes two whole numbers")
     return lambda rng: rng.randint(low, high)
 
 
