@@ -59,6 +59,11 @@ if TYPE_CHECKING:
     from dbdict_celery.experiment.runner import run_cmdline as run_cmdline
     from dbdict_celery.experiment.runner import run_filemerge as run_filemerge
     from dbdict_celery.experiment.status import Status as Status
+    from dbdict_celery.search.optimize import Optimization as Optimization
+    from dbdict_celery.search.optimize import optimize as optimize
+    from dbdict_celery.search.pareto import pareto_front as pareto_front
+    from dbdict_celery.search.results import StudyStatus as StudyStatus
+    from dbdict_celery.search.results import study_status as study_status
     from dbdict_celery.store.attempt import Attempt as Attempt
     from dbdict_celery.store.attempt import AttemptOutcome as AttemptOutcome
     from dbdict_celery.store.comparison import Difference as Difference
@@ -135,6 +140,12 @@ _WHERE = {
     "run_sql": "worker.dbrunner",
     "LoopReport": "worker.dbrunner",
     "app": "worker.tasks",
+    # adaptive search
+    "optimize": "search.optimize",
+    "Optimization": "search.optimize",
+    "study_status": "search.results",
+    "StudyStatus": "search.results",
+    "pareto_front": "search.pareto",
     # errors
     "DbdictError": "errors",
     "UsageError": "errors",

@@ -18,6 +18,7 @@ COMMANDS = {
     "run": "local:run_command",
     "filemerge": "local:filemerge_command",
     "schedule": "scheduling:schedule_command",
+    "optimize": "optimizing:optimize_command",
     "worker": "runners:worker_command",
     "sql": "runners:sql_command",
     "status": "reading:status_command",

@@ -181,6 +181,12 @@ def _wait(store: JobStore, timeout: float | None) -> None:
     help="Only jobs with a run meeting this: outcome=lost, host=node3, code_dirty=True, "
     "reason='worker shutdown' (repeatable; one run must meet all).",
 )
+@click.option(
+    "--pareto",
+    metavar="KEY:min|max,...",
+    help="Only the non-dominated jobs for these objectives (e.g. loss:min,latency_ms:min): "
+    "no other listed job is as good on every key and better on one.",
+)
 @json_option
 def list_command(
     db: str | None,
@@ -191,11 +197,19 @@ def list_command(
     limit: int | None,
     columns: str | None,
     on_attempt: tuple[str, ...],
+    pareto: str | None,
     as_json: bool,
 ) -> None:
     """List jobs, one row each, with their parameters and results as columns."""
+    front = None
+    if pareto:
+        from dbdict_celery.search.objective import Objective  # Optuna: only when asked
+
+        front = Objective.parse(pareto)
     store = api.JobStore.open(db, table, create=False)
     jobs = store.jobs(chosen_statuses(statuses), filters, limit, sort, attempt=on_attempt)
+    if front is not None:
+        jobs = api.pareto_front(jobs, front)
     shown = column_names(columns)
     if as_json:
         print_json([columns_record(job, shown) if shown else job_record(job) for job in jobs])

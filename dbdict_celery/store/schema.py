@@ -51,6 +51,7 @@ from dbdict_celery.experiment.status import Status
 SCHEMA_VERSION = 5
 VERSIONS_TABLE = "dbdict_schema"
 ENVIRONMENTS_TABLE = "dbdict_environment"
+STUDIES_TABLE = "dbdict_study"
 _LONGEST_NAME = 50  # an attempt or metric table's name, so that its index names fit Postgres's 63
 OPEN = text("outcome IS NULL")  # an attempt whose run goes on (or whose end went unrecorded)
 
@@ -194,6 +195,19 @@ def environments_table(metadata: MetaData) -> Table:
         Column("python", Text, nullable=False),
         Column("packages", Json, nullable=False),
         Column("first_seen", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    )
+
+
+def studies_table(metadata: MetaData) -> Table:
+    """One row per optimize study of this database: what it searches, as its command said,
+    so that the command run again (or `--status`, `--best`) finds it as it was."""
+    return Table(
+        STUDIES_TABLE,
+        metadata,
+        Column("table_name", String(63), primary_key=True),
+        Column("study", Text, primary_key=True),
+        Column("definition", Json, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     )
 
 

@@ -58,6 +58,7 @@ from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob, Sta
 from dbdict_celery.store.metrics import Metrics
 from dbdict_celery.store.operations import Operations
 from dbdict_celery.store.queries import Queries
+from dbdict_celery.store.studies import Studies
 from dbdict_celery.store.tables import Tables
 from dbdict_celery.store.values import encode
 
@@ -93,11 +94,11 @@ RUN_WRITE_PATIENCE = 60.0  # seconds a run's write waits for a database that doe
 RUN_WRITE_RETRY_EVERY = 1.0  # seconds between two tries of a run's write
 
 
-class JobStore(Queries, Operations, History, Metrics):
+class JobStore(Queries, Operations, History, Metrics, Studies):
     """A job table: insert, book, save, finish and release jobs; query them (`queries.py`),
     change them from outside their runs (`operations.py`), keep every run's attempt
-    (`history.py`) and every job's curves (`metrics.py`). Each part works on the `Tables`
-    the store is built with."""
+    (`history.py`), every job's curves (`metrics.py`) and optimize's studies (`studies.py`).
+    Each part works on the `Tables` the store is built with."""
 
     def __init__(self, path: TablePath, create: bool = True) -> None:
         super().__init__(Tables(path, create))

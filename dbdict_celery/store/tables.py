@@ -42,6 +42,7 @@ from dbdict_celery.store.schema import (
     environments_table,
     job_table,
     metric_table,
+    studies_table,
     versions_table,
 )
 
@@ -52,7 +53,7 @@ _READY: set[tuple[str, str, int]] = set()  # (database, table, pid) checked by t
 
 
 class Tables:
-    """The job table at `path`, its attempt and metric tables, the environments and the
+    """The job table at `path`, its attempt and metric tables, the environments, studies and
     schema versions of its database, on this process's engine for that database.
 
     Made on first use (unless `create` is False: then a missing job table is TableMissing,
@@ -69,6 +70,7 @@ class Tables:
         self.attempts = attempt_table(path.table, metadata)
         self.metrics = metric_table(path.table, metadata)
         self.environments = environments_table(metadata)
+        self.studies = studies_table(metadata)
         self.versions = versions_table(metadata)
         self._ensure(create)
 
@@ -107,6 +109,7 @@ class Tables:
                 connection.execute(select(func.pg_advisory_xact_lock(CREATION_LOCK)))
             v.create(connection, checkfirst=True)
             self.environments.create(connection, checkfirst=True)
+            self.studies.create(connection, checkfirst=True)
             existed = self.engine.dialect.has_table(connection, self.path.table)
             version = connection.scalar(
                 select(v.c.version).where(v.c.table_name == self.path.table)
@@ -171,3 +174,4 @@ class StorePart:
         self.attempt_table: Table = tables.attempts
         self.metric_table: Table = tables.metrics
         self.environments: Table = tables.environments
+        self.studies: Table = tables.studies

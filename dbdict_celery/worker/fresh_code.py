@@ -16,7 +16,7 @@ import site
 import sys
 import sysconfig
 
-import dbdict_celery
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # dbdict_celery/
 
 
 def _installed_folders() -> tuple[str, ...]:
@@ -26,7 +26,7 @@ def _installed_folders() -> tuple[str, ...]:
     folders = {paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
     folders.update(site.getsitepackages())
     folders.add(site.getusersitepackages())
-    folders.add(os.path.dirname(dbdict_celery.__file__))
+    folders.add(PACKAGE)
     return tuple(os.path.join(os.path.realpath(folder), "") for folder in folders)
 
 

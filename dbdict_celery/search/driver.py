@@ -1,0 +1,267 @@
+"""The optimize driver: keeps a study's trials running as jobs of the table, and keeps no
+state of its own.
+
+At start it rebuilds an in-memory Optuna study from the table: earlier DONE jobs of the
+same experiment in the search space first (a warm start), then the study's trials in
+order, finished ones told (DONE as their objective, FAILED as failed, PRUNED as pruned
+with their reported curve), the ones still in flight asked again with their own
+parameters so that the sampler counts them. Then, at each look at the table (every
+`POLL` seconds), it tells Optuna what ended, feeds the pruner the points the running
+trials reported, asks it to stop the ones that fall behind (a prune request: the run
+stops at its next save and ends PRUNED), and asks the sampler for new trials while
+fewer than `parallel` are in flight and fewer than `trials` exist. Each new trial is a
+row (its study and number are its identity: two drivers cannot both add trial N) and a
+message. Killed at any moment, the driver run again picks up from the table: a trial
+inserted but not sent is sent again (a duplicate message runs nothing twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import optuna
+from optuna.trial import TrialState, create_trial
+
+from dbdict_celery.errors import UsageError
+from dbdict_celery.experiment.status import Status
+from dbdict_celery.search.definition import Definition
+from dbdict_celery.search.objective import MissingObjective, Objective
+from dbdict_celery.store.job import Job, NewJob
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.worker.enqueue import Ring, enqueue
+
+log = logging.getLogger(__name__)
+
+POLL = 0.5  # seconds between two looks at the table
+IN_FLIGHT = (Status.START, Status.RUNNING)
+
+
+class StudyTaken(UsageError):
+    """Another study, or another driver of this one, is in the way."""
+
+
+@dataclass
+class Progress:
+    """What the driver did, for its caller to show."""
+
+    warm_started: int = 0  # earlier DONE jobs told to the sampler first
+    resumed: int = 0  # trials found in the table at start
+    asked: list[int] = field(default_factory=list)  # job ids of the trials it added
+    pruned: list[int] = field(default_factory=list)  # job ids it asked to stop
+
+
+class Driver:
+    """Drives one study over one job table; `run()` returns when the study is complete."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        definition: Definition,
+        priority: float = 1.0,
+        exproot: str | None = None,
+        queue: str | None = None,
+        parallel: int = 1,
+    ) -> None:
+        if parallel < 1:
+            raise UsageError(f"--parallel must be at least 1, not {parallel}")
+        recorded = store.study_definition(definition.name)
+        earlier = Definition.from_record(recorded) if recorded is not None else None
+        definition = definition.seeded(earlier)
+        if earlier is not None and (differing := definition.differs_from(earlier)):
+            raise StudyTaken(
+                f"study {definition.name!r} is already in this table with another "
+                f"{', '.join(differing)}: give another --study name"
+            )
+        store.define_study(definition.name, definition.record())
+        self.store = store
+        self.definition = definition
+        self.parallel = parallel
+        self.priority, self.exproot, self.queue = priority, exproot, queue
+        self.progress = Progress()
+        self._live: dict[int, optuna.trial.Trial] = {}  # job id -> its trial, while in flight
+        self._last_step: dict[int, int] = {}  # job id -> the last step told to its trial
+        self._asked_to_stop: set[int] = set()
+        self._study = self._rebuild()
+
+    def run(
+        self, stop: threading.Event | None = None, tick: Callable[[Driver], None] | None = None
+    ) -> Progress:
+        """Drive the study until it has `trials` trials and none in flight, or `stop` is set
+        (the trials in flight run on; the command run again picks them up)."""
+        stop = stop or threading.Event()
+        while self.step():
+            if tick is not None:
+                tick(self)
+            if stop.wait(POLL):
+                break
+        return self.progress
+
+    def step(self) -> bool:
+        """One look at the table: tell, prune, ask. False once the study is complete."""
+        trials = self.store.trials(self.definition.name)
+        for job in trials:
+            if job.id in self._live:
+                self._follow(job)
+        in_flight = sum(job.status in IN_FLIGHT for job in trials)
+        new = self._ask(len(trials), self.parallel - in_flight)
+        return len(trials) + len(new) < self.definition.trials or in_flight + len(new) > 0
+
+    @property
+    def ended(self) -> int:
+        """How many of the study's trials have ended, as told so far."""
+        finished = [trial for trial in self._study.get_trials(deepcopy=False)
+                    if trial.state.is_finished()]  # fmt: skip
+        return len(finished) - self.progress.warm_started
+
+    @property
+    def study(self) -> optuna.Study:
+        """The in-memory Optuna study, as told so far."""
+        return self._study
+
+    # -- rebuilding the study from the table ---------------------------------------------
+
+    def _rebuild(self) -> optuna.Study:
+        trials = self.store.trials(self.definition.name)
+        study = self.definition.study(told=len(trials))
+        self._study = study
+        self.progress.warm_started = self._warm_start(study)
+        for job in trials:
+            self._adopt(study, job)
+        self.progress.resumed = len(trials)
+        asked = [self.definition.space.suggested(job.params) for job in trials]
+        for configuration in self.definition.configurations:
+            if configuration not in asked:
+                study.enqueue_trial(configuration)
+        waiting = [Ring.of(job) for job in trials if job.status is Status.START]
+        if waiting:  # its message may have been lost with a killed driver: a copy is harmless
+            enqueue(self.store, waiting)
+        return study
+
+    def _warm_start(self, study: optuna.Study) -> int:
+        """Tell the sampler the DONE jobs of this experiment, outside any study, whose
+        parameters are a point of the space."""
+        space, goal = self.definition.space, self.definition.goal
+        told = 0
+        for job in self.store.stream(Status.DONE):
+            if job.study is not None or job.experiment != self.definition.experiment:
+                continue
+            suggested = space.suggested(job.params)
+            values = _known_values(goal, job)
+            if suggested is None or values is None:
+                continue
+            study.add_trial(
+                create_trial(params=suggested, distributions=space.distributions, values=values)
+            )
+            told += 1
+        return told
+
+    def _adopt(self, study: optuna.Study, job: Job) -> None:
+        """Put one trial of the table into the fresh study, as it stands."""
+        space = self.definition.space
+        suggested = space.suggested(job.params)
+        if suggested is None or job.experiment != self.definition.experiment:
+            raise StudyTaken(
+                f"job {job.id}, trial {job.trial} of study {self.definition.name!r}, is not "
+                "a point of this search space"
+            )
+        if job.status in IN_FLIGHT:
+            study.enqueue_trial(suggested)
+            self._live[job.id] = study.ask(space.distributions)
+            self._report(job)
+            return
+        if job.status is Status.CANCELLED:
+            return  # a user's decision, not a result: the sampler is not told
+        curve = self._curve(job) if job.status is Status.PRUNED else None
+        values = (
+            self.definition.goal.values(job.id, job.state) if job.status is Status.DONE else None
+        )
+        state = TrialState.COMPLETE if values is not None else _ended_state(job.status)
+        study.add_trial(
+            create_trial(
+                state=state,
+                params=suggested,
+                distributions=space.distributions,
+                values=values,
+                intermediate_values=curve,
+            )
+        )
+
+    # -- following the trials in flight ----------------------------------------------------
+
+    def _follow(self, job: Job) -> None:
+        trial = self._live[job.id]
+        if job.status is Status.RUNNING:
+            if self._report(job) and job.id not in self._asked_to_stop and trial.should_prune():
+                self._prune(job)
+            return
+        if job.status is Status.START:
+            return
+        del self._live[job.id]
+        if job.status is Status.DONE:
+            values = self.definition.goal.values(job.id, job.state)
+            if values is not None:
+                self._study.tell(trial, values)
+                return
+        self._study.tell(trial, state=_ended_state(job.status))
+
+    def _prune(self, job: Job) -> None:
+        self._asked_to_stop.add(job.id)
+        self.store.prune([job.id])
+        self.progress.pruned.append(job.id)
+        log.info("trial %s (job %s) pruned", job.trial, job.id)
+
+    def _report(self, job: Job) -> bool:
+        """Tell a running trial the points it reported since the last look; whether any."""
+        if self.definition.pruner == "none":
+            return False
+        trial, last = self._live[job.id], self._last_step.get(job.id, -1)
+        new = {step: value for step, value in self._curve(job).items() if step > last}
+        for step, value in sorted(new.items()):
+            trial.report(value, step)
+        if new:
+            self._last_step[job.id] = max(new)
+        return bool(new)
+
+    def _curve(self, job: Job) -> dict[int, float]:
+        points = self.store.metrics(job.id, [self.definition.watched])
+        return {point.step: point.value for point in points}
+
+    # -- asking for new trials -----------------------------------------------------------
+
+    def _ask(self, existing: int, room: int) -> list[int]:
+        space, name = self.definition.space, self.definition.name
+        new: list[int] = []
+        rings: list[Ring] = []
+        while room > len(new) and existing + len(new) < self.definition.trials:
+            trial = self._study.ask(space.distributions)
+            number = existing + len(new)
+            planned = NewJob(self.definition.experiment, space.params(trial.params),
+                             self.priority, self.exproot, self.queue, name, number)  # fmt: skip
+            (inserted,) = (row for batch in self.store.insert([planned]) for row in batch)
+            if not inserted.created:
+                raise StudyTaken(
+                    f"trial {number} of study {name!r} was added by another driver: run one "
+                    "driver per study"
+                )
+            self._live[inserted.id] = trial
+            new.append(inserted.id)
+            rings.append(Ring(inserted.id, self.priority, self.queue))
+        if rings:
+            enqueue(self.store, rings)
+            self.progress.asked += new
+        return new
+
+
+def _ended_state(status: Status) -> TrialState:
+    return TrialState.PRUNED if status is Status.PRUNED else TrialState.FAIL
+
+
+def _known_values(goal: Objective, job: Job) -> list[float] | None:
+    """A job's objective values, None if its state lacks one (a job of another purpose)."""
+    try:
+        return goal.values(job.id, job.state)
+    except MissingObjective:
+        return None
