@@ -229,3 +229,27 @@ def curve(state: DD, channel: Channel) -> bool | None:
             return channel.INCOMPLETE
     state.result = "done"
     return channel.COMPLETE
+
+
+def bowl(state: DD, channel: Channel) -> bool | None:
+    """A trial with a known optimum: `loss` = (x - 0.3)^2 + (y - 0.7)^2, after `pause`
+    seconds (so that trials overlap)."""
+    time.sleep(float(state.get("pause", 0.2)))
+    state.loss = (float(state.x) - 0.3) ** 2 + (float(state.y) - 0.7) ** 2
+    return channel.COMPLETE
+
+
+def descent(state: DD, channel: Channel) -> bool | None:
+    """A training run for pruners: `loss` = 1 / (lr x epoch) at each epoch (a larger `lr`
+    learns faster), reported and saved each epoch, `pause` seconds apart; resumes from its
+    saved epoch, counting its runs in `runs`."""
+    state.epoch = int(state.get("epoch", 0))
+    state.runs = int(state.get("runs", 0)) + 1
+    while state.epoch < int(state.epochs):
+        time.sleep(float(state.get("pause", 0.1)))
+        state.epoch += 1
+        state.loss = 1 / (float(state.lr) * state.epoch)
+        channel.report(state.epoch, loss=state.loss)
+        if channel.save_and_switch() == "stop":
+            return channel.INCOMPLETE
+    return channel.COMPLETE
