@@ -7,7 +7,6 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import click
-import optuna
 from rich.console import Console
 from rich.progress import TimeElapsedColumn
 
@@ -94,6 +93,8 @@ def optimize_command(
         raise UsageError("give the EXPERIMENT to optimize (or --status NAME, --best NAME)")
     if objective is None or trials is None:
         raise UsageError("give --objective KEY:min|max and --trials N")
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # its study is ours, in memory
     store = api.JobStore.open(db, table)
     optimization = api.optimize(store, args[0], args[1:], objective, trials, parallel, sampler,

@@ -1,15 +1,21 @@
 """The samplers and pruners a study may use, by name: Optuna's own, checked against the
-search space and the objective before anything runs."""
+search space and the objective before anything runs.
+
+The names are read by `dbdict --help`, which must not pay for Optuna (and numpy): it is
+imported by the functions that make a sampler or a pruner."""
 
 from __future__ import annotations
 
 import importlib.util
-
-import optuna
+from typing import TYPE_CHECKING
 
 from dbdict_celery.errors import DbdictError, UsageError
-from dbdict_celery.search.objective import Objective
-from dbdict_celery.search.space import Space
+
+if TYPE_CHECKING:
+    import optuna
+
+    from dbdict_celery.search.objective import Objective
+    from dbdict_celery.search.space import Space
 
 SAMPLERS = ("tpe", "cmaes", "gp", "random", "qmc", "nsga2", "grid")
 PRUNERS = ("none", "median", "percentile", "asha", "hyperband")
@@ -39,6 +45,8 @@ def sampler(
         raise DbdictError(
             f"the {name} sampler needs {' and '.join(missing)}: pip install {' '.join(missing)}"
         )
+    import optuna
+
     samplers = optuna.samplers
     if name == "tpe":
         return samplers.TPESampler(seed=seed, constant_liar=True)  # trials in flight count
@@ -62,6 +70,8 @@ def pruner(name: str, objective: Objective) -> optuna.pruners.BasePruner:
         raise UsageError(f"unknown pruner {name!r}: choose one of {', '.join(PRUNERS)}")
     if name != "none" and objective.multi:
         raise UsageError(f"--pruner {name} stops trials on one objective; {objective} has several")
+    import optuna
+
     pruners = optuna.pruners
     if name == "median":
         return pruners.MedianPruner()

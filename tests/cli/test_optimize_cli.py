@@ -40,9 +40,10 @@ QUADRATIC = "examples.quadratic.experiment"
 def test_a_study_that_cannot_run_is_one_line_and_exit_2_with_nothing_written(
     tmp_path: Path, args: list[str], says: str
 ) -> None:
-    home = {"DBDICT_HOME": str(tmp_path / "home")}
     trials = [] if "--trials" in args else ["--trials", "5"]
-    done = dbdict("optimize", QUADRATIC, *args, *trials, cwd=REPO, **home)
+    done = dbdict(
+        "optimize", QUADRATIC, *args, *trials, cwd=REPO, DBDICT_HOME=str(tmp_path / "home")
+    )
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert says in done.stderr
