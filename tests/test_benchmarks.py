@@ -243,6 +243,7 @@ def test_every_suite_is_in_the_record() -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(1500)  # eleven suites in subprocesses: minutes on a loaded machine
 def test_the_benchmarks_at_a_tiny_scale_record_every_measure_with_its_target(
     postgres_url: str, redis_url: str, tmp_path: Path
 ) -> None:

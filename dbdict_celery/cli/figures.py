@@ -8,6 +8,7 @@ drawn without a display (no pyplot, no GUI).
 
 from __future__ import annotations
 
+import logging
 import math
 import statistics
 from collections import defaultdict
@@ -50,7 +51,9 @@ DECADES_FOR_LOG = 2  # values spanning this many powers of ten get a log axis
 
 def new_figure(width: float, height: float) -> Figure:
     """A blank figure; the first import of matplotlib in every drawing, so that a missing
-    extra is told in one line (exit 1) before any other matplotlib import could fail."""
+    extra is told in one line (exit 1) before any other matplotlib import could fail.
+    Its INFO lines (a font cache built on first use) are not the command's to print."""
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
     try:
         from matplotlib.figure import Figure
     except ImportError:

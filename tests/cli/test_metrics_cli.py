@@ -326,7 +326,7 @@ def test_metrics_on_a_missing_table_is_one_line_and_creates_none(
 def test_plot_curves_reads_the_points_of_either_database(curves: str, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the plot extra: pip install -e '.[plot]'")
     done = dbdict("plot", "--db", curves, "--curves", "loss", "--hue", "model", "-o", "loss.png",
-                  cwd=tmp_path)  # fmt: skip
+                  cwd=tmp_path, MPLCONFIGDIR=str(tmp_path / "mpl"))  # fmt: skip  # as on first use
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "loss.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert done.stderr.splitlines() == [
