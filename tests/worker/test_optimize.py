@@ -10,6 +10,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome
 from dbdict_celery.store.store import JobStore
@@ -42,12 +44,18 @@ class InFlight(threading.Thread):
                 self.most = max(self.most, now)
 
 
-def test_a_study_whose_driver_is_killed_goes_on_when_it_is_run_again(cluster: Deployment) -> None:
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_a_study_whose_driver_is_killed_goes_on_when_it_is_run_again(
+    cluster: Deployment, sampler: str
+) -> None:
+    """Run again, the driver's sampler does not draw its first run's values again (random
+    draws come from a seeded generator: started over, it would)."""
     store = cluster.store()
     cluster.start_worker("-c", "4")
     watch = InFlight(store)
     watch.start()
-    first = _driver(cluster, *BOWL)
+    command = [*BOWL, "--sampler", sampler]
+    first = _driver(cluster, *command)
     wait_until(lambda: store.study_names(), "the study to be recorded")
     (name,) = store.study_names()
     wait_until(lambda: sum(job.status is Status.DONE for job in store.trials(name)) >= 15,
@@ -55,7 +63,7 @@ def test_a_study_whose_driver_is_killed_goes_on_when_it_is_run_again(cluster: De
     first.kill()
     first.wait()
     assert len(store.trials(name)) < 40, "killed before the end"
-    again = _driver(cluster, *BOWL)
+    again = _driver(cluster, *command)
     assert again.wait(timeout=300) == 0, (cluster.cwd / "driver.log").read_text()
     watch.done.set()
     watch.join()
