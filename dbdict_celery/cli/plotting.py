@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     help="With --curves: the job drawn on top is the one whose last value is lowest (min, "
     "the default) or highest (max).",
 )
+@click.option("--optimization", metavar="NAME", help="Draw how study NAME's best value went, "
+              "by trial and by time, and its parameters' importances.")  # fmt: skip
 @click.option("-o", "--output", metavar="FILE", help="A .png, .svg or .pdf (default: named "
               "after the table and the keys, in this directory).")  # fmt: skip
 def plot_command(
@@ -56,6 +58,7 @@ def plot_command(
     log_y: bool,
     aggregate: bool,
     best: str | None,
+    optimization: str | None,
     output: str | None,
 ) -> None:
     """Draw a result against a parameter for the jobs of a table, their learning curves, or
@@ -74,6 +77,7 @@ def plot_command(
         dbdict plot --curves loss --hue lr --log-y -o curves.png
         dbdict plot --curves accuracy --hue model --aggregate --best max
         dbdict plot --timeline -o runs.svg
+        dbdict plot --optimization quadratic-1a2b3c4d
     """
     if curves is None and (log_y or aggregate or best):
         raise UsageError("--log-y, --aggregate and --best go with --curves KEY")
@@ -81,10 +85,17 @@ def plot_command(
         raise UsageError("--timeline draws runs over time: it takes no --x, --y, --hue or --curves")
     if curves is not None and (x or y):
         raise UsageError("--curves draws KEY by step: it takes no --x or --y")
+    if optimization is not None and (timeline or x or y or hue or curves or statuses or filters):
+        raise UsageError("--optimization draws a study: it takes no other choice of jobs")
     store = api.JobStore.open(db, table, create=False)
-    jobs = store.jobs(chosen_statuses(statuses), filters)
     name = store.path.table
-    if timeline:
+    jobs = [] if optimization else store.jobs(chosen_statuses(statuses), filters)
+    if optimization is not None:
+        from dbdict_celery.cli.optimization_figure import optimization_plot
+
+        figure = optimization_plot(store, api.study_status(store, optimization).definition)
+        default = f"{name}_{optimization}"
+    elif timeline:
         figure = figures.timeline(jobs, store.attempts_of([job.id for job in jobs]), name)
         default = f"{name}_timeline"
     elif curves is not None:

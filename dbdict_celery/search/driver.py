@@ -23,12 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import optuna
-from optuna.trial import TrialState, create_trial
+from optuna.trial import create_trial
 
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.search.definition import Definition
 from dbdict_celery.search.objective import MissingObjective, Objective
+from dbdict_celery.search.trials import ended_state, ended_trial
 from dbdict_celery.store.job import Job, NewJob
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.enqueue import Ring, enqueue
@@ -175,19 +176,7 @@ class Driver:
         if job.status is Status.CANCELLED:
             return  # a user's decision, not a result: the sampler is not told
         curve = self._curve(job) if job.status is Status.PRUNED else None
-        values = (
-            self.definition.goal.values(job.id, job.state) if job.status is Status.DONE else None
-        )
-        state = TrialState.COMPLETE if values is not None else _ended_state(job.status)
-        study.add_trial(
-            create_trial(
-                state=state,
-                params=suggested,
-                distributions=space.distributions,
-                values=values,
-                intermediate_values=curve,
-            )
-        )
+        study.add_trial(ended_trial(self.definition, job, curve))
 
     # -- following the trials in flight ----------------------------------------------------
 
@@ -205,7 +194,7 @@ class Driver:
             if values is not None:
                 self._study.tell(trial, values)
                 return
-        self._study.tell(trial, state=_ended_state(job.status))
+        self._study.tell(trial, state=ended_state(job.status))
 
     def _prune(self, job: Job) -> None:
         self._asked_to_stop.add(job.id)
@@ -253,10 +242,6 @@ class Driver:
             enqueue(self.store, rings)
             self.progress.asked += new
         return new
-
-
-def _ended_state(status: Status) -> TrialState:
-    return TrialState.PRUNED if status is Status.PRUNED else TrialState.FAIL
 
 
 def _known_values(goal: Objective, job: Job) -> list[float] | None:

@@ -79,6 +79,9 @@ def test_a_study_whose_driver_is_killed_goes_on_when_it_is_run_again(
     best = min(trials, key=lambda job: job.state["loss"])
     assert status["best"][0]["id"] == best.id
     assert "trials already in the table" in (cluster.cwd / "driver.log").read_text()
+    drawn = cluster.dbdict("plot", "--optimization", name, "-o", "study.png")
+    assert drawn.returncode == 0, drawn.stderr
+    assert (cluster.cwd / "study.png").read_bytes().startswith(b"\x89PNG")
 
 
 DESCENT = ["tests.experiments.descent", "lr=loguniform(0.01, 1)", "epochs=40", "pause=0.15",
