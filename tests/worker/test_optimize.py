@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import statistics
 import subprocess
 import threading
 from collections import Counter
@@ -99,19 +100,21 @@ def test_a_pruned_study_through_a_killed_worker_and_a_warm_shutdown(cluster: Dep
     wait_until(lambda: store.study_names(), "the study to be recorded")
     (name,) = store.study_names()
 
-    def ended(count: int) -> bool:
-        return sum(job.status not in IN_FLIGHT for job in store.trials(name)) >= count
-
     def busy(worker: str) -> bool:
-        """Whether a trial not asked to stop has saved 2 epochs on this worker."""
-        for job in store.trials(name):
-            if job.status is Status.RUNNING and not job.prune_requested:
+        """Whether a trial the pruner will not stop has saved 2 epochs on this worker: its lr
+        is above the median lr of the DONE trials, so its loss is below their median loss at
+        every epoch (what the median pruner compares)."""
+        trials = store.trials(name)
+        bar = statistics.median(job.params["lr"] for job in trials if job.status is Status.DONE)
+        for job in trials:
+            if job.status is Status.RUNNING and job.params["lr"] > bar:
                 (run, *_) = reversed(store.attempts(job.id))
                 if (run.worker or "").startswith(worker) and job.state.get("epoch", 0) >= 2:
                     return True
         return False
 
-    wait_until(lambda: ended(6), "6 trials to end", timeout=180)
+    wait_until(lambda: sum(job.status is Status.DONE for job in store.trials(name)) >= 6,
+               "6 trials to be DONE", timeout=180)  # fmt: skip
     wait_until(lambda: busy("w1-"), "a trial running on the first worker", timeout=180)
     doomed.kill()
     wait_until(lambda: busy("w2-"), "a trial running on the second worker", timeout=180)
@@ -142,7 +145,9 @@ def test_a_pruned_study_through_a_killed_worker_and_a_warm_shutdown(cluster: Dep
         if job.status is Status.PRUNED:  # its state as its last save left it
             assert job.state["loss"] == 1 / (job.params["lr"] * epochs)
     resumed = [job for job in trials if job.attempts > 1]
-    assert resumed, "a run was lost or preempted"
+    runs = {job.id: [(a.worker, a.outcome, a.reason) for a in store.attempts(job.id)]
+            for job in trials}  # fmt: skip
+    assert resumed, f"a run was lost or preempted: {runs}"
     by_run = {job.id: [p.run or 0 for p in store.metrics(job.id, ["loss"])] for job in resumed}
     assert all(runs == sorted(runs) for runs in by_run.values()), "later runs, later steps"
     assert any(len(set(runs)) > 1 for runs in by_run.values()), "a run went on from a save"
