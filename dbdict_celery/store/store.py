@@ -424,8 +424,11 @@ class JobStore(Queries, Operations, History, Metrics, Studies):
 
     def release_dead(self, job: Job, max_attempts: int, reason: str) -> Status | None:
         """Put back a RUNNING job whose run its own supervisor saw die, as `release_lost`
-        does, at once: the supervisor beat for the run, so no other run can hold the job."""
-        return self._release_run(job, reason, StopReason.DIED, max_attempts)
+        does, at once: the supervisor beat for the run, so no other run can hold the job.
+
+        It waits for a row another write holds (a cancel that a revoke makes at the same
+        moment): skipped, the job would stay RUNNING until its heartbeat went stale."""
+        return self._release_run(job, reason, StopReason.DIED, max_attempts, wait=True)
 
     def _release_run(
         self,
@@ -434,10 +437,12 @@ class JobStore(Queries, Operations, History, Metrics, Studies):
         cause: str,
         max_attempts: int,
         *conditions: ColumnElement[bool],
+        wait: bool = False,
     ) -> Status | None:
         """Put back a dead run; its attempt ends lost, for `cause` (`reason` in detail). The
         job fails if this death is its `max_attempts`-th: deaths are counted from its attempts
-        (this run's is still open), preemptions and failures apart (see RunCounts)."""
+        (this run's is still open), preemptions and failures apart (see RunCounts). Unless
+        `wait`, a row another transaction holds is left for the next pass."""
         t, a = self.table, self.attempt_table
         values = _back_to_start(t, RESTART_PRIORITY)
         deaths = select(func.count()).where(a.c.job_id == t.c.id, died(a)).scalar_subquery()
@@ -447,7 +452,7 @@ class JobStore(Queries, Operations, History, Metrics, Studies):
         values["finished_at"] = case((out_of_attempts, func.now()), else_=values["finished_at"])
         values["error"] = case((out_of_attempts, literal(reason)), else_=t.c.error)
         which: ColumnElement[bool] = t.c.id == job.id
-        if self.dialect == "postgresql":  # a row locked by a hung transaction: next pass
+        if self.dialect == "postgresql" and not wait:  # locked by a hung transaction: next pass
             which = t.c.id.in_(select(t.c.id).where(which).with_for_update(skip_locked=True))
         statement = (
             update(t)
