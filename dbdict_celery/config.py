@@ -203,6 +203,12 @@ def reconcile_interval() -> float:
     return _seconds("DBDICT_RECONCILE_INTERVAL", 60.0)
 
 
+def drive_interval() -> float:
+    """Seconds between two looks of `celery -A dbdict_celery beat` at the detached studies
+    (`dbdict optimize --detach`) of DBDICT_DB's table (`DBDICT_DRIVE_INTERVAL`, default 5)."""
+    return _seconds("DBDICT_DRIVE_INTERVAL", 5.0)
+
+
 def grace_period() -> float:
     """Seconds a stopped job gets to save before its worker kills it (`DBDICT_GRACE`, default 25).
 

@@ -13,6 +13,7 @@ from rich.progress import TimeElapsedColumn
 import dbdict_celery as api
 from dbdict_celery.cli.options import db_options
 from dbdict_celery.cli.output import print_json, progress_bar, rich_table, value_of
+from dbdict_celery.config import drive_interval
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.search.methods import PRUNERS, SAMPLERS
@@ -47,6 +48,9 @@ if TYPE_CHECKING:
 @click.option("--priority", type=float, default=DEFAULT_PRIORITY, show_default=True)
 @click.option("--exproot", metavar="PATH", help="Where the trials keep their files.")
 @click.option("--queue", metavar="NAME", help="The Celery queue the trials are sent to.")
+@click.option("--detach", is_flag=True, help="Add the first trials and return: the workers "
+              "drive the study (run `celery -A dbdict_celery beat`); run the command again "
+              "without --detach to drive it from here.")  # fmt: skip
 @click.option("--status", "status_of", metavar="NAME", help="Show where study NAME stands.")
 @click.option("--best", "best_of", metavar="NAME", help="Show the best trials of study NAME.")
 @click.option("--json", "as_json", is_flag=True, help="With --status or --best: JSON.")
@@ -66,6 +70,7 @@ def optimize_command(
     priority: float,
     exproot: str | None,
     queue: str | None,
+    detach: bool,
     status_of: str | None,
     best_of: str | None,
     as_json: bool,
@@ -77,7 +82,7 @@ def optimize_command(
     are fixed. The command keeps --parallel trials waiting or running (run workers to run
     them), tells the sampler each result, and returns once --trials trials have ended.
     Stopped (Ctrl-C, or killed), it leaves its trials to run; run it again and it
-    continues the study from the table.
+    continues the study from the table. With --detach, Celery beat's workers drive it.
 
     \b
     Example:
@@ -99,7 +104,15 @@ def optimize_command(
     store = api.JobStore.open(db, table)
     optimization = api.optimize(store, args[0], args[1:], objective, trials, parallel, sampler,
                                 pruner, study, seed, prune_on, configurations, priority,
-                                exproot, queue)  # fmt: skip
+                                exproot, queue, detach)  # fmt: skip
+    if detach:
+        optimization.finished(timeout=None)
+        asked = len(optimization.progress().asked)
+        click.echo(f"study {optimization.name} detached with {asked} new trials sent: Celery "
+                   "beat (celery -A dbdict_celery beat) drives it every "
+                   f"{drive_interval():g} s; see dbdict optimize --status "
+                   f"{optimization.name}", err=True)  # fmt: skip
+        return
     _follow(optimization)
     _show(optimization.status(), as_json=False, best_only=False)
 

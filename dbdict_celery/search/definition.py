@@ -1,8 +1,10 @@
 """A study as its command defines it: what it runs, searches, optimizes, and how.
 
-The definition is recorded beside the study's trials the first time it runs (plain JSON,
-the parameters as they were typed), so that running the command again finds the same
-study, and a different command under the same name is refused, not mixed in.
+The definition is recorded beside the study's trials (plain JSON, the parameters as they
+were typed), so that running the command again finds the same study, and a different
+command under the same name is refused, not mixed in. How the study is driven (its
+budget, how many trials at once, where they go, whether workers drive it) may change from
+one run of the command to the next: the last one's is recorded.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from dbdict_celery.experiment.params import parse
 from dbdict_celery.search import methods
 from dbdict_celery.search.objective import Objective
 from dbdict_celery.search.space import Space
+from dbdict_celery.store.job import DEFAULT_PRIORITY
 
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+# How a study is driven, not what it is: each run of its command may change these.
+DRIVING = frozenset({"trials", "parallel", "priority", "exproot", "queue", "detached"})
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,17 @@ class Definition:
     seed: int | None = None
     enqueue: tuple[str, ...] = ()  # configurations to run before the sampler's, as typed
     name: str = field(default="")
+    parallel: int = 1  # trials waiting or running at once
+    priority: float = DEFAULT_PRIORITY
+    exproot: str | None = None
+    queue: str | None = None
+    detached: bool = False  # driven by the workers' beat task, not by a command
 
     def __post_init__(self) -> None:
         if self.trials < 1:
             raise UsageError(f"--trials must be at least 1, not {self.trials}")
+        if self.parallel < 1:
+            raise UsageError(f"--parallel must be at least 1, not {self.parallel}")
         if self.name and not STUDY_NAME.fullmatch(self.name):
             raise UsageError(
                 f"malformed study name {self.name!r}: letters, digits and . _ - (at most 100)"
@@ -81,7 +93,7 @@ class Definition:
         """The reported key its pruner decides on."""
         return self.prune_on or self.goal.keys[0]
 
-    @property
+    @functools.cached_property
     def configurations(self) -> list[dict[str, Any]]:
         """The configurations `--enqueue` asks to run first, each in the space."""
         space = self.space
@@ -122,10 +134,10 @@ class Definition:
                       "enqueue": tuple(values["enqueue"])})  # fmt: skip
 
     def differs_from(self, recorded: Definition) -> list[str]:
-        """The fields in which this definition differs from the one on record (the trial
-        budget may change: running the command again with more trials extends the study)."""
+        """The fields in which this definition differs from the one on record, but for how
+        it is driven (running the command again with more trials extends the study)."""
         mine, theirs = self.record(), recorded.record()
-        return [key for key in mine if key != "trials" and mine[key] != theirs[key]]
+        return [key for key in mine if key not in DRIVING and mine[key] != theirs[key]]
 
     def _derived_name(self) -> str:
         """The experiment's last name and a digest of what defines the study: the same

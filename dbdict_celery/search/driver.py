@@ -5,8 +5,9 @@ At start it rebuilds an in-memory Optuna study from the table: earlier DONE jobs
 same experiment in the search space first (a warm start), then the study's trials in
 order, finished ones told (DONE as their objective, FAILED as failed, PRUNED as pruned
 with their reported curve), the ones still in flight asked again with their own
-parameters so that the sampler counts them. Then, at each look at the table (every
-`POLL` seconds), it tells Optuna what ended, feeds the pruner the points the running
+parameters so that the sampler counts them. Then, at each look at the trials in flight
+(soon after one that saw a trial end or added one, then less and less often, down to
+every `POLL` seconds), it tells Optuna what ended, feeds the pruner the points the running
 trials reported, asks it to stop the ones that fall behind (a prune request: the run
 stops at its next save and ends PRUNED), and asks the sampler for new trials while
 fewer than `parallel` are in flight and fewer than `trials` exist. Each new trial is a
@@ -17,10 +18,12 @@ inserted but not sent is sent again (a duplicate message runs nothing twice).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 import optuna
 from optuna.trial import create_trial
@@ -36,7 +39,8 @@ from dbdict_celery.worker.enqueue import Ring, enqueue
 
 log = logging.getLogger(__name__)
 
-POLL = 0.5  # seconds between two looks at the table
+POLL = 0.5  # the most seconds between two looks at the trials in flight
+QUICK = 0.02  # the fewest: after a look that saw a trial end, or added one
 IN_FLIGHT = (Status.START, Status.RUNNING)
 
 
@@ -54,20 +58,18 @@ class Progress:
     pruned: list[int] = field(default_factory=list)  # job ids it asked to stop
 
 
+class Look(Enum):
+    """What one look at the table found."""
+
+    COMPLETE = "complete"  # the study has all its trials, and none in flight
+    MOVED = "moved"  # a trial ended, or one was added: another look soon
+    QUIET = "quiet"  # nothing ended: the next look may wait longer
+
+
 class Driver:
     """Drives one study over one job table; `run()` returns when the study is complete."""
 
-    def __init__(
-        self,
-        store: JobStore,
-        definition: Definition,
-        priority: float = 1.0,
-        exproot: str | None = None,
-        queue: str | None = None,
-        parallel: int = 1,
-    ) -> None:
-        if parallel < 1:
-            raise UsageError(f"--parallel must be at least 1, not {parallel}")
+    def __init__(self, store: JobStore, definition: Definition) -> None:
         recorded = store.study_definition(definition.name)
         earlier = Definition.from_record(recorded) if recorded is not None else None
         definition = definition.seeded(earlier)
@@ -79,12 +81,11 @@ class Driver:
         store.define_study(definition.name, definition.record())
         self.store = store
         self.definition = definition
-        self.parallel = parallel
-        self.priority, self.exproot, self.queue = priority, exproot, queue
         self.progress = Progress()
         self._live: dict[int, optuna.trial.Trial] = {}  # job id -> its trial, while in flight
         self._last_step: dict[int, int] = {}  # job id -> the last step told to its trial
         self._asked_to_stop: set[int] = set()
+        self._count = 0  # the study's trials in the table
         self._study = self._rebuild()
 
     def run(
@@ -93,22 +94,33 @@ class Driver:
         """Drive the study until it has `trials` trials and none in flight, or `stop` is set
         (the trials in flight run on; the command run again picks them up)."""
         stop = stop or threading.Event()
-        while self.step():
+        pause = QUICK
+        while (look := self.step()) is not Look.COMPLETE:
             if tick is not None:
                 tick(self)
-            if stop.wait(POLL):
+            pause = QUICK if look is Look.MOVED else min(2 * pause, POLL)
+            if stop.wait(pause):
                 break
         return self.progress
 
-    def step(self) -> bool:
-        """One look at the table: tell, prune, ask. False once the study is complete."""
-        trials = self.store.trials(self.definition.name)
-        for job in trials:
-            if job.id in self._live:
-                self._follow(job)
-        in_flight = sum(job.status in IN_FLIGHT for job in trials)
-        new = self._ask(len(trials), self.parallel - in_flight)
-        return len(trials) + len(new) < self.definition.trials or in_flight + len(new) > 0
+    def step(self) -> Look:
+        """One look at the trials in flight: tell, prune, ask."""
+        followed = self.store.trials(self.definition.name, among=list(self._live))
+        watched = [job for job in followed if job.status is Status.RUNNING]
+        curves = self._curves(watched if self.definition.pruner != "none" else [])
+        ended = 0
+        for job in followed:
+            ended += self._follow(job, curves.get(job.id, {}))
+        in_flight = len(self._live)
+        new = self._ask(self.definition.parallel - in_flight)
+        if self._count < self.definition.trials or in_flight + len(new) > 0:
+            return Look.MOVED if ended or new else Look.QUIET
+        return Look.COMPLETE
+
+    def detach(self, detached: bool) -> None:
+        """Record whether the workers' beat task drives the study (`--detach`), or a command."""
+        self.definition = dataclasses.replace(self.definition, detached=detached)
+        self.store.define_study(self.definition.name, self.definition.record())
 
     @property
     def ended(self) -> int:
@@ -129,9 +141,17 @@ class Driver:
         study = self.definition.study(told=len(trials))
         self._study = study
         self.progress.warm_started = self._warm_start(study)
+        pruning = self.definition.pruner != "none"
+        curves = self._curves(
+            [
+                job
+                for job in trials
+                if job.status is Status.PRUNED or (pruning and job.status in IN_FLIGHT)
+            ]
+        )
         for job in trials:
-            self._adopt(study, job)
-        self.progress.resumed = len(trials)
+            self._adopt(study, job, curves.get(job.id, {}))
+        self.progress.resumed = self._count = len(trials)
         asked = [self.definition.space.suggested(job.params) for job in trials]
         for configuration in self.definition.configurations:
             if configuration not in asked:
@@ -159,8 +179,9 @@ class Driver:
             told += 1
         return told
 
-    def _adopt(self, study: optuna.Study, job: Job) -> None:
-        """Put one trial of the table into the fresh study, as it stands."""
+    def _adopt(self, study: optuna.Study, job: Job, curve: dict[int, float]) -> None:
+        """Put one trial of the table into the fresh study, as it stands (`curve`: its
+        reported points, if it is pruned or the pruner watches it)."""
         space = self.definition.space
         suggested = space.suggested(job.params)
         if suggested is None or job.experiment != self.definition.experiment:
@@ -171,30 +192,37 @@ class Driver:
         if job.status in IN_FLIGHT:
             study.enqueue_trial(suggested)
             self._live[job.id] = study.ask(space.distributions)
-            self._report(job)
+            self._report(job, curve)
             return
         if job.status is Status.CANCELLED:
             return  # a user's decision, not a result: the sampler is not told
-        curve = self._curve(job) if job.status is Status.PRUNED else None
-        study.add_trial(ended_trial(self.definition, job, curve))
+        pruned = job.status is Status.PRUNED
+        study.add_trial(ended_trial(self.definition, job, curve if pruned else None))
 
     # -- following the trials in flight ----------------------------------------------------
 
-    def _follow(self, job: Job) -> None:
+    def _follow(self, job: Job, curve: dict[int, float]) -> bool:
+        """Follow a trial in flight (`curve`: its reported points); whether it ended."""
         trial = self._live[job.id]
         if job.status is Status.RUNNING:
-            if self._report(job) and job.id not in self._asked_to_stop and trial.should_prune():
+            if (
+                self._report(job, curve)
+                and job.id not in self._asked_to_stop
+                and trial.should_prune()
+            ):
                 self._prune(job)
-            return
+            return False
         if job.status is Status.START:
-            return
+            return False
         del self._live[job.id]
+        values = None
         if job.status is Status.DONE:
             values = self.definition.goal.values(job.id, job.state)
-            if values is not None:
-                self._study.tell(trial, values)
-                return
-        self._study.tell(trial, state=ended_state(job.status))
+        if values is not None:
+            self._study.tell(trial, values)
+        else:
+            self._study.tell(trial, state=ended_state(job.status))
+        return True
 
     def _prune(self, job: Job) -> None:
         self._asked_to_stop.add(job.id)
@@ -202,33 +230,38 @@ class Driver:
         self.progress.pruned.append(job.id)
         log.info("trial %s (job %s) pruned", job.trial, job.id)
 
-    def _report(self, job: Job) -> bool:
-        """Tell a running trial the points it reported since the last look; whether any."""
-        if self.definition.pruner == "none":
-            return False
+    def _report(self, job: Job, curve: dict[int, float]) -> bool:
+        """Tell a running trial the points of `curve` it reported since the last look;
+        whether any."""
         trial, last = self._live[job.id], self._last_step.get(job.id, -1)
-        new = {step: value for step, value in self._curve(job).items() if step > last}
+        new = {step: value for step, value in curve.items() if step > last}
         for step, value in sorted(new.items()):
             trial.report(value, step)
         if new:
             self._last_step[job.id] = max(new)
         return bool(new)
 
-    def _curve(self, job: Job) -> dict[int, float]:
-        points = self.store.metrics(job.id, [self.definition.watched])
-        return {point.step: point.value for point in points}
+    def _curves(self, jobs: list[Job]) -> dict[int, dict[int, float]]:
+        """The watched key's points of these jobs, by job and step, in one query."""
+        if not jobs:
+            return {}
+        curves: dict[int, dict[int, float]] = {job.id: {} for job in jobs}
+        for point in self.store.metrics([job.id for job in jobs], [self.definition.watched]):
+            curves[point.job_id][point.step] = point.value
+        return curves
 
     # -- asking for new trials -----------------------------------------------------------
 
-    def _ask(self, existing: int, room: int) -> list[int]:
-        space, name = self.definition.space, self.definition.name
+    def _ask(self, room: int) -> list[int]:
+        d = self.definition
+        space, name = d.space, d.name
         new: list[int] = []
         rings: list[Ring] = []
-        while room > len(new) and existing + len(new) < self.definition.trials:
+        while room > len(new) and self._count < d.trials:
             trial = self._study.ask(space.distributions)
-            number = existing + len(new)
-            planned = NewJob(self.definition.experiment, space.params(trial.params),
-                             self.priority, self.exproot, self.queue, name, number)  # fmt: skip
+            number = self._count
+            planned = NewJob(d.experiment, space.params(trial.params), d.priority, d.exproot,
+                             d.queue, name, number)  # fmt: skip
             (inserted,) = (row for batch in self.store.insert([planned]) for row in batch)
             if not inserted.created:
                 raise StudyTaken(
@@ -236,8 +269,9 @@ class Driver:
                     "driver per study"
                 )
             self._live[inserted.id] = trial
+            self._count += 1
             new.append(inserted.id)
-            rings.append(Ring(inserted.id, self.priority, self.queue))
+            rings.append(Ring(inserted.id, d.priority, d.queue))
         if rings:
             enqueue(self.store, rings)
             self.progress.asked += new

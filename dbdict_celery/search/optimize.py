@@ -1,26 +1,32 @@
-"""`optimize(...)`: a study driven in the background of this process, and a handle on it."""
+"""`optimize(...)`: a study driven in the background of this process (or, detached, by the
+workers), and a handle on it."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 
 from dbdict_celery.experiment.channel import resolve_experiment
 from dbdict_celery.experiment.runner import importing_from_cwd
 from dbdict_celery.search.definition import Definition
-from dbdict_celery.search.driver import Driver, Progress
+from dbdict_celery.search.driver import POLL, Driver, Progress, StudyTaken
 from dbdict_celery.search.results import StudyStatus, study_status
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.store import JobStore
 
+LOCK_WAIT = 30.0  # seconds a driver waits for the study's lock before it gives up
+
 
 class Optimization:
-    """A study being driven by a thread of this process. The table is its record: `status()`
-    and `best()` read it, and another process can read it as well (`dbdict optimize
-    --status NAME`)."""
+    """A study being driven by a thread of this process, or by the workers (detached: the
+    thread takes its first look only). The table is its record: `status()` and `best()`
+    read it, and another process can read it as well (`dbdict optimize --status NAME`)."""
 
-    def __init__(self, driver: Driver) -> None:
+    def __init__(self, driver: Driver, lock: contextlib.ExitStack) -> None:
         self.driver = driver
+        self._lock = lock  # the study's driver lock, held until the thread ends
         self.name = driver.definition.name
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -36,22 +42,41 @@ class Optimization:
         """Its best trials so far (the Pareto front for several objectives)."""
         return study_status(self.driver.store, self.name, count).best
 
-    def finished(self, timeout: float = 0.0) -> bool:
+    def finished(self, timeout: float | None = 0.0) -> bool:
         """Whether the driver is done (the study complete, stopped, or failed), waiting up to
         `timeout` seconds for it."""
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
     def wait(self, timeout: float | None = None) -> Progress:
-        """Wait until the study is complete; its driver's error, if it failed, is raised
-        here. TimeoutError if it is still going after `timeout` seconds."""
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise TimeoutError(f"study {self.name!r} is still going after {timeout} s")
+        """Wait until the study is complete (detached: until the table says so); its
+        driver's error, if it failed, is raised here. TimeoutError if it is still going
+        after `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._over():
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"study {self.name!r} is still going after {timeout} s")
+            if self._thread.is_alive():
+                self._thread.join(POLL)
+            else:
+                time.sleep(POLL)
+        return self.progress()
+
+    def progress(self) -> Progress:
+        """What this process's driver did, once it is done (`finished()`); its error, if it
+        failed, is raised here."""
         if self._error is not None:
             raise self._error
-        assert self._progress is not None
+        assert self._progress is not None, "the driver is still at work"
         return self._progress
+
+    def _over(self) -> bool:
+        """Whether there is nothing more to wait for: the driver failed, or the study is
+        complete (driven here, it is when the driver is done)."""
+        if self._thread.is_alive():
+            return False
+        detached = self.driver.definition.detached
+        return self._error is not None or not detached or self.status().complete
 
     def stop(self) -> None:
         """Stop driving (the trials in flight run on; `optimize` again picks them up)."""
@@ -59,10 +84,35 @@ class Optimization:
         self._thread.join()
 
     def _drive(self) -> None:
+        driver = self.driver
         try:
-            self._progress = self.driver.run(self._stop)
+            with self._lock:
+                if driver.definition.detached:
+                    driver.step()  # the first trials: the workers' beat task does the rest
+                    self._progress = driver.progress
+                else:
+                    self._progress = driver.run(self._stop)
         except BaseException as error:  # handed to wait()
             self._error = error
+
+
+@contextlib.contextmanager
+def _driving(store: JobStore, name: str) -> Iterator[None]:
+    """Hold the driver lock of study `name` while in the block: one driver per study. A
+    look of the workers' beat task is short, and waited for; another driver at work is an
+    error."""
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        with store.driving(name) as held:
+            if held:
+                yield
+                return
+        if time.monotonic() > deadline:
+            raise StudyTaken(
+                f"study {name!r} is being driven by another process (another dbdict optimize, "
+                "or a look of Celery beat's that has not ended): one driver at a time"
+            )
+        time.sleep(POLL)
 
 
 def optimize(
@@ -81,18 +131,25 @@ def optimize(
     priority: float = 1.0,
     exproot: str | None = None,
     queue: str | None = None,
+    detach: bool = False,
 ) -> Optimization:
     """Start driving a study of `experiment` over the search space `params` (`schedule`'s
     syntax: the sweep calls are searched, the other values fixed), each trial a job of
     `store`'s table, at most `parallel` in flight, until `trials` trials have ended.
 
     Run it again with the same arguments (or the same `study`) and it continues the study
-    from the table."""
+    from the table. With `detach`, this process only adds the first trials, and the workers
+    drive the study (Celery beat's `drive_studies`, every DBDICT_DRIVE_INTERVAL seconds)."""
     with importing_from_cwd():  # as `schedule` checks it: importable here and now
         resolve_experiment(experiment)
     definition = Definition(
         experiment, tuple(params), objective, trials, sampler, pruner, prune_on, seed,
-        tuple(enqueue), study or "",
+        tuple(enqueue), study or "", parallel, priority, exproot, queue, detach,
     )  # fmt: skip
-    driver = Driver(store, definition, priority, exproot, queue, parallel)
-    return Optimization(driver)
+    lock = contextlib.ExitStack()
+    lock.enter_context(_driving(store, definition.name))  # before the study is read
+    try:
+        return Optimization(Driver(store, definition), lock)
+    except BaseException:
+        lock.close()
+        raise

@@ -129,10 +129,13 @@ class Queries(StorePart):
         with self.tables.transaction(read_only=True) as connection:
             return [Job.from_row(row) for row in connection.execute(query)]
 
-    def trials(self, study: str) -> list[Job]:
-        """The jobs of an optimize study, by trial number."""
+    def trials(self, study: str, among: Sequence[int] | None = None) -> list[Job]:
+        """The jobs of an optimize study (only those of the ids `among`, if given), by trial
+        number."""
         t = self.table
         query = select(t).where(t.c.study == study).order_by(t.c.trial)
+        if among is not None:
+            query = query.where(t.c.id.in_(list(among)))
         with self.tables.transaction(read_only=True) as connection:
             return [Job.from_row(row) for row in connection.execute(query)]
 

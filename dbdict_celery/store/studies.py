@@ -1,10 +1,16 @@
-"""The studies part of JobStore: each optimize study's definition, kept beside its trials."""
+"""The studies part of JobStore: each optimize study's definition, kept beside its trials,
+and the lock its driver holds (one driver per study, wherever it runs)."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from dbdict_celery.store.tables import StorePart
 
@@ -12,19 +18,43 @@ from dbdict_celery.store.tables import StorePart
 class Studies(StorePart):
     """What each study of this job table searches (its definition, as its command gave it)."""
 
-    def define_study(self, name: str, definition: dict[str, Any]) -> dict[str, Any]:
-        """Record the definition of study `name` (plain JSON: text and numbers) if it has
-        none yet; returns the one on record (the caller compares: a study is not redefined
-        under the same name)."""
+    def define_study(self, name: str, definition: dict[str, Any]) -> None:
+        """Record the definition of study `name` (plain JSON: text and numbers), in place of
+        the one on record if there is one (the caller compares them first: a study is
+        redefined only in how it is driven)."""
         s = self.studies
+        mine = (s.c.table_name == self.path.table) & (s.c.study == name)
         with self.tables.transaction() as connection:
-            known = self._definition(connection, name)
-            if known is not None:
-                return known
-            connection.execute(
-                s.insert().values(table_name=self.path.table, study=name, definition=definition)
-            )
-        return definition
+            if not connection.execute(
+                s.update().where(mine).values(definition=definition)
+            ).rowcount:
+                connection.execute(
+                    s.insert().values(table_name=self.path.table, study=name, definition=definition)
+                )
+
+    @contextlib.contextmanager
+    def driving(self, name: str) -> Iterator[bool]:
+        """Hold the lock of study `name`'s driver while in the block, if no other driver
+        holds it; yields whether this one does.
+
+        On Postgres it is a session's advisory lock; on SQLite, a file lock beside the
+        database file. Either way it goes with the process that held it."""
+        key = f"{self.path.table}/{name}"
+        if self.dialect != "postgresql":
+            with _file_lock(
+                Path(f"{self.engine.url.database}.{self.path.table}.{name}.driver")
+            ) as held:
+                yield held
+            return
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        with self.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            held = bool(connection.scalar(select(func.pg_try_advisory_lock(number))))
+            try:
+                yield held
+            finally:
+                if held:
+                    connection.execute(select(func.pg_advisory_unlock(number)))
 
     def study_definition(self, name: str) -> dict[str, Any] | None:
         """The definition of study `name`, or None if this table has no such study."""
@@ -43,3 +73,19 @@ class Studies(StorePart):
         query = select(s.c.definition).where(s.c.table_name == self.path.table, s.c.study == name)
         found = connection.scalar(query)
         return None if found is None else dict(found)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[bool]:
+    """An exclusive lock on the file at `path` (made if missing) while in the block, if no
+    one else holds it; yields whether this one does."""
+    with path.open("a") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)

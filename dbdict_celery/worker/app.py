@@ -21,12 +21,13 @@ from kombu.transport import TRANSPORT_ALIASES
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy.pool import NullPool
 
-from dbdict_celery.config import broker_url, reconcile_interval
+from dbdict_celery.config import broker_url, drive_interval, reconcile_interval
 from dbdict_celery.errors import UsageError
 
 QUEUE = "dbdict"
 LEVELS = 10  # broker priority levels, 0..9
 RECONCILE = "dbdict_celery.reconcile"  # the reconcile task's name, for beat and Flower
+DRIVE_STUDIES = "dbdict_celery.drive_studies"  # the detached studies' task (search layer)
 DAY = 24 * 3600
 EMBEDDED = "sqla+sqlite:///"
 EMBEDDED_TRANSPORT = "dbdict_celery.worker.kombu_internals:EmbeddedTransport"
@@ -94,7 +95,8 @@ def create_app() -> Celery:
     if url.startswith(EMBEDDED):
         os.makedirs(os.path.dirname(os.path.abspath(url[len(EMBEDDED) :])), exist_ok=True)
         transport = EMBEDDED_TRANSPORT
-    celery = DbdictCelery("dbdict_celery", include=["dbdict_celery.worker.tasks"])
+    tasks = ["dbdict_celery.worker.tasks", "dbdict_celery.search.detached"]
+    celery = DbdictCelery("dbdict_celery", include=tasks)
     celery.conf.update(
         broker_url=url.removeprefix("sqla+") if transport else url,  # the class says sqla
         broker_transport=transport,
@@ -114,7 +116,10 @@ def create_app() -> Celery:
         # turns them on in every worker while it runs (and `celery worker -E` does too).
         worker_send_task_events=False,
         # `celery -A dbdict_celery beat` repairs the table of DBDICT_DB with no config file
-        beat_schedule={"dbdict-reconcile": {"task": RECONCILE, "schedule": reconcile_interval()}},
+        beat_schedule={
+            "dbdict-reconcile": {"task": RECONCILE, "schedule": reconcile_interval()},
+            "dbdict-drive-studies": {"task": DRIVE_STUDIES, "schedule": drive_interval()},
+        },
         # no task-sent events: one more publish per message would halve schedule's speed
     )
     celery.config_from_envvar("DBDICT_CELERY_CONFIG", silent=True)

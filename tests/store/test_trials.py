@@ -63,3 +63,20 @@ def test_a_waiting_trial_is_pruned_at_once_and_a_users_cancel_wins_over_a_prune(
     store.prune([run.id])
     store.cancel([run.id])
     assert store.finish(run, Status.START) is Status.CANCELLED
+
+
+def test_one_driver_holds_a_study_at_a_time_and_lets_go_when_done(
+    store: JobStore, location: str
+) -> None:
+    """Two processes' stores (here two stores of one table) never both hold a study; another
+    study, or the same name in another table, is free."""
+    other = JobStore.open(location)
+    elsewhere = JobStore.open(location.rsplit("/", 1)[0] + "/other_jobs")
+    with store.driving("s") as held:
+        assert held
+        with other.driving("s") as again, other.driving("t") as another:
+            assert (again, another) == (False, True)
+        with elsewhere.driving("s") as same_name:
+            assert same_name, "a study is one table's"
+    with other.driving("s") as after:
+        assert after, "free once its driver is done"

@@ -45,6 +45,38 @@ class InFlight(threading.Thread):
                 self.most = max(self.most, now)
 
 
+def test_a_detached_study_is_driven_to_its_end_by_a_worker_with_beat(cluster: Deployment) -> None:
+    """`--detach` sends the first trials and returns; beat's looks do the rest, never more
+    than --parallel in flight, and stop once the study is complete."""
+    store = cluster.store()
+    cluster.start_worker("-c", "3", "-B", DBDICT_DRIVE_INTERVAL="1")
+    watch = InFlight(store)
+    watch.start()
+    detached = cluster.dbdict(
+        "optimize", "tests.experiments.bowl", "x=uniform(0, 1)", "y=uniform(0, 1)", "pause=0.1",
+        "--objective", "loss:min", "--trials", "12", "--parallel", "3", "--seed", "3",
+        "--detach",
+    )  # fmt: skip
+    assert detached.returncode == 0, detached.stderr
+    (name,) = store.study_names()
+    assert f"study {name} detached with 3 new trials sent" in detached.stderr
+
+    def complete() -> bool:
+        shown = cluster.dbdict("optimize", "--status", name, "--json")
+        return bool(json.loads(shown.stdout)["complete"])
+
+    wait_until(complete, "the workers to complete the study", timeout=240)
+    watch.done.set()
+    watch.join()
+    trials = store.trials(name)
+    assert [job.trial for job in trials] == list(range(12))
+    assert {job.status for job in trials} == {Status.DONE}
+    assert len({(job.params["x"], job.params["y"]) for job in trials}) == 12
+    assert 1 <= watch.most <= 3, "never more than --parallel in flight"
+    wait_until(lambda: not (store.study_definition(name) or {}).get("detached"),
+               "a look to find the study complete, and look at it no more")  # fmt: skip
+
+
 @pytest.mark.parametrize("sampler", ["tpe", "random"])
 def test_a_study_whose_driver_is_killed_goes_on_when_it_is_run_again(
     cluster: Deployment, sampler: str
