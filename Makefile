@@ -2,7 +2,7 @@
 #   make demo   install into .venv and run the example experiments end to end
 #   make test   install into .venv (with test tools) and the programs the tests run
 #               (scripts/prerequisites.sh), start the services if down, run every test
-#   make bench  every benchmark (about 16 minutes): a table of ratios, benchmarks/results.json
+#   make bench  every benchmark (about 23 minutes): a table of ratios, benchmarks/results.json
 VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin

@@ -34,6 +34,7 @@ from benchmarks import (
     curves_bench,
     isolation_bench,
     memory_bench,
+    optimize_bench,
     save_bench,
     schedule_bench,
     status_bench,
@@ -56,6 +57,7 @@ SUITES: dict[str, Callable[[Settings], list[Result]]] = {
     "isolation": isolation_bench.measure,
     "writes": write_bench.measure,
     "curves": curves_bench.measure,
+    "optimize": optimize_bench.measure,
 }
 OUTPUT = Path(__file__).with_name("results.json")
 
@@ -72,7 +74,7 @@ def _arguments() -> argparse.Namespace:
 
 def _machine() -> dict[str, Any]:
     """What the figures were measured on and with."""
-    packages = ("celery", "kombu", "sqlalchemy", "psycopg", "procrastinate")
+    packages = ("celery", "kombu", "sqlalchemy", "psycopg", "procrastinate", "optuna")
     return {"cpus": os.cpu_count(), "python": platform.python_version(),
             **{package: version(package) for package in packages}}  # fmt: skip
 

@@ -223,10 +223,11 @@ def done_jobs(store: JobStore) -> int:
 
 
 def drop(store: JobStore) -> None:
-    """Remove a benchmark's table, its attempt and metric tables and its schema record."""
+    """Remove a benchmark's table, its attempt and metric tables, and its schema and study
+    records."""
     with store.engine.begin() as connection:
         for table in (store.path.table, store.attempt_table.name, store.metric_table.name):
             connection.execute(text(f"DROP TABLE IF EXISTS {table}"))
-        connection.execute(
-            text("DELETE FROM dbdict_schema WHERE table_name = :name"), {"name": store.path.table}
-        )
+        name = {"name": store.path.table}
+        connection.execute(text("DELETE FROM dbdict_schema WHERE table_name = :name"), name)
+        connection.execute(text("DELETE FROM dbdict_study WHERE table_name = :name"), name)

@@ -118,7 +118,11 @@ def create_app() -> Celery:
         # `celery -A dbdict_celery beat` repairs the table of DBDICT_DB with no config file
         beat_schedule={
             "dbdict-reconcile": {"task": RECONCILE, "schedule": reconcile_interval()},
-            "dbdict-drive-studies": {"task": DRIVE_STUDIES, "schedule": drive_interval()},
+            "dbdict-drive-studies": {  # a look not taken in time is dropped: the next will do
+                "task": DRIVE_STUDIES,
+                "schedule": drive_interval(),
+                "options": {"expires": drive_interval()},
+            },
         },
         # no task-sent events: one more publish per message would halve schedule's speed
     )

@@ -49,7 +49,7 @@ def test_a_detached_study_is_driven_to_its_end_by_a_worker_with_beat(cluster: De
     """`--detach` sends the first trials and returns; beat's looks do the rest, never more
     than --parallel in flight, and stop once the study is complete."""
     store = cluster.store()
-    cluster.start_worker("-c", "3", "-B", DBDICT_DRIVE_INTERVAL="1")
+    cluster.start_worker("-c", "4", "-B", DBDICT_DRIVE_INTERVAL="1")  # a process for the looks
     watch = InFlight(store)
     watch.start()
     detached = cluster.dbdict(
