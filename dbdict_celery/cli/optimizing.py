@@ -109,8 +109,8 @@ def optimize_command(
         optimization.finished(timeout=None)
         asked = len(optimization.progress().asked)
         click.echo(f"study {optimization.name} detached with {asked} new trials sent: Celery "
-                   "beat (celery -A dbdict_celery beat) drives it every "
-                   f"{drive_interval():g} s; see dbdict optimize --status "
+                   f"beat (celery -A dbdict_celery beat) with DBDICT_DB={store.path} drives "
+                   f"it every {drive_interval():g} s; see dbdict optimize --status "
                    f"{optimization.name}", err=True)  # fmt: skip
         return
     _follow(optimization)

@@ -4,13 +4,19 @@ Celery beat sends `drive_studies` every `DBDICT_DRIVE_INTERVAL` seconds; the wor
 runs it takes one look at each detached study of the table (tell what ended, prune, ask
 for new trials), as the command's driver would. The study is rebuilt from the table at
 each look: nothing is kept between them. A study whose driver is at work elsewhere (its
-command run again, or another look still going) is left to it.
+command run again, or another look still going) is left to it, and a study whose look
+fails (a DONE trial without the objective, a sampler this worker cannot load) is logged
+and looked at again next time, without holding up the others.
 """
 
 from __future__ import annotations
 
+import logging
+
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.app import DRIVE_STUDIES, app
+
+log = logging.getLogger(__name__)
 
 __all__ = ["drive_studies"]
 
@@ -19,23 +25,27 @@ __all__ = ["drive_studies"]
 def drive_studies(table: str | None = None) -> dict[str, str]:
     """One look at each detached study of `table` (default: the one DBDICT_DB names);
     returns what each look found, by study ("moved", "quiet", "complete"; "busy" if its
-    driver is at work elsewhere)."""
+    driver is at work elsewhere; "failed: ..." if the look failed)."""
     from dbdict_celery.search.definition import Definition  # Optuna: only where it is used
     from dbdict_celery.search.driver import Driver, Look
 
     store = JobStore.open(None, table, create=False)
     found: dict[str, str] = {}
     for name in store.study_names():
-        recorded = store.study_definition(name)
-        if recorded is None or not recorded.get("detached"):
+        if not (store.study_definition(name) or {}).get("detached"):
             continue
         with store.driving(name) as held:
-            if not held:
-                found[name] = "busy"
+            recorded = store.study_definition(name)  # read again, held: as the last command left it
+            if not held or recorded is None or not recorded.get("detached"):
+                found[name] = "busy" if not held else "attached"
                 continue
-            driver = Driver(store, Definition.from_record(recorded))
-            look = driver.step()
-            if look is Look.COMPLETE:
-                driver.detach(False)  # nothing left to drive: no more looks
-            found[name] = look.value
+            try:
+                driver = Driver(store, Definition.from_record(recorded))
+                look = driver.step()
+                if look is Look.COMPLETE:
+                    driver.detach(False)  # nothing left to drive: no more looks
+                found[name] = look.value
+            except Exception as error:  # one study's failure is not the others'
+                log.error("study %s of %s: the look failed: %s", name, store.path, error)
+                found[name] = f"failed: {error}"
     return found

@@ -84,7 +84,6 @@ class Driver:
         self.progress = Progress()
         self._live: dict[int, optuna.trial.Trial] = {}  # job id -> its trial, while in flight
         self._last_step: dict[int, int] = {}  # job id -> the last step told to its trial
-        self._asked_to_stop: set[int] = set()
         self._count = 0  # the study's trials in the table
         self._study = self._rebuild()
 
@@ -111,7 +110,7 @@ class Driver:
         ended = 0
         for job in followed:
             ended += self._follow(job, curves.get(job.id, {}))
-        in_flight = len(self._live)
+        in_flight = self.store.count_trials(self.definition.name, IN_FLIGHT)  # a revived one too
         new = self._ask(self.definition.parallel - in_flight)
         if self._count < self.definition.trials or in_flight + len(new) > 0:
             return Look.MOVED if ended or new else Look.QUIET
@@ -141,25 +140,28 @@ class Driver:
         study = self.definition.study(told=len(trials))
         self._study = study
         self.progress.warm_started = self._warm_start(study)
-        pruning = self.definition.pruner != "none"
-        curves = self._curves(
-            [
-                job
-                for job in trials
-                if job.status is Status.PRUNED or (pruning and job.status in IN_FLIGHT)
-            ]
-        )
+        pruning = self.definition.pruner != "none"  # it compares a trial's curve with theirs
+        curves = self._curves([job for job in trials if pruning or job.status is Status.PRUNED])
         for job in trials:
             self._adopt(study, job, curves.get(job.id, {}))
+        for job in trials:  # judged once every trial is in: the pruner compares them
+            if pruning and job.id in self._live:
+                self._judge(job)
         self.progress.resumed = self._count = len(trials)
         asked = [self.definition.space.suggested(job.params) for job in trials]
         for configuration in self.definition.configurations:
             if configuration not in asked:
                 study.enqueue_trial(configuration)
-        waiting = [Ring.of(job) for job in trials if job.status is Status.START]
-        if waiting:  # its message may have been lost with a killed driver: a copy is harmless
-            enqueue(self.store, waiting)
         return study
+
+    def resend_waiting(self) -> None:
+        """Send the study's START trials a message again: a killed driver may have added one
+        and not sent it (a copy is harmless: a job is booked once). For a command starting;
+        beat's looks leave it to reconcile, which sends what has no message."""
+        waiting = [Ring.of(job) for job in self.store.trials(self.definition.name)
+                   if job.status is Status.START]  # fmt: skip
+        if waiting:
+            enqueue(self.store, waiting)
 
     def _warm_start(self, study: optuna.Study) -> int:
         """Tell the sampler the DONE jobs of this experiment, outside any study, whose
@@ -196,8 +198,7 @@ class Driver:
             return
         if job.status is Status.CANCELLED:
             return  # a user's decision, not a result: the sampler is not told
-        pruned = job.status is Status.PRUNED
-        study.add_trial(ended_trial(self.definition, job, curve if pruned else None))
+        study.add_trial(ended_trial(self.definition, job, curve or None))
 
     # -- following the trials in flight ----------------------------------------------------
 
@@ -205,12 +206,8 @@ class Driver:
         """Follow a trial in flight (`curve`: its reported points); whether it ended."""
         trial = self._live[job.id]
         if job.status is Status.RUNNING:
-            if (
-                self._report(job, curve)
-                and job.id not in self._asked_to_stop
-                and trial.should_prune()
-            ):
-                self._prune(job)
+            if self._report(job, curve):
+                self._judge(job)
             return False
         if job.status is Status.START:
             return False
@@ -224,8 +221,14 @@ class Driver:
             self._study.tell(trial, state=ended_state(job.status))
         return True
 
+    def _judge(self, job: Job) -> None:
+        """Ask the pruner about a running trial (its points told); stop it if it says so and
+        it was not asked already (the row says)."""
+        running = job.status is Status.RUNNING and not job.prune_requested
+        if running and self._live[job.id].should_prune():
+            self._prune(job)
+
     def _prune(self, job: Job) -> None:
-        self._asked_to_stop.add(job.id)
         self.store.prune([job.id])
         self.progress.pruned.append(job.id)
         log.info("trial %s (job %s) pruned", job.trial, job.id)

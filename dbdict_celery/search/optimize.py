@@ -87,6 +87,7 @@ class Optimization:
         driver = self.driver
         try:
             with self._lock:
+                driver.resend_waiting()
                 if driver.definition.detached:
                     driver.step()  # the first trials: the workers' beat task does the rest
                     self._progress = driver.progress

@@ -139,6 +139,13 @@ class Queries(StorePart):
         with self.tables.transaction(read_only=True) as connection:
             return [Job.from_row(row) for row in connection.execute(query)]
 
+    def count_trials(self, study: str, status: Sequence[Status]) -> int:
+        """How many jobs of an optimize study are in one of these statuses."""
+        t = self.table
+        query = select(func.count()).where(t.c.study == study, t.c.status.in_(list(status)))
+        with self.tables.transaction(read_only=True) as connection:
+            return int(connection.scalar(query) or 0)
+
     def stream(
         self,
         status: Status | Sequence[Status] | None = None,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import DBAPIError
 
 from dbdict_celery.store.tables import StorePart
 
@@ -37,8 +38,11 @@ class Studies(StorePart):
         """Hold the lock of study `name`'s driver while in the block, if no other driver
         holds it; yields whether this one does.
 
-        On Postgres it is a session's advisory lock; on SQLite, a file lock beside the
-        database file. Either way it goes with the process that held it."""
+        On Postgres it is an advisory lock of a transaction kept open meanwhile (it holds no
+        snapshot and writes nothing, so VACUUM is not held back; and through PgBouncer in
+        transaction mode, a transaction keeps its server session, where a session's lock
+        would not); on SQLite, a file lock beside the database file. Either way it goes
+        with the process that held it."""
         key = f"{self.path.table}/{name}"
         if self.dialect != "postgresql":
             with _file_lock(
@@ -48,13 +52,13 @@ class Studies(StorePart):
             return
         number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
         with self.engine.connect() as connection:
-            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            held = bool(connection.scalar(select(func.pg_try_advisory_lock(number))))
+            transaction = connection.begin()
+            held = bool(connection.scalar(select(func.pg_try_advisory_xact_lock(number))))
             try:
                 yield held
             finally:
-                if held:
-                    connection.execute(select(func.pg_advisory_unlock(number)))
+                with contextlib.suppress(DBAPIError):  # a session lost has let go of it already
+                    transaction.rollback()
 
     def study_definition(self, name: str) -> dict[str, Any] | None:
         """The definition of study `name`, or None if this table has no such study."""

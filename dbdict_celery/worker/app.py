@@ -121,7 +121,7 @@ def create_app() -> Celery:
             "dbdict-drive-studies": {  # a look not taken in time is dropped: the next will do
                 "task": DRIVE_STUDIES,
                 "schedule": drive_interval(),
-                "options": {"expires": drive_interval()},
+                "options": {"expires": drive_interval(), "priority": broker_priority(3.0, scheme)},
             },
         },
         # no task-sent events: one more publish per message would halve schedule's speed

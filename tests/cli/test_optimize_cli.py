@@ -35,6 +35,10 @@ QUADRATIC = "examples.quadratic.experiment"
          "--enqueue 'lr=7' is not a point of the search space"),
         (["lr=uniform(0, 1)", "--objective", "loss:min", "--trials", "0"],
          "--trials must be at least 1, not 0"),
+        (["lr=uniform(0, 1)", "--objective", "loss:min", "--sampler", "cmaes", "--detach"],
+         "the cmaes sampler keeps state that is lost so: use tpe, gp, random"),
+        (["lr=choice(0.1, 0.2)", "--objective", "loss:min", "--sampler", "grid", "--detach"],
+         "the grid sampler keeps state"),
     ],
 )  # fmt: skip
 def test_a_study_that_cannot_run_is_one_line_and_exit_2_with_nothing_written(

@@ -46,35 +46,33 @@ class InFlight(threading.Thread):
 
 
 def test_a_detached_study_is_driven_to_its_end_by_a_worker_with_beat(cluster: Deployment) -> None:
-    """`--detach` sends the first trials and returns; beat's looks do the rest, never more
-    than --parallel in flight, and stop once the study is complete."""
+    """`--detach` sends the first trials and returns; beat's looks do the rest, each with the
+    study rebuilt from the table: they prune (a trial's points judged as a rebuilt study
+    holds them), keep --parallel in flight, and stop once the study is complete."""
     store = cluster.store()
     cluster.start_worker("-c", "4", "-B", DBDICT_DRIVE_INTERVAL="1")  # a process for the looks
     watch = InFlight(store)
     watch.start()
     detached = cluster.dbdict(
-        "optimize", "tests.experiments.bowl", "x=uniform(0, 1)", "y=uniform(0, 1)", "pause=0.1",
-        "--objective", "loss:min", "--trials", "12", "--parallel", "3", "--seed", "3",
-        "--detach",
+        "optimize", "tests.experiments.descent", "lr=loguniform(0.01, 1)", "epochs=20",
+        "pause=0.15", "--objective", "loss:min", "--trials", "16", "--parallel", "3",
+        "--seed", "3", "--pruner", "median", "--detach",
     )  # fmt: skip
     assert detached.returncode == 0, detached.stderr
     (name,) = store.study_names()
     assert f"study {name} detached with 3 new trials sent" in detached.stderr
-
-    def complete() -> bool:
-        shown = cluster.dbdict("optimize", "--status", name, "--json")
-        return bool(json.loads(shown.stdout)["complete"])
-
-    wait_until(complete, "the workers to complete the study", timeout=240)
+    wait_until(lambda: not (store.study_definition(name) or {}).get("detached"),
+               "a look to find the study complete, and stop looking", timeout=300)  # fmt: skip
     watch.done.set()
     watch.join()
+    shown = json.loads(cluster.dbdict("optimize", "--status", name, "--json").stdout)
+    assert shown["complete"]
     trials = store.trials(name)
-    assert [job.trial for job in trials] == list(range(12))
-    assert {job.status for job in trials} == {Status.DONE}
-    assert len({(job.params["x"], job.params["y"]) for job in trials}) == 12
+    assert [job.trial for job in trials] == list(range(16))
+    assert {job.status for job in trials} == {Status.DONE, Status.PRUNED}, "slow learners pruned"
+    assert all(job.state["epoch"] < 20 for job in trials if job.status is Status.PRUNED)
+    assert len({job.params["lr"] for job in trials}) == 16
     assert 1 <= watch.most <= 3, "never more than --parallel in flight"
-    wait_until(lambda: not (store.study_definition(name) or {}).get("detached"),
-               "a look to find the study complete, and look at it no more")  # fmt: skip
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "random"])
