@@ -30,11 +30,14 @@ from dbdict_celery.store.job import DEFAULT_PRIORITY
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 # How a study is driven, not what it is: each run of its command may change these.
 DRIVING = frozenset({"trials", "parallel", "priority", "exproot", "queue", "detached"})
-# The samplers whose every decision comes from the trials alone, so that a study rebuilt
-# from the table at each look of beat's (`--detach`) samples as one kept in memory would.
-# The others keep state Optuna does not rebuild from trials (CMA-ES's search distribution,
-# NSGA-II's generations, the QMC sequence's position, the grid's visited points).
-DETACHABLE = ("tpe", "gp", "random")
+# The samplers and pruners whose every decision comes from the trials and their curves
+# alone, so that a study rebuilt from the table at each look of beat's (`--detach`)
+# decides as one kept in memory would. The others keep state Optuna does not rebuild from
+# trials (CMA-ES's search distribution, NSGA-II's generations, the QMC sequence's
+# position, the grid's visited points, ASHA's and Hyperband's rungs).
+DETACHABLE_SAMPLERS = ("tpe", "gp", "random")
+CURVE_PRUNERS = ("median", "percentile")  # they compare a trial's curve with the others'
+STATELESS_PRUNERS = ("none", *CURVE_PRUNERS)
 
 
 @dataclass(frozen=True)
@@ -62,11 +65,6 @@ class Definition:
             raise UsageError(f"--trials must be at least 1, not {self.trials}")
         if self.parallel < 1:
             raise UsageError(f"--parallel must be at least 1, not {self.parallel}")
-        if self.detached and self.sampler not in DETACHABLE:
-            raise UsageError(
-                f"--detach rebuilds the study at each look, and the {self.sampler} sampler keeps "
-                f"state that is lost so: use {', '.join(DETACHABLE)}, or drive it without --detach"
-            )
         if self.name and not STUDY_NAME.fullmatch(self.name):
             raise UsageError(
                 f"malformed study name {self.name!r}: letters, digits and . _ - (at most 100)"
@@ -79,6 +77,18 @@ class Definition:
         if self.prune_on is not None and self.goal.multi:
             raise UsageError("--prune-on needs a single objective")
         _ = self.configurations
+
+    def check_detachable(self) -> None:
+        """A UsageError if its sampler or pruner keeps state that a study rebuilt at each
+        look (`--detach`) would lose."""
+        for kind, name, allowed in (("sampler", self.sampler, DETACHABLE_SAMPLERS),
+                                    ("pruner", self.pruner, STATELESS_PRUNERS)):  # fmt: skip
+            if name not in allowed:
+                raise UsageError(
+                    f"--detach rebuilds the study at each look, and the {name} {kind} keeps "
+                    f"state that is lost so: use {', '.join(allowed)}, or drive it without "
+                    "--detach"
+                )
 
     @functools.cached_property
     def space(self) -> Space:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from dbdict_celery.errors import DbdictError
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.app import DRIVE_STUDIES, app
 
@@ -26,26 +27,33 @@ def drive_studies(table: str | None = None) -> dict[str, str]:
     """One look at each detached study of `table` (default: the one DBDICT_DB names);
     returns what each look found, by study ("moved", "quiet", "complete"; "busy" if its
     driver is at work elsewhere; "failed: ..." if the look failed)."""
-    from dbdict_celery.search.definition import Definition  # Optuna: only where it is used
-    from dbdict_celery.search.driver import Driver, Look
-
     store = JobStore.open(None, table, create=False)
     found: dict[str, str] = {}
     for name in store.study_names():
         if not (store.study_definition(name) or {}).get("detached"):
             continue
-        with store.driving(name) as held:
-            recorded = store.study_definition(name)  # read again, held: as the last command left it
-            if not held or recorded is None or not recorded.get("detached"):
-                found[name] = "busy" if not held else "attached"
-                continue
-            try:
-                driver = Driver(store, Definition.from_record(recorded))
-                look = driver.step()
-                if look is Look.COMPLETE:
-                    driver.detach(False)  # nothing left to drive: no more looks
-                found[name] = look.value
-            except Exception as error:  # one study's failure is not the others'
-                log.error("study %s of %s: the look failed: %s", name, store.path, error)
-                found[name] = f"failed: {error}"
+        try:
+            found[name] = _look(store, name)
+        except Exception as error:  # one study's failure is not the others'
+            log.error("study %s of %s: the look failed: %s", name, store.path, error,
+                      exc_info=not isinstance(error, DbdictError))  # fmt: skip
+            found[name] = f"failed: {error}"
     return found
+
+
+def _look(store: JobStore, name: str) -> str:
+    """One look at detached study `name`, if its lock is free and it is still detached."""
+    from dbdict_celery.search.definition import Definition  # Optuna: only where it is used
+    from dbdict_celery.search.driver import Driver, Look
+
+    with store.driving(name) as lock:
+        recorded = store.study_definition(name)  # read once held: as the last command left it
+        if lock is None:
+            return "busy"
+        if recorded is None or not recorded.get("detached"):
+            return "attached"
+        driver = Driver(store, Definition.from_record(recorded))
+        look = driver.step()
+        if look is Look.COMPLETE:
+            driver.detach(False)  # nothing left to drive: no more looks
+        return look.value

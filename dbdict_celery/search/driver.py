@@ -30,7 +30,7 @@ from optuna.trial import create_trial
 
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.search.definition import Definition
+from dbdict_celery.search.definition import CURVE_PRUNERS, Definition
 from dbdict_celery.search.objective import MissingObjective, Objective
 from dbdict_celery.search.trials import ended_state, ended_trial
 from dbdict_celery.store.job import Job, NewJob
@@ -140,19 +140,31 @@ class Driver:
         study = self.definition.study(told=len(trials))
         self._study = study
         self.progress.warm_started = self._warm_start(study)
-        pruning = self.definition.pruner != "none"  # it compares a trial's curve with theirs
-        curves = self._curves([job for job in trials if pruning or job.status is Status.PRUNED])
+        curves = self._curves([job for job in trials if self._needs_curve(job)])
         for job in trials:
             self._adopt(study, job, curves.get(job.id, {}))
-        for job in trials:  # judged once every trial is in: the pruner compares them
-            if pruning and job.id in self._live:
-                self._judge(job)
+        if self.definition.pruner in CURVE_PRUNERS:  # once every trial is in: it compares
+            for job in trials:
+                if job.id in self._live:
+                    self._judge(job)
         self.progress.resumed = self._count = len(trials)
         asked = [self.definition.space.suggested(job.params) for job in trials]
         for configuration in self.definition.configurations:
             if configuration not in asked:
                 study.enqueue_trial(configuration)
         return study
+
+    def _needs_curve(self, job: Job) -> bool:
+        """Whether a trial of the table enters the rebuilt study with its curve: a pruned one
+        (its last step), one in flight if a pruner watches it, and an ended one if the
+        pruner compares curves (median, percentile); ASHA's and Hyperband's rungs are not
+        rebuilt from curves, and would compare a trial's whole curve with them wrongly."""
+        pruner = self.definition.pruner
+        if job.status is Status.PRUNED:
+            return True
+        if job.status in IN_FLIGHT:
+            return pruner != "none"
+        return job.status is not Status.CANCELLED and pruner in CURVE_PRUNERS
 
     def resend_waiting(self) -> None:
         """Send the study's START trials a message again: a killed driver may have added one

@@ -15,6 +15,7 @@ from dbdict_celery.search.driver import POLL, Driver, Progress, StudyTaken
 from dbdict_celery.search.results import StudyStatus, study_status
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.store import JobStore
+from dbdict_celery.store.study_lock import StudyLock
 
 LOCK_WAIT = 30.0  # seconds a driver waits for the study's lock before it gives up
 
@@ -24,9 +25,10 @@ class Optimization:
     thread takes its first look only). The table is its record: `status()` and `best()`
     read it, and another process can read it as well (`dbdict optimize --status NAME`)."""
 
-    def __init__(self, driver: Driver, lock: contextlib.ExitStack) -> None:
+    def __init__(self, driver: Driver, held: contextlib.ExitStack, lock: StudyLock) -> None:
         self.driver = driver
-        self._lock = lock  # the study's driver lock, held until the thread ends
+        self._held = held  # the study's driver lock, held until the thread ends
+        self._lock = lock
         self.name = driver.definition.name
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -86,27 +88,27 @@ class Optimization:
     def _drive(self) -> None:
         driver = self.driver
         try:
-            with self._lock:
+            with self._held:
                 driver.resend_waiting()
                 if driver.definition.detached:
                     driver.step()  # the first trials: the workers' beat task does the rest
                     self._progress = driver.progress
-                else:
-                    self._progress = driver.run(self._stop)
+                else:  # at each look, the lock is kept (or found lost)
+                    self._progress = driver.run(self._stop, lambda _: self._lock.keep())
         except BaseException as error:  # handed to wait()
             self._error = error
 
 
 @contextlib.contextmanager
-def _driving(store: JobStore, name: str) -> Iterator[None]:
+def _driving(store: JobStore, name: str) -> Iterator[StudyLock]:
     """Hold the driver lock of study `name` while in the block: one driver per study. A
     look of the workers' beat task is short, and waited for; another driver at work is an
     error."""
     deadline = time.monotonic() + LOCK_WAIT
     while True:
-        with store.driving(name) as held:
-            if held:
-                yield
+        with store.driving(name) as lock:
+            if lock is not None:
+                yield lock
                 return
         if time.monotonic() > deadline:
             raise StudyTaken(
@@ -147,10 +149,12 @@ def optimize(
         experiment, tuple(params), objective, trials, sampler, pruner, prune_on, seed,
         tuple(enqueue), study or "", parallel, priority, exproot, queue, detach,
     )  # fmt: skip
-    lock = contextlib.ExitStack()
-    lock.enter_context(_driving(store, definition.name))  # before the study is read
+    if detach:
+        definition.check_detachable()
+    held = contextlib.ExitStack()
+    lock = held.enter_context(_driving(store, definition.name))  # before the study is read
     try:
-        return Optimization(Driver(store, definition), lock)
+        return Optimization(Driver(store, definition), held, lock)
     except BaseException:
-        lock.close()
+        held.close()
         raise

@@ -4,15 +4,11 @@ and the lock its driver holds (one driver per study, wherever it runs)."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Connection, select
 
+from dbdict_celery.store.study_lock import StudyLock, study_lock
 from dbdict_celery.store.tables import StorePart
 
 
@@ -33,32 +29,10 @@ class Studies(StorePart):
                     s.insert().values(table_name=self.path.table, study=name, definition=definition)
                 )
 
-    @contextlib.contextmanager
-    def driving(self, name: str) -> Iterator[bool]:
-        """Hold the lock of study `name`'s driver while in the block, if no other driver
-        holds it; yields whether this one does.
-
-        On Postgres it is an advisory lock of a transaction kept open meanwhile (it holds no
-        snapshot and writes nothing, so VACUUM is not held back; and through PgBouncer in
-        transaction mode, a transaction keeps its server session, where a session's lock
-        would not); on SQLite, a file lock beside the database file. Either way it goes
-        with the process that held it."""
-        key = f"{self.path.table}/{name}"
-        if self.dialect != "postgresql":
-            with _file_lock(
-                Path(f"{self.engine.url.database}.{self.path.table}.{name}.driver")
-            ) as held:
-                yield held
-            return
-        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-        with self.engine.connect() as connection:
-            transaction = connection.begin()
-            held = bool(connection.scalar(select(func.pg_try_advisory_xact_lock(number))))
-            try:
-                yield held
-            finally:
-                with contextlib.suppress(DBAPIError):  # a session lost has let go of it already
-                    transaction.rollback()
+    def driving(self, name: str) -> contextlib.AbstractContextManager[StudyLock | None]:
+        """The driver lock of study `name` while in the block, if no other driver holds it
+        (None if one does): see `study_lock.py`."""
+        return study_lock(self.engine, self.path.table, name)
 
     def study_definition(self, name: str) -> dict[str, Any] | None:
         """The definition of study `name`, or None if this table has no such study."""
@@ -77,19 +51,3 @@ class Studies(StorePart):
         query = select(s.c.definition).where(s.c.table_name == self.path.table, s.c.study == name)
         found = connection.scalar(query)
         return None if found is None else dict(found)
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[bool]:
-    """An exclusive lock on the file at `path` (made if missing) while in the block, if no
-    one else holds it; yields whether this one does."""
-    with path.open("a") as file:
-        try:
-            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(file, fcntl.LOCK_UN)

@@ -91,6 +91,7 @@ def create_app() -> Celery:
             f"unknown broker {maybe_sanitize_url(url)!r}: use redis://, amqp:// or "
             "sqla+sqlite:///path (DBDICT_BROKER, or celery --broker)"
         )
+    kind = "redis" if scheme in ("redis", "rediss", "sentinel") else scheme  # as kombu names it
     transport = None
     if url.startswith(EMBEDDED):
         os.makedirs(os.path.dirname(os.path.abspath(url[len(EMBEDDED) :])), exist_ok=True)
@@ -121,7 +122,7 @@ def create_app() -> Celery:
             "dbdict-drive-studies": {  # a look not taken in time is dropped: the next will do
                 "task": DRIVE_STUDIES,
                 "schedule": drive_interval(),
-                "options": {"expires": drive_interval(), "priority": broker_priority(3.0, scheme)},
+                "options": {"expires": drive_interval(), "priority": broker_priority(3.0, kind)},
             },
         },
         # no task-sent events: one more publish per message would halve schedule's speed

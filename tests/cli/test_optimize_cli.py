@@ -37,6 +37,8 @@ QUADRATIC = "examples.quadratic.experiment"
          "--trials must be at least 1, not 0"),
         (["lr=uniform(0, 1)", "--objective", "loss:min", "--sampler", "cmaes", "--detach"],
          "the cmaes sampler keeps state that is lost so: use tpe, gp, random"),
+        (["lr=uniform(0, 1)", "--objective", "loss:min", "--pruner", "asha", "--detach"],
+         "the asha pruner keeps state that is lost so: use none, median, percentile"),
         (["lr=choice(0.1, 0.2)", "--objective", "loss:min", "--sampler", "grid", "--detach"],
          "the grid sampler keeps state"),
     ],

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
+import pytest
+
+from dbdict_celery.errors import StoreError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome
 from dbdict_celery.store.job import Inserted, NewJob, Standing
@@ -73,10 +78,34 @@ def test_one_driver_holds_a_study_at_a_time_and_lets_go_when_done(
     other = JobStore.open(location)
     elsewhere = JobStore.open(location.rsplit("/", 1)[0] + "/other_jobs")
     with store.driving("s") as held:
-        assert held
+        assert held is not None
+        held.keep()
         with other.driving("s") as again, other.driving("t") as another:
-            assert (again, another) == (False, True)
+            assert (again, another is not None) == (None, True)
         with elsewhere.driving("s") as same_name:
-            assert same_name, "a study is one table's"
+            assert same_name is not None, "a study is one table's"
     with other.driving("s") as after:
-        assert after, "free once its driver is done"
+        assert after is not None, "free once its driver is done"
+
+
+def test_a_driver_that_keeps_its_lock_holds_it_past_the_idle_timeout_and_learns_when_it_is_lost(
+    postgres_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Postgres ends a transaction idling half the staleness window (here 1 s); the lock's
+    transaction is kept alive by its driver's looks, and a lost one is said, not missed."""
+    monkeypatch.setenv("DBDICT_STALE_AFTER", "2")
+    monkeypatch.setattr("dbdict_celery.store.engine._ENGINES", {})  # as a fresh process's
+    store, other = JobStore.open(postgres_location), JobStore.open(postgres_location)
+    with store.driving("s") as lock:
+        assert lock is not None
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:  # looks 0.2 s apart for three idle timeouts
+            lock.keep()
+            time.sleep(0.2)
+        with other.driving("s") as again:
+            assert again is None, "still held"
+        time.sleep(2)  # no look: the server ends the idle transaction, and the lock with it
+        with pytest.raises(StoreError, match="the lock of study 's' was lost"):
+            lock.keep()
+    with other.driving("s") as after:
+        assert after is not None
