@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from dbdict_celery.errors import DbdictError
+from dbdict_celery.errors import DbdictError, TableMissing
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.app import DRIVE_STUDIES, app
 
@@ -26,8 +26,12 @@ __all__ = ["drive_studies"]
 def drive_studies(table: str | None = None) -> dict[str, str]:
     """One look at each detached study of `table` (default: the one DBDICT_DB names);
     returns what each look found, by study ("moved", "quiet", "complete"; "busy" if its
-    driver is at work elsewhere; "failed: ..." if the look failed)."""
-    store = JobStore.open(None, table, create=False)
+    driver is at work elsewhere; "failed: ..." if the look failed). Nothing while the
+    table is not there yet."""
+    try:
+        store = JobStore.open(None, table, create=False)
+    except TableMissing:  # a worker with -B started before anything was scheduled
+        return {}
     found: dict[str, str] = {}
     for name in store.study_names():
         if not (store.study_definition(name) or {}).get("detached"):

@@ -78,7 +78,8 @@ class Driver:
                 f"study {definition.name!r} is already in this table with another "
                 f"{', '.join(differing)}: give another --study name"
             )
-        store.define_study(definition.name, definition.record())
+        if recorded != definition.record():  # a look of a detached study changes nothing
+            store.define_study(definition.name, definition.record())
         self.store = store
         self.definition = definition
         self.progress = Progress()

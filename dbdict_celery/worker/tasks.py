@@ -215,9 +215,13 @@ def _explain_skip(store: JobStore, job_id: int) -> None:
 def reconcile_table(table: str | None = None, stale_after: float | None = None) -> dict[str, int]:
     """`dbdict reconcile` as a task, for Celery beat; returns how many jobs each repair took.
 
-    The table defaults to the one DBDICT_DB names (else `jobs`).
+    The table defaults to the one DBDICT_DB names (else `jobs`); while it is not there yet
+    (a worker with -B started before anything was scheduled) there is nothing to repair.
     """
-    store = JobStore.open(None, table, create=False)
+    try:
+        store = JobStore.open(None, table, create=False)
+    except TableMissing:
+        return {}
     done = reconcile(store, stale_after)
     return {
         "requeued": len(done.requeued),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +30,17 @@ def test_beat_sends_the_jobs_no_message_was_sent_for(cluster: Deployment) -> Non
         beat.terminate()
         beat.wait(timeout=30)
     assert all(job.attempts == 1 for job in cluster.store().jobs()), "each ran once"
+
+
+@pytest.mark.parametrize("task", ["reconcile", "drive_studies"])
+def test_beats_tasks_find_nothing_to_do_before_the_table_exists(
+    task: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker started with -B before anything was scheduled: its looks find no table,
+    which is no error (each look would log a traceback)."""
+    from dbdict_celery.search.detached import drive_studies
+    from dbdict_celery.worker.tasks import reconcile_table
+
+    monkeypatch.setenv("DBDICT_DB", f"sqlite:///{tmp_path / 'none-yet.db'}")
+    looked = {"reconcile": reconcile_table, "drive_studies": drive_studies}[task].run()
+    assert looked == {}
