@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from dbdict_celery.store.comparison import compare as compare
     from dbdict_celery.store.export import export as export
     from dbdict_celery.store.job import Job as Job
+    from dbdict_celery.store.limits import Limits as Limits
     from dbdict_celery.store.logs import read_log as read_log
     from dbdict_celery.store.metrics import CurveSummary as CurveSummary
     from dbdict_celery.store.metrics import MetricPoint as MetricPoint
@@ -126,6 +127,7 @@ _WHERE = {
     "Summary": "store.queries",
     "Plan": "store.plan",
     "plan": "store.plan",
+    "Limits": "store.limits",
     "wait": "store.wait",
     "export": "store.export",
     "create_view": "store.view",

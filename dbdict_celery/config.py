@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -215,6 +216,55 @@ def grace_period() -> float:
     Below the 30 s that Slurm, Kubernetes and many others wait between SIGTERM and SIGKILL.
     """
     return _seconds("DBDICT_GRACE", 25.0)
+
+
+DEFAULT_QUEUE = "dbdict"  # the Celery queue of jobs scheduled without --queue
+_DEVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:.-]{0,99}")
+
+
+def gpus() -> tuple[str, ...]:
+    """The GPUs this worker hands to its jobs (`DBDICT_GPUS`: device ids or UUIDs as
+    `CUDA_VISIBLE_DEVICES` names them, comma-separated, e.g. 0,1,2,3); none by default."""
+    return parse_devices(os.environ.get("DBDICT_GPUS", ""), "DBDICT_GPUS")
+
+
+def parse_devices(text: str, what: str) -> tuple[str, ...]:
+    """Device ids from `0,1,2,3` (or GPU-... UUIDs); a UsageError naming `what` for a
+    malformed one or one given twice."""
+    found = tuple(name.strip() for name in text.split(",") if name.strip())
+    for name in found:
+        if not _DEVICE.fullmatch(name):
+            raise UsageError(f"{what}: malformed device {name!r} (e.g. 0,1,2,3)")
+    if len(set(found)) != len(found):
+        raise UsageError(f"{what}: a device is named twice in {text!r}")
+    return found
+
+
+def stop_signals() -> tuple[signal.Signals, ...]:
+    """The signals a worker takes as "stop the running jobs, save and give them back", as a
+    SIGTERM (`DBDICT_STOP_SIGNALS`, comma-separated names, default TERM): for a scheduler that
+    warns of its time limit with another, as Slurm's `--signal=B:USR2@120` does (USR1 is
+    Celery's own, and NCCL's). SIGTERM stops a worker either way."""
+    return parse_signals(os.environ.get("DBDICT_STOP_SIGNALS", "TERM"), "DBDICT_STOP_SIGNALS")
+
+
+def parse_signals(text: str, what: str) -> tuple[signal.Signals, ...]:
+    """Signals from names (`TERM,USR2`, `SIGUSR2`, any case); a UsageError naming `what` for
+    an unknown one, or one no process can catch."""
+    found: list[signal.Signals] = []
+    for name in re.split(r"[\s,]+", text.strip()):
+        if not name:
+            continue
+        full = name.upper() if name.upper().startswith("SIG") else f"SIG{name.upper()}"
+        chosen = getattr(signal.Signals, full, None)
+        if chosen is None or chosen in (signal.SIGKILL, signal.SIGSTOP):
+            raise UsageError(
+                f"{what}: {name!r} is not a signal a worker can catch (e.g. TERM,USR2)"
+            )
+        found.append(chosen)
+    if not found:
+        raise UsageError(f"{what}: no signal named (e.g. TERM,USR2)")
+    return tuple(dict.fromkeys(found))
 
 
 PROCESS = "process"

@@ -253,3 +253,62 @@ def descent(state: DD, channel: Channel) -> bool | None:
         if channel.save_and_switch() == "stop":
             return channel.INCOMPLETE
     return channel.COMPLETE
+
+
+def steps(state: DD, channel: Channel) -> bool | None:
+    """Takes `steps` steps of 0.1 s, calling switch() after each: told to stop, it saves the
+    step it reached and asks to be resumed. Counts its runs, saved as each starts."""
+    state.runs = int(state.get("runs", 0)) + 1
+    state.i = int(state.get("i", 0))
+    channel.save()
+    while state.i < int(state.steps):
+        time.sleep(0.1)
+        state.i += 1
+        if channel.switch() == "stop":
+            state.stopped_at = state.i
+            channel.save()
+            return channel.INCOMPLETE
+    state.result = state.i
+    return channel.COMPLETE
+
+
+def hoards(state: DD, channel: Channel) -> None:
+    """Saves, then holds ever more memory, 20 MB each 0.05 s, up to `mb` (in this process,
+    or `where=child`: in a child process)."""
+    import subprocess
+
+    state.pid = os.getpid()
+    channel.save()
+    if state.get("where") == "child":
+        code = f"from tests.experiments import grow; grow({int(state.mb)})"
+        subprocess.run([sys.executable, "-c", code], check=True)
+    else:
+        grow(int(state.mb))
+
+
+def grow(mb: int) -> None:
+    """Hold ever more memory, 20 MB each 0.05 s, up to `mb`; then wait."""
+    held: list[bytes] = []
+    while len(held) * 20 < mb:
+        held.append(b"x" * (20 * 1024 * 1024))  # written: resident, not only reserved
+        time.sleep(0.05)
+    time.sleep(60)
+
+
+def raises(state: DD, channel: Channel) -> None:
+    """Raises `kind` (ValueError or OSError) on its first `failures` tries, then succeeds;
+    counts its tries in its saved state."""
+    state.tries = int(state.get("tries", 0)) + 1
+    channel.save()
+    if state.tries <= int(state.failures):
+        raise {"ValueError": ValueError, "OSError": OSError}[state.kind](f"try {state.tries}")
+    state.result = "ok"
+
+
+def on_gpus(state: DD, channel: Channel) -> None:
+    """Records the GPUs it was given (CUDA_VISIBLE_DEVICES, None if unset) and when it held
+    them: from its start to its end, `seconds` later."""
+    state.devices = os.environ.get("CUDA_VISIBLE_DEVICES")
+    state.began = time.time()
+    time.sleep(float(state.seconds))
+    state.ended = time.time()

@@ -15,6 +15,8 @@ from dbdict_celery.config import (
     heartbeat_interval,
     mask,
     max_attempts,
+    parse_devices,
+    stop_signals,
     table_path,
     transaction_pooler,
 )
@@ -157,3 +159,44 @@ def test_a_transaction_pooler_is_named_or_refused(
                   DBDICT_POOLER="session")  # fmt: skip
     assert (done.returncode, done.stderr.count("\n")) == (2, 1), done.stderr
     assert "DBDICT_POOLER must be" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [("TERM", ["SIGTERM"]), ("TERM,USR2", ["SIGTERM", "SIGUSR2"]),
+     ("sigusr2 term", ["SIGUSR2", "SIGTERM"]), ("USR2,USR2", ["SIGUSR2"])],
+)  # fmt: skip
+def test_stop_signals_by_name(monkeypatch: pytest.MonkeyPatch, text: str, names: list[str]) -> None:
+    monkeypatch.setenv("DBDICT_STOP_SIGNALS", text)
+    assert [each.name for each in stop_signals()] == names
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [("--gpus", "0,,1;2", "DBDICT_GPUS: malformed device '1;2'"),
+     ("--gpus", "0,1,0", "DBDICT_GPUS: a device is named twice"),
+     ("--stop-signals", "FOO", "DBDICT_STOP_SIGNALS: 'FOO' is not a signal"),
+     ("--stop-signals", "KILL", "DBDICT_STOP_SIGNALS: 'KILL' is not a signal"),
+     ("--stop-signals", "TERM,SIGNOPE", "DBDICT_STOP_SIGNALS: 'SIGNOPE' is not a signal"),
+     ("--stop-signals", ",", "DBDICT_STOP_SIGNALS: no signal named")],
+)  # fmt: skip
+def test_a_worker_refuses_a_malformed_setting_in_one_line(
+    tmp_path: Path, option: str, value: str, says: str
+) -> None:
+    done = dbdict("worker", option, value, cwd=tmp_path, DBDICT_HOME=str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"dbdict: {says}"), done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "devices"),
+    [("", ()), ("0,1,2,3", ("0", "1", "2", "3")), (" 0 , 1 ", ("0", "1")),
+     ("GPU-5f2c1e0a-1b2c,MIG-1/2", None)],
+)  # fmt: skip
+def test_gpu_lists(text: str, devices: tuple[str, ...] | None) -> None:
+    if devices is None:
+        with pytest.raises(UsageError, match="malformed device 'MIG-1/2'"):
+            parse_devices(text, "DBDICT_GPUS")
+    else:
+        assert parse_devices(text, "DBDICT_GPUS") == devices

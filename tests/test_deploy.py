@@ -156,14 +156,16 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("signum", [signal.SIGUSR2, signal.SIGTERM])
 def test_the_slurm_worker_script_hands_its_running_job_back_when_slurm_signals_it(
-    cluster: Deployment, tmp_path: Path
+    cluster: Deployment, tmp_path: Path, signum: signal.Signals
 ) -> None:
-    """Run outside Slurm as Slurm would run it; SIGTERM to the script (what `--signal=B:TERM`
-    and preemption send) saves the running job and puts it back to START."""
+    """Run outside Slurm as Slurm would run it; SIGUSR2 to the script (what its
+    `--signal=B:USR2@120` sends before the time limit) or SIGTERM (a preemption) saves the
+    running job and puts it back to START."""
     script = DEPLOY / "slurm" / "dbdict-worker.sbatch"
     sbatch = script.read_text()
-    assert re.search(r"^#SBATCH --signal=B:TERM@\d+$", sbatch, re.M)
+    assert re.search(r"^#SBATCH --signal=B:USR2@\d+$", sbatch, re.M)
     assert "#SBATCH --requeue" in sbatch
     env_file = tmp_path / "env"
     env_file.write_text("".join(f"{name}={value}\n" for name, value in cluster.env.items()))
@@ -177,7 +179,7 @@ def test_the_slurm_worker_script_hands_its_running_job_back_when_slurm_signals_i
     try:
         store = cluster.store()
         wait_until(lambda: int(store.get(job.id).state.get("count", 0)) >= 3, "3 saves", 60)
-        worker.send_signal(signal.SIGTERM)
+        worker.send_signal(signum)
         assert worker.wait(timeout=60) == 0, "a warm shutdown"
     finally:
         kill_session(worker)

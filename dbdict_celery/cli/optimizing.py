@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import TimeElapsedColumn
 
 import dbdict_celery as api
-from dbdict_celery.cli.options import db_options
+from dbdict_celery.cli.options import db_options, limit_options
 from dbdict_celery.cli.output import print_json, progress_bar, rich_table, value_of
 from dbdict_celery.config import drive_interval
 from dbdict_celery.errors import UsageError
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 @click.option("--priority", type=float, default=DEFAULT_PRIORITY, show_default=True)
 @click.option("--exproot", metavar="PATH", help="Where the trials keep their files.")
 @click.option("--queue", metavar="NAME", help="The Celery queue the trials are sent to.")
+@limit_options
 @click.option("--detach", is_flag=True, help="Add the first trials and return: the workers "
               "drive the study (run `celery -A dbdict_celery beat`); run the command again "
               "without --detach to drive it from here.")  # fmt: skip
@@ -70,6 +71,7 @@ def optimize_command(
     priority: float,
     exproot: str | None,
     queue: str | None,
+    limits: api.Limits,
     detach: bool,
     status_of: str | None,
     best_of: str | None,
@@ -104,7 +106,7 @@ def optimize_command(
     store = api.JobStore.open(db, table)
     optimization = api.optimize(store, args[0], args[1:], objective, trials, parallel, sampler,
                                 pruner, study, seed, prune_on, configurations, priority,
-                                exproot, queue, detach)  # fmt: skip
+                                exproot, queue, detach, limits)  # fmt: skip
     if detach:
         optimization.finished(timeout=None)
         asked = len(optimization.progress().asked)

@@ -10,6 +10,7 @@ import click
 
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.limits import FAIL, REQUEUE, Limits
 
 STATUS = click.Choice([status.name.lower() for status in Status], case_sensitive=False)
 
@@ -89,3 +90,71 @@ def column_names(text: str | None) -> list[str] | None:
     if not names:
         raise UsageError("--columns needs at least one name")
     return names
+
+
+def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--gpus, --time-limit, --on-time-limit, --memory, --retries, --retry-backoff and
+    --retry-on: the limits of the jobs a command makes. The command receives them as
+    `limits`, checked (a malformed duration or size is a usage error naming its option)."""
+
+    @functools.wraps(command)
+    def with_limits(*args: Any, time_limit: str | None, on_time_limit: str, memory: str | None,
+                    retries: int | None, retry_backoff: str | None, retry_on: str | None,
+                    gpus: int, **kwargs: Any) -> Any:  # fmt: skip
+        limits = Limits.parse(
+            time_limit, on_time_limit, memory, retries, retry_backoff, retry_on, gpus
+        )
+        return command(*args, limits=limits, **kwargs)
+
+    options = [
+        click.option(
+            "--gpus",
+            type=click.IntRange(min=0),
+            default=0,
+            metavar="K",
+            help="GPUs each run has to itself, in CUDA_VISIBLE_DEVICES: only workers given at "
+            "least K (DBDICT_GPUS) run these jobs.",
+        ),
+        click.option(
+            "--time-limit",
+            metavar="DURATION",
+            help="How long each run may last (90s, 15m, 2h): it is then asked to stop, and "
+            "killed after the grace period.",
+        ),
+        click.option(
+            "--on-time-limit",
+            type=click.Choice([FAIL, REQUEUE]),
+            default=FAIL,
+            show_default=True,
+            help="A job that reaches its time limit ends FAILED, or goes back to START to "
+            "resume from its last save (for jobs that checkpoint).",
+        ),
+        click.option(
+            "--memory",
+            metavar="SIZE",
+            help="The most memory a run's processes may hold together (300M, 8G): beyond it "
+            "the run is killed and its job ends FAILED.",
+        ),
+        click.option(
+            "--retries",
+            type=click.IntRange(min=0),
+            metavar="N",
+            help="Send a job that failed again, up to N times (default: the worker's "
+            "DBDICT_MAX_ATTEMPTS - 1). Preemptions and lost runs never count.",
+        ),
+        click.option(
+            "--retry-backoff",
+            metavar="DURATION",
+            help="The delay before the first retry, doubled for each one after, with jitter "
+            "(default 30s).",
+        ),
+        click.option(
+            "--retry-on",
+            metavar="TYPES",
+            help="Retry only failures raising these exception types or their subclasses "
+            "(comma-separated: ValueError,OSError).",
+        ),
+    ]
+    for option in reversed(options):
+        with_limits = option(with_limits)
+    return with_limits

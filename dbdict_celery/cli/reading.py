@@ -37,6 +37,7 @@ from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import Attempt, RunCounts
 from dbdict_celery.store.job import Job, job_dir, state_key
+from dbdict_celery.store.limits import gpus_needed
 from dbdict_celery.worker.attempt_record import RECORDS
 
 if TYPE_CHECKING:
@@ -99,6 +100,9 @@ def _print_consumers(found: QueueConsumers) -> None:
     stdout().print(f"consumers: {found.how}", markup=False, highlight=False)
     for name in found.idle():
         hint = f"no worker consumes {name}: its START jobs wait for one started with -Q {name}"
+        if needed := gpus_needed(name):
+            hint = (f"no worker consumes {name}: its START jobs need {needed} GPUs each and "
+                    f"wait for a worker given at least {needed} (DBDICT_GPUS)")  # fmt: skip
         stdout().print(hint, markup=False, highlight=False)
 
 
@@ -242,6 +246,7 @@ def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) 
         print_json({**record, "curves": summaries, "history": [attempt_record(a) for a in history]})
         return
     params, state, error = record.pop("params"), record.pop("state"), record.pop("error")
+    record["limits"] = api.Limits.from_record(job.limits).describe()
     record["files"] = str(job_dir(job.exproot, store.path, job.id)) if job.exproot else ""
     changed = sorted(
         (key, value) for key, value in state.items() if params.get(key, state) != value

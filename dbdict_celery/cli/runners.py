@@ -10,6 +10,8 @@ import click
 
 import dbdict_celery as api
 from dbdict_celery.cli.options import db_options
+from dbdict_celery.config import gpus as configured_gpus
+from dbdict_celery.config import stop_signals as configured_stop_signals
 from dbdict_celery.config import table_path
 from dbdict_celery.errors import DbdictError
 from dbdict_celery.experiment.sync import Remote
@@ -73,6 +75,18 @@ def sql_command(exproot: str, db: str | None, table: str | None, count: int) -> 
     type=click.IntRange(min=1),
     help="Runs a failing job gets before it stays FAILED (sets DBDICT_MAX_ATTEMPTS; default 1).",
 )
+@click.option(
+    "--gpus",
+    metavar="IDS",
+    help="The GPUs this worker hands to its jobs, each to one job at a time (sets "
+    "DBDICT_GPUS): 0,1,2,3. Without -c, one pool process per GPU.",
+)
+@click.option(
+    "--stop-signals",
+    metavar="NAMES",
+    help="The signals that stop the running jobs as SIGTERM does (sets DBDICT_STOP_SIGNALS; "
+    "default TERM): TERM,USR2 for Slurm's --signal=B:USR2@120.",
+)
 @click.argument("celery_options", nargs=-1, type=click.UNPROCESSED)
 def worker_command(
     db: str | None,
@@ -80,6 +94,8 @@ def worker_command(
     exproot: str | None,
     grace: float | None,
     max_attempts: int | None,
+    gpus: str | None,
+    stop_signals: str | None,
     celery_options: tuple[str, ...],
 ) -> NoReturn:
     """Start a Celery worker that runs the jobs: `celery -A dbdict_celery worker`.
@@ -96,14 +112,21 @@ def worker_command(
         "DBDICT_EXPROOT": exproot and str(Remote.parse(exproot)),
         "DBDICT_GRACE": grace,
         "DBDICT_MAX_ATTEMPTS": max_attempts,
+        "DBDICT_STOP_SIGNALS": stop_signals,
+        "DBDICT_GPUS": gpus,
     }
     os.environ.update({name: str(value) for name, value in settings.items() if value is not None})
+    configured_stop_signals()  # a malformed name fails here, in one line
+    devices = configured_gpus()
     if db:
         table_path(db)  # a malformed database fails here, in one line
     options = list(celery_options)
     if not any(option in ("-l", "--loglevel") or option.startswith("--loglevel=")
                for option in options):  # fmt: skip
         options += ["--loglevel", "INFO"]
+    sized = any(option.startswith(("-c", "--concurrency")) for option in options)
+    if devices and not sized:  # one pool process per GPU: a job of K GPUs leaves K-1 idle
+        options += ["--concurrency", str(len(devices))]
     command = [sys.executable, "-m", "celery", "-A", "dbdict_celery", "worker", *options]
     sys.stdout.flush()
     os.execv(sys.executable, command)

@@ -6,7 +6,7 @@ import click
 from rich.progress import TimeRemainingColumn
 
 import dbdict_celery as api
-from dbdict_celery.cli.options import db_options
+from dbdict_celery.cli.options import db_options, limit_options
 from dbdict_celery.cli.output import progress_bar
 from dbdict_celery.experiment.params import format_d
 from dbdict_celery.experiment.status import Status
@@ -38,6 +38,7 @@ BAR_FROM = 1000  # jobs: smaller sweeps are done before a bar would help
     help="Draws of the random values (uniform, loguniform, randint), each crossed with the grid.",
 )
 @click.option("--seed", type=int, help="Seed of the random draws: the same seed, the same jobs.")
+@limit_options
 @click.option("--dry-run", is_flag=True, help="Print the jobs it would create; change nothing.")
 @click.option(
     "--no-enqueue",
@@ -60,6 +61,7 @@ def schedule_command(
     queue: str | None,
     samples: int | None,
     seed: int | None,
+    limits: api.Limits,
     dry_run: bool,
     no_enqueue: bool,
     force: bool,
@@ -78,7 +80,7 @@ def schedule_command(
         dbdict schedule examples.count.experiment target='range(10, 40, 10)' \\
             scale='choice(1, 2, 3)'
     """
-    planned = api.plan(experiment, params, priority, exproot, samples, seed, queue)
+    planned = api.plan(experiment, params, priority, exproot, samples, seed, queue, limits)
     if planned.sweep.draws:
         click.echo(f"random draws with --seed {planned.sweep.seed}", err=True)
     if dry_run:

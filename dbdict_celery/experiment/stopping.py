@@ -1,4 +1,5 @@
-"""Stop requests: a flag that SIGTERM and SIGINT set, shared by whoever runs a job.
+"""Stop requests: a flag that SIGTERM, SIGINT and the signals DBDICT_STOP_SIGNALS names
+set, shared by whoever runs a job.
 
 A runner (a Celery task booking a row, a channel fetching files, the
 experiment itself) may be stopped at any moment. One flag, installed as the
@@ -17,7 +18,19 @@ from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+from dbdict_celery.config import stop_signals as configured_stop_signals
+from dbdict_celery.errors import UsageError
+
+ALWAYS = (signal.SIGTERM, signal.SIGINT)
+
+
+def handled_signals() -> tuple[signal.Signals, ...]:
+    """The signals that ask a run to stop: SIGTERM, SIGINT, and those DBDICT_STOP_SIGNALS
+    names (a malformed value, refused when a worker starts, adds none)."""
+    try:
+        return tuple(dict.fromkeys((*ALWAYS, *configured_stop_signals())))
+    except UsageError:
+        return ALWAYS
 
 
 class StopFlag:
@@ -51,17 +64,22 @@ class StopFlag:
 _replaced: list[dict[signal.Signals, Any]] = []
 
 
+def _held() -> set[signal.Signals]:
+    """The signals the active stop_signals handle."""
+    return {signum for replaced in _replaced for signum in replaced}
+
+
 def _hold_before_fork() -> None:
     """Hold the stop signals while a process forks, so that one sent to the child before it
     has its own handlers back stays pending, to end it then, rather than reach the handler
     it inherited and be lost."""
     if _replaced:
-        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_BLOCK, _held())
 
 
 def _release_in_parent() -> None:
     if _replaced:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _held())
 
 
 def _restore_in_child() -> None:
@@ -69,10 +87,11 @@ def _restore_in_child() -> None:
     experiment), the handlers from before: the child's signals are its own, to end it as
     they would anywhere (a Pool's terminate() must kill its workers, not set a flag)."""
     if _replaced:
+        held = _held()
         for signum, handler in _replaced[0].items():
             signal.signal(signum, handler)
         _replaced.clear()
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
 
 
 os.register_at_fork(
@@ -82,13 +101,14 @@ os.register_at_fork(
 
 @contextlib.contextmanager
 def stop_signals(flag: StopFlag) -> Iterator[StopFlag]:
-    """While inside, SIGTERM and SIGINT set `flag` (and do nothing else); the previous
-    handlers come back afterwards, and a process forked meanwhile starts with them.
+    """While inside, the stop signals (`handled_signals`) set `flag` (and do nothing else);
+    the previous handlers come back afterwards, and a process forked meanwhile starts with
+    them.
     Outside the main thread, signals cannot be handled: it only yields."""
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    previous = {signum: signal.getsignal(signum) for signum in handled_signals()}
     owner = os.getpid()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -99,7 +119,7 @@ def stop_signals(flag: StopFlag) -> Iterator[StopFlag]:
         flag._on_signal(signum, frame)
 
     _replaced.append(previous)
-    for signum in STOP_SIGNALS:
+    for signum in previous:
         signal.signal(signum, on_signal)
     try:
         yield flag

@@ -29,7 +29,7 @@ from dbdict_celery.store.job import DEFAULT_PRIORITY
 
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 # How a study is driven, not what it is: each run of its command may change these.
-DRIVING = frozenset({"trials", "parallel", "priority", "exproot", "queue", "detached"})
+DRIVING = frozenset({"trials", "parallel", "priority", "exproot", "queue", "detached", "limits"})
 # The samplers and pruners whose every decision comes from the trials and their curves
 # alone, so that a study rebuilt from the table at each look of beat's (`--detach`)
 # decides as one kept in memory would. The others keep state Optuna does not rebuild from
@@ -59,6 +59,7 @@ class Definition:
     exproot: str | None = None
     queue: str | None = None
     detached: bool = False  # driven by the workers' beat task, not by a command
+    limits: dict[str, Any] | None = None  # the trials' limits (`Limits.record()`)
 
     def __post_init__(self) -> None:
         if self.trials < 1:

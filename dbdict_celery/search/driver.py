@@ -277,7 +277,7 @@ class Driver:
             trial = self._study.ask(space.distributions)
             number = self._count
             planned = NewJob(d.experiment, space.params(trial.params), d.priority, d.exproot,
-                             d.queue, name, number)  # fmt: skip
+                             d.queue, name, number, d.limits)  # fmt: skip
             (inserted,) = (row for batch in self.store.insert([planned]) for row in batch)
             if not inserted.created:
                 raise StudyTaken(

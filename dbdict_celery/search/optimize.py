@@ -14,6 +14,7 @@ from dbdict_celery.search.definition import Definition
 from dbdict_celery.search.driver import POLL, Driver, Progress, StudyTaken
 from dbdict_celery.search.results import StudyStatus, study_status
 from dbdict_celery.store.job import Job
+from dbdict_celery.store.limits import Limits
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.store.study_lock import StudyLock
 
@@ -135,6 +136,7 @@ def optimize(
     exproot: str | None = None,
     queue: str | None = None,
     detach: bool = False,
+    limits: Limits | None = None,
 ) -> Optimization:
     """Start driving a study of `experiment` over the search space `params` (`schedule`'s
     syntax: the sweep calls are searched, the other values fixed), each trial a job of
@@ -142,12 +144,14 @@ def optimize(
 
     Run it again with the same arguments (or the same `study`) and it continues the study
     from the table. With `detach`, this process only adds the first trials, and the workers
-    drive the study (Celery beat's `drive_studies`, every DBDICT_DRIVE_INTERVAL seconds)."""
+    drive the study (Celery beat's `drive_studies`, every DBDICT_DRIVE_INTERVAL seconds).
+    `limits` apply to each trial, as to the jobs of `schedule`."""
     with importing_from_cwd():  # as `schedule` checks it: importable here and now
         resolve_experiment(experiment)
     definition = Definition(
         experiment, tuple(params), objective, trials, sampler, pruner, prune_on, seed,
-        tuple(enqueue), study or "", parallel, priority, exproot, queue, detach,
+        tuple(enqueue), study or "", parallel, priority, exproot, (limits or Limits()).queue(queue),
+        detach, (limits or Limits()).record(),
     )  # fmt: skip
     if detach:
         definition.check_detachable()

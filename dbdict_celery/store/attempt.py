@@ -51,6 +51,8 @@ class StopReason:
     STALE = "stale heartbeat"  # reconcile found it silent: lost
     DIED = "process died"  # its worker found its process gone: lost
     KILLED = "killed after the grace period"  # its worker killed it at shutdown: lost
+    TIME_LIMIT = "time limit"  # it reached its job's --time-limit
+    OUT_OF_MEMORY = "out of memory"  # its processes held more than its job's --memory
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class Attempt:
     environment: str | None = None
     variables: dict[str, str] = field(default_factory=dict)
     hardware: dict[str, Any] = field(default_factory=dict)
+    devices: str | None = None  # the GPUs it ran with (CUDA_VISIBLE_DEVICES), if given any
 
     @classmethod
     def from_row(cls, row: Any) -> Attempt:

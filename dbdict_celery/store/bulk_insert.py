@@ -48,6 +48,7 @@ def _values(job: NewJob, digest: str) -> dict[str, Any]:
         "queue": job.queue,
         "study": job.study,
         "trial": job.trial,
+        "limits": job.limits,
     }
 
 
@@ -75,6 +76,7 @@ def _copy_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) -> d
         for digest, job in jobs.items():
             values = _values(job, digest)
             values["params"] = json.dumps(values["params"])
+            values["limits"] = None if job.limits is None else json.dumps(job.limits)
             copy.write_row([values[name] for name in names])
     staged = _STAGING.c
     statement = (

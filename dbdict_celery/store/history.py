@@ -188,12 +188,15 @@ class History(StorePart):
         booking: Update,
         worker: str | None,
         environment: Environment | None,
+        devices: str | None = None,
     ) -> Row[Any] | None:
         """Run `booking` (an UPDATE of the job table RETURNING the booked row) and open the
         attempt of the run it books; the booked row, or None. On Postgres in one statement,
         so that history costs the hot path no round trip."""
         a = self.attempt_table
         known: dict[str, Any] = {"worker": worker}
+        if devices is not None:
+            known["devices"] = devices
         if environment is not None:
             known.update(environment.summary())
         if self.dialect == "postgresql":

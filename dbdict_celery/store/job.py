@@ -59,6 +59,7 @@ class NewJob:
     queue: str | None = None  # the Celery queue its messages go to; None: the default one
     study: str | None = None  # a trial of this optimize study...
     trial: int | None = None  # ...numbered so
+    limits: dict[str, Any] | None = None  # its limits (`Limits.record()`), if it has any
 
     @functools.cached_property
     def param_hash(self) -> str:
@@ -108,6 +109,7 @@ class Job:
     study: str | None = None  # the optimize study it is a trial of
     trial: int | None = None  # its number in that study, from 0
     prune_requested: bool = False
+    limits: dict[str, Any] | None = None  # as `Limits.record()` gives them; None: no limits
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -132,12 +134,13 @@ def utc(moment: datetime) -> datetime:
 
 
 # The columns a job is listed, shown, sorted, exported and viewed with, beside the keys of its
-# state: every column but `params` and `state` (shown as keys) and the internal `param_hash`
-# and `run_id`. A state key named like one of these is `state.KEY` wherever both appear.
+# state: every column but `params` and `state` (shown as keys), the internal `param_hash`
+# and `run_id`, and `limits` (shown by `dbdict show`). A state key named like one of these
+# is `state.KEY` wherever both appear.
 JOB_COLUMNS = tuple(
     field.name
     for field in fields(Job)
-    if field.name not in ("params", "state", "param_hash", "run_id")
+    if field.name not in ("params", "state", "param_hash", "run_id", "limits")
 )
 
 

@@ -1,7 +1,7 @@
 """Planning a sweep: the validated jobs that `dbdict schedule` is asked for.
 
 A `Plan` is one experiment, its parameters (sweeps included, see
-`experiment/sweep.py`), a priority, an exproot and a queue. Everything that can be
+`experiment/sweep.py`), a priority, an exproot, a queue and the jobs' limits. Everything that can be
 checked is checked when the plan is made, before anything is written: a typo
 never becomes a row, and a sweep is never half-inserted because of a bad
 value in its middle. `worker.submit` then inserts the plan and sends its messages.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dbdict_celery.errors import UnstorableValue, UsageError
 from dbdict_celery.experiment.channel import resolve_experiment
@@ -20,6 +20,7 @@ from dbdict_celery.experiment.runner import importing_from_cwd
 from dbdict_celery.experiment.sweep import Sweep
 from dbdict_celery.experiment.sync import Remote
 from dbdict_celery.store.job import DEFAULT_PRIORITY, NewJob
+from dbdict_celery.store.limits import Limits
 from dbdict_celery.store.values import encode
 
 QUEUE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
@@ -34,14 +35,21 @@ class Plan:
     priority: float = DEFAULT_PRIORITY
     exproot: str | None = None
     queue: str | None = None
+    limits: Limits = field(default_factory=Limits)
 
     def __len__(self) -> int:
         return len(self.sweep)
 
     def jobs(self) -> Iterator[NewJob]:
+        limits = self.limits.record()
         for params in self.sweep:
             yield NewJob(
-                self.experiment, flatten(expand(params)), self.priority, self.exproot, self.queue
+                self.experiment,
+                flatten(expand(params)),
+                self.priority,
+                self.exproot,
+                self.queue,
+                limits=limits,
             )
 
 
@@ -53,13 +61,15 @@ def plan(
     samples: int | None = None,
     seed: int | None = None,
     queue: str | None = None,
+    limits: Limits | None = None,
 ) -> Plan:
     """Check an experiment and its parameters, and plan their jobs.
 
     The experiment must be importable here and now, by the rule of the `dbdict` command
     (from the current directory first: `importing_from_cwd`), so that a script run from
     elsewhere checks what `dbdict schedule` run here would. Every swept value must make a
-    valid job together with the fixed parameters.
+    valid job together with the fixed parameters. `limits` apply to every job (none by
+    default: see `Limits`).
     """
     if isinstance(params, str):
         raise UsageError(f"params must be a list of key=value strings, not the string {params!r}")
@@ -78,4 +88,5 @@ def plan(
         raise UsageError(
             f"malformed queue name {queue!r}: letters, digits, and . _ - only (e.g. gpu)"
         )
-    return Plan(experiment, sweep, priority, root, queue)
+    limits = limits or Limits()
+    return Plan(experiment, sweep, priority, root, limits.queue(queue), limits)

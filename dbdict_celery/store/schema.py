@@ -12,7 +12,9 @@ packages of each distinct environment are kept once per database, in
 (`<table>_metric`) keeps the curves jobs report: one row per (job, key, step).
 
 Versions: 1, the first; 2 adds `queue` (the Celery queue a job is sent to, None
-for the default one); 3 adds the attempt table; 4 the metric table.
+for the default one); 3 adds the attempt table; 4 the metric table; 5 the columns of
+optimize's trials; 6 `limits` (a job's time and memory limits, GPUs and retries,
+`limits.py`), and the GPUs each attempt had (`devices`).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from sqlalchemy.schema import CreateTable
 from dbdict_celery.errors import StoreError
 from dbdict_celery.experiment.status import Status
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 VERSIONS_TABLE = "dbdict_schema"
 ENVIRONMENTS_TABLE = "dbdict_environment"
 STUDIES_TABLE = "dbdict_study"
@@ -86,6 +88,7 @@ def job_table(name: str, metadata: MetaData) -> Table:
         Column("error", Text),
         Column("queue", Text),  # version 2: last, where ALTER TABLE ADD COLUMN puts it
         *_optimize_columns(),
+        _limits_column(),
         Index(f"{name}_booking", "status", Column("priority").desc(), "id"),
         Index(f"{name}_experiment", "experiment", "status"),  # `dbdict status`, index only
         Index(f"{name}_study", "study", "trial"),
@@ -101,6 +104,11 @@ def _optimize_columns() -> tuple[Column[Any], ...]:
         Column("trial", Integer),
         Column("prune_requested", Boolean, nullable=False, server_default=false()),
     )
+
+
+def _limits_column() -> Column[Any]:
+    """Version 6: a job's limits (`limits.py`), as JSON; NULL for a job without any."""
+    return Column("limits", Json)
 
 
 def companion_name(job_table_name: str, kind: str) -> str:
@@ -149,6 +157,7 @@ def attempt_table(job_table_name: str, metadata: MetaData) -> Table:
         Column("environment", String(64)),
         Column("variables", Json),
         Column("hardware", Json),
+        Column("devices", Text),  # version 6: the CUDA_VISIBLE_DEVICES it ran with, if set
         Index(f"{name}_job", "job_id", "id"),
         Index(f"{name}_open", "job_id", postgresql_where=OPEN, sqlite_where=OPEN),
     )
@@ -224,6 +233,7 @@ def staging_table(metadata: MetaData) -> Table:
         Column("queue", Text),
         Column("study", Text),
         Column("trial", Integer),
+        Column("limits", JSONB),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DELETE ROWS",
     )
@@ -275,15 +285,30 @@ def _add_metrics(connection: Connection, table: str) -> None:
     create_companion(connection, metric_table(table, MetaData()), table)
 
 
-def _add_studies(connection: Connection, table: str) -> None:
-    """Add the columns of optimize's trials, as CREATE TABLE writes them, and their index."""
+def _add_columns(connection: Connection, table: str, names: list[str]) -> None:
+    """Add columns of the job table, each as CREATE TABLE writes it."""
     jobs = job_table(table, MetaData())
     quoted = connection.dialect.identifier_preparer.quote(table)
     ddl = connection.dialect.ddl_compiler(connection.dialect, CreateTable(jobs))
-    for column in _optimize_columns():
-        spec = ddl.get_column_specification(jobs.c[column.name])
+    for name in names:
+        spec = ddl.get_column_specification(jobs.c[name])
         connection.execute(text(f"ALTER TABLE {quoted} ADD COLUMN {spec}"))
+
+
+def _add_studies(connection: Connection, table: str) -> None:
+    """Add the columns of optimize's trials, and their index."""
+    _add_columns(connection, table, [column.name for column in _optimize_columns()])
+    jobs = job_table(table, MetaData())
     next(index for index in jobs.indexes if index.name == f"{table}_study").create(connection)
+
+
+def _add_limits(connection: Connection, table: str) -> None:
+    """Add the `limits` column (NULL: the jobs made before have none), and the attempts'
+    `devices`."""
+    _add_columns(connection, table, ["limits"])
+    attempts = attempt_table(table, MetaData())
+    quoted = connection.dialect.identifier_preparer.quote(attempts.name)
+    connection.execute(text(f"ALTER TABLE {quoted} ADD COLUMN devices TEXT"))
 
 
 # Each step takes a table (its name validated) from the version it is keyed by to the next.
@@ -292,4 +317,5 @@ UPGRADES: dict[int, Callable[[Connection, str], None]] = {
     2: _add_history,
     3: _add_metrics,
     4: _add_studies,
+    5: _add_limits,
 }

@@ -150,6 +150,7 @@ class JobStore(Queries, Operations, History, Metrics, Studies):
         workdir: str | None = None,
         worker: str | None = None,
         environment: Environment | None = None,
+        devices: str | None = None,
     ) -> Job | None:
         """Mark a START job RUNNING for this run and return it, or None if there is none.
 
@@ -158,8 +159,9 @@ class JobStore(Queries, Operations, History, Metrics, Studies):
         (a duplicate message for a job already running or finished books nothing).
         `task_id` records the Celery task that runs it; `workdir` where the run
         keeps its files while it runs, in the same write. The same transaction opens
-        the run's attempt, with its `worker` (a Celery worker's name) and the process's
-        `environment` (registered with `register_environment` first).
+        the run's attempt, with its `worker` (a Celery worker's name), the process's
+        `environment` (registered with `register_environment` first) and the GPUs the run
+        is given (`devices`, as CUDA_VISIBLE_DEVICES names them).
         """
         t = self.table
         if job_id is None:
@@ -196,7 +198,7 @@ class JobStore(Queries, Operations, History, Metrics, Studies):
             .returning(*t.c)
         )
         with self.tables.transaction() as connection:
-            row = self._booked_with_attempt(connection, statement, worker, environment)
+            row = self._booked_with_attempt(connection, statement, worker, environment, devices)
         return Job.from_row(row) if row is not None else None
 
     def _update_owned(

@@ -21,10 +21,10 @@ from kombu.transport import TRANSPORT_ALIASES
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy.pool import NullPool
 
-from dbdict_celery.config import broker_url, drive_interval, reconcile_interval
+from dbdict_celery.config import DEFAULT_QUEUE, broker_url, drive_interval, reconcile_interval
 from dbdict_celery.errors import UsageError
 
-QUEUE = "dbdict"
+QUEUE = DEFAULT_QUEUE
 LEVELS = 10  # broker priority levels, 0..9
 RECONCILE = "dbdict_celery.reconcile"  # the reconcile task's name, for beat and Flower
 DRIVE_STUDIES = "dbdict_celery.drive_studies"  # the detached studies' task (search layer)

@@ -18,3 +18,4 @@ class Booking:
     exproot: str | None = None  # where this runner keeps the files of a job that names none
     worker: str | None = None  # the Celery worker's name, if a Celery worker runs it
     environment: Environment | None = None  # this process's, if capture is on
+    devices: tuple[str, ...] | None = None  # the GPUs the run has; None: the worker has none

@@ -23,6 +23,7 @@ from dbdict_celery.experiment.provenance import Environment, environment
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.stopping import StopFlag, stop_signals
 from dbdict_celery.experiment.sync import Remote
+from dbdict_celery.store.limits import Limits
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.booking import Booking
 from dbdict_celery.worker.execution import execute
@@ -43,15 +44,17 @@ def book(
     task_id: str | None = None,
     exclude: Collection[int] = (),
     worker: str | None = None,
+    devices: tuple[str, ...] | None = None,
 ) -> Booking | None:
     """Book a job (see `JobStore.book`) with a fresh working directory for its run.
 
     The booking also records the working directory and opens the run's attempt
     (with this process's environment, `worker` naming the Celery worker), so that
-    setting up the run costs no write of its own. `exproot` serves a job scheduled
-    without one; the row names it from the run's first landed save (or its
-    outcome), so that a run given back before it pushed anything leaves the job
-    free to go elsewhere. None, and no directory left behind, if nothing was booked.
+    setting up the run costs no write of its own. `devices`: the GPUs the run is given
+    (None: this worker has none, and CUDA_VISIBLE_DEVICES is left as it is). `exproot`
+    serves a job scheduled without one; the row names it from the run's first landed
+    save (or its outcome), so that a run given back before it pushed anything leaves the
+    job free to go elsewhere. None, and no directory left behind, if nothing was booked.
     """
     root = str(Remote.parse(exproot)) if exproot else None
     environment = _environment(store)
@@ -62,7 +65,7 @@ def book(
     try:
         job = store.book(
             job_id, exclude=exclude, task_id=task_id, workdir=workdir, worker=worker,
-            environment=environment,
+            environment=environment, devices=None if devices is None else ",".join(devices),
         )  # fmt: skip
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -70,7 +73,7 @@ def book(
     if job is None:
         shutil.rmtree(workdir, ignore_errors=True)
         return None
-    return Booking(job, sent, root, worker, environment)
+    return Booking(job, sent, root, worker, environment, devices)
 
 
 def _environment(store: JobStore) -> Environment | None:
@@ -106,6 +109,9 @@ def run_booked(store: JobStore, booking: Booking, stop: StopFlag | None = None) 
         root, interval, lease = _settings(store, booking)
         if isolated():
             return supervise(store, booking, job.workdir, root, interval, lease, stop)
+        if Limits.from_record(job.limits).enforced_by_supervisor():
+            log.warning("job %s runs in this process (DBDICT_ISOLATION=inline, or not a main "
+                        "thread): its time and memory limits are not applied", job.id)  # fmt: skip
         return execute(store, booking, job.workdir, root, stop, lease, interval)
     finally:
         shutil.rmtree(job.workdir, ignore_errors=True)

@@ -25,7 +25,9 @@ from dbdict_celery.experiment.channel import Channel, resolve_experiment
 from dbdict_celery.experiment.provenance import Code, code_of
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.stopping import StopFlag
+from dbdict_celery.store.attempt import StopReason
 from dbdict_celery.store.job import RESTART_PRIORITY
+from dbdict_celery.store.limits import Limits
 from dbdict_celery.worker.booking import Booking
 from dbdict_celery.worker.dbchannel import DBRSyncChannel, row_state
 from dbdict_celery.worker.lease import Lease
@@ -76,6 +78,10 @@ def execute(
         return failed
     state = row_state(channel.state)
     ended = Status.START if outcome is Channel.INCOMPLETE else Status.DONE
+    limited = None  # why it FAILED, if it reached its time limit
+    if ended is Status.START and channel.stop.reason == StopReason.TIME_LIMIT:
+        ended, why = Limits.from_record(job.limits).at_time_limit()
+        limited = None if ended is Status.START else why
     priority = RESTART_PRIORITY if ended is Status.START else None
     if ended is Status.START and not channel.stop_requested and not channel.saves:
         log.warning(
@@ -84,7 +90,9 @@ def execute(
             "(channel.COMPLETE); INCOMPLETE asks to be run again.",
             job.id,
         )
-    status = writes.finish(job, ended, state, priority=priority, **_unrecorded(channel))
+    status = writes.finish(
+        job, ended, state, error=limited, priority=priority, **_unrecorded(channel)
+    )
     return Outcome(status, channel.stop_requested, voluntary=_voluntary(ended, channel))
 
 
@@ -118,7 +126,8 @@ def _failed(writes: RunWrites, channel: DBRSyncChannel, error: BaseException) ->
             reason = f"{reason}\n{unstorable} (the row keeps its last good save)"
     status = writes.finish(channel.job, Status.FAILED, state, error=reason, **_unrecorded(channel))
     log.error("job %s failed:\n%s", channel.job.id, reason)
-    return Outcome(status, channel.stop_requested)
+    raised = tuple(kind.__name__ for kind in type(error).__mro__)  # as --retry-on names them
+    return Outcome(status, channel.stop_requested, raised=raised)
 
 
 def _code(experiment: str) -> Code | None:

@@ -12,7 +12,9 @@ After each job it kills whatever the job left running below it. It retires
 (and the supervisor starts a fresh one for the next job) when the job left
 processes or threads behind, raised SystemExit or the like, or when the user's
 code it imported changed on disk (`fresh_code.py`), so no job inherits
-another's mess or runs code older than its booking.
+another's mess or runs code older than its booking. A job given other GPUs than the
+first it ran is run by a fresh one too: CUDA reads `CUDA_VISIBLE_DEVICES` once, when a
+process first uses it.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any, NoReturn
 
 from dbdict_celery.errors import DbdictError, NotRunnableHere
 from dbdict_celery.experiment.channel import resolve_experiment
-from dbdict_celery.experiment.stopping import stop_signals
+from dbdict_celery.experiment.stopping import handled_signals, stop_signals
 from dbdict_celery.worker.execution import execute
 from dbdict_celery.worker.fresh_code import LoadedCode
 from dbdict_celery.worker.multiprocessing_parent import become_a_parent
@@ -57,6 +59,9 @@ RESET_SIGNALS = ("SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 CRASHED = 70  # the exit code of an experiment process whose own loop failed
 JOB_VARIABLE = "DBDICT_JOB_ID"  # the job an experiment process runs, for what it starts
 RUN_VARIABLE = "DBDICT_RUN_ID"
+DEVICES_VARIABLE = "CUDA_VISIBLE_DEVICES"
+
+_given_devices: list[str] = []  # in an experiment process: the GPUs its jobs were given
 
 
 class ExperimentProcess:
@@ -176,8 +181,8 @@ def _become_experiment_process(supervisor: int, tag: str) -> None:
     if os.getppid() != supervisor:  # it died before this process could ask to die with it
         os._exit(0)
     become_subreaper()
-    for name in RESET_SIGNALS:
-        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    for signum in {*(getattr(signal, name) for name in RESET_SIGNALS), *handled_signals()}:
+        signal.signal(signum, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())
     become_a_parent()
     os.environ[SUPERVISOR_VARIABLE] = tag
@@ -195,6 +200,12 @@ def _run_one(
         return {"op": "stale", "file": changed, "retire": True}
     booking, path = booking_of(message)
     job = booking.job
+    if booking.devices is not None:
+        visible = ",".join(booking.devices)
+        if _given_devices and _given_devices[0] != visible:
+            return {"op": "stale", "file": DEVICES_VARIABLE, "retire": True}
+        _given_devices[:] = [visible]
+        os.environ[DEVICES_VARIABLE] = visible
     os.environ.update({JOB_VARIABLE: str(job.id), RUN_VARIABLE: job.run_id or ""})
     with contextlib.suppress(DbdictError):  # imported now, so that its files are noted
         resolve_experiment(job.experiment)
@@ -209,6 +220,7 @@ def _run_one(
             "op": "ended",
             "stopped": outcome.stopped,
             "voluntary": outcome.voluntary,
+            "raised": outcome.raised,
         }
     except NotRunnableHere as error:
         answer = {"op": "not runnable", "kind": type(error).__name__, "message": str(error)}

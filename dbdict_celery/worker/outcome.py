@@ -18,3 +18,4 @@ class Outcome:
     stopped: bool = False
     voluntary: bool = False  # it went back to START by itself (INCOMPLETE, not told to stop)
     died: bool = False  # its process died or was lost: FAILED then means out of lives, not raised
+    raised: tuple[str, ...] = ()  # a FAILED run's exception: its type's name and its bases'

@@ -106,6 +106,7 @@ def job_message(booking: Booking, path: TablePath, workdir: str, root: str) -> d
         "table": path.table,
         "workdir": workdir,
         "root": root,
+        "devices": booking.devices,
     }
 
 
@@ -118,9 +119,11 @@ def booking_of(message: dict[str, Any]) -> tuple[Booking, TablePath]:
     environment = None
     if message["environment"] is not None and captured().hash == message["environment"]:
         environment = captured()
+    devices = message["devices"]
     booking = Booking(
-        Job(**job), message["sent"], message["exproot"], message["worker"], environment
-    )
+        Job(**job), message["sent"], message["exproot"], message["worker"], environment,
+        None if devices is None else tuple(devices),
+    )  # fmt: skip
     return booking, TablePath(make_url(message["url"]), message["table"])
 
 

@@ -17,12 +17,14 @@ from celery.signals import worker_init, worker_ready
 
 from dbdict_celery.config import (
     default_exproot,
+    gpus,
     grace_period,
     heartbeat_interval,
     isolation,
     mask,
     max_attempts,
     max_state_bytes,
+    stop_signals,
     table_path,
 )
 from dbdict_celery.errors import DbdictError
@@ -43,7 +45,11 @@ def _check_settings(**_: Any) -> None:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        for check in (grace_period, max_attempts, heartbeat_interval, max_state_bytes, isolation):
+        checks = (
+            grace_period, max_attempts, heartbeat_interval, max_state_bytes, isolation,
+            stop_signals, gpus,
+        )  # fmt: skip
+        for check in checks:
             check()
         table_path()
         Remote.parse(default_exproot())

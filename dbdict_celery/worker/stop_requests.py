@@ -13,6 +13,10 @@
   still be handed messages (the ones those jobs just sent among them): a shared
   flag, set before the children are signalled, tells them to hand such messages
   back unrun.
+- Any other signal DBDICT_STOP_SIGNALS names (USR2, which Slurm sends ahead of a time
+  limit) is a SIGTERM to the worker's main process: the same warm shutdown. Its pool
+  processes ignore it between jobs and take it as a stop request during one, so a
+  scheduler that signals every process of the job never kills a pool process.
 """
 
 from __future__ import annotations
@@ -28,13 +32,13 @@ import time
 from types import FrameType
 from typing import Any
 
-from celery.signals import task_revoked, worker_ready, worker_shutting_down
+from celery.signals import task_revoked, worker_process_init, worker_ready, worker_shutting_down
 from celery.worker import state
 
 from dbdict_celery.config import PROCESS, grace_period, isolation
 from dbdict_celery.errors import DbdictError
 from dbdict_celery.experiment.status import Status
-from dbdict_celery.experiment.stopping import StopFlag
+from dbdict_celery.experiment.stopping import ALWAYS, StopFlag, handled_signals
 from dbdict_celery.store.attempt import StopReason
 from dbdict_celery.store.job import RESTART_PRIORITY
 from dbdict_celery.store.store import JobStore
@@ -86,6 +90,27 @@ def _cancel_revoked_job(
         store.note_revoke(job_id, request.id)
     except DbdictError as error:
         log.warning("job %s: its attempt does not say it was revoked: %s", job_id, error)
+
+
+def _scheduler_signals() -> list[signal.Signals]:
+    """The stop signals DBDICT_STOP_SIGNALS adds to SIGTERM and SIGINT."""
+    return [signum for signum in handled_signals() if signum not in ALWAYS]
+
+
+@worker_ready.connect
+def _take_scheduler_signals(**_: Any) -> None:
+    """In the worker's main process, once Celery has its own handlers: each added stop
+    signal starts the warm shutdown a SIGTERM starts."""
+    for signum in _scheduler_signals():
+        signal.signal(signum, lambda *_: os.kill(os.getpid(), signal.SIGTERM))
+
+
+@worker_process_init.connect
+def _ignore_scheduler_signals(**_: Any) -> None:
+    """In a pool process: outside a job the added stop signals are ignored (the main process
+    decides); during one they ask it to stop (`stop_signals`)."""
+    for signum in _scheduler_signals():
+        signal.signal(signum, signal.SIG_IGN)
 
 
 @worker_ready.connect

@@ -12,6 +12,11 @@ seen the moment it ends, not a heartbeat later: its job goes back from its last
 save, or ends FAILED once its deaths reach LOST_RUNS. A supervisor whose
 worker died (its parent changed) kills the job's processes and gives the job
 back before it goes too.
+
+The supervisor also holds the run to its job's limits (`limits.py`): at its time limit
+the run is asked to stop as by any stop request (killed after the grace period if it does
+not), and a run whose processes hold more memory than its limit is killed at once, its
+job FAILED.
 """
 
 from __future__ import annotations
@@ -38,16 +43,19 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.stopping import StopFlag
 from dbdict_celery.store.attempt import StopReason
 from dbdict_celery.store.job import RESTART_PRIORITY
+from dbdict_celery.store.limits import Limits
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.booking import Booking
 from dbdict_celery.worker.experiment_process import ExperimentProcess, describe
 from dbdict_celery.worker.lease import Lease
 from dbdict_celery.worker.outcome import Outcome
+from dbdict_celery.worker.process_tree import memory_held
 from dbdict_celery.worker.run_messages import REQUESTS, answer, job_message, receive, send
 
 log = logging.getLogger(__name__)
 
 POLL = 0.1  # seconds between two looks at the stop flag, the grace period and the parent
+MEMORY_LOOK = 0.2  # seconds between two measures of a run's memory, if its job limits it
 RETIRE_WAIT = 10.0  # seconds an experiment process that retires gets to exit by itself
 NOT_RUNNABLE = {kind.__name__: kind for kind in (ExprootUnreachable, ExperimentUnavailable)}
 
@@ -156,6 +164,10 @@ class _Watch:
         self.next_beat = booking.sent + interval
         self.stopping_since: float | None = None
         self.grace = grace_period()
+        self.limits = Limits.from_record(booking.job.limits)
+        started = time.monotonic()
+        self.deadline = None if self.limits.time_limit is None else started + self.limits.time_limit
+        self.next_memory_look = started
 
     def until_done(self) -> Outcome | None:
         """The run's outcome; None if the experiment process retired before the job (its
@@ -190,11 +202,12 @@ class _Watch:
             finish = said["finish"]
             recorded = answer(self.store, self.job, finish) if finish else {}
             status = None if recorded.get("status") is None else Status(recorded["status"])
-            outcome = Outcome(status, said["stopped"], said["voluntary"])
+            raised = tuple(said.get("raised", ()))
+            outcome = Outcome(status, said["stopped"], said["voluntary"], raised=raised)
         if said.get("retire"):
             _let_go(self.process, kill=False)
         if said["op"] == "stale":
-            log.info("job %s: %s changed since it was imported: a fresh process runs the job",
+            log.info("job %s: %s changed since its process started: a fresh process runs it",
                      self.job.id, said["file"])  # fmt: skip
         elif said["op"] == "not runnable":
             raise NOT_RUNNABLE.get(said["kind"], NotRunnableHere)(said["message"])
@@ -204,7 +217,11 @@ class _Watch:
         """Beat when due, kill after the grace period, notice the worker gone; an outcome
         when the run is over."""
         now = time.monotonic()
-        if self.process.block.stop.requested and self.stopping_since is None:
+        stop = self.process.block.stop
+        if self.deadline is not None and now >= self.deadline and not stop.requested:
+            log.warning("job %s reached its time limit: asking it to stop", self.job.id)
+            stop.set(StopReason.TIME_LIMIT)
+        if stop.requested and self.stopping_since is None:
             self.stopping_since = now
         if self.stopping_since is not None and now >= self.stopping_since + self.grace:
             if self.process.connection.poll():  # its last word came in time after all
@@ -212,6 +229,11 @@ class _Watch:
             return self._kill_after_grace()
         if now >= self.next_beat:
             self._beat(now)
+        if self.limits.memory is not None and now >= self.next_memory_look:
+            self.next_memory_look = now + MEMORY_LOOK
+            held = memory_held(self.process.pid)
+            if held > self.limits.memory:
+                return self._kill_out_of_memory(held)
         if _pool_parent and os.getppid() != _pool_parent[0]:
             return self.lose("its worker died while running it")
         return None
@@ -228,13 +250,31 @@ class _Watch:
 
     def _kill_after_grace(self) -> Outcome:
         log.warning("job %s did not stop within %.0f s: killing it", self.job.id, self.grace)
+        timed_out = self.process.block.stop.reason == StopReason.TIME_LIMIT
         _let_go(self.process, kill=True)
+        if not timed_out:  # a preemption: back from its last save
+            return self._end(Status.START, StopReason.KILLED)
+        ended, error = self.limits.at_time_limit(killed=True)
+        return self._end(ended, StopReason.TIME_LIMIT, None if ended is Status.START else error)
+
+    def _end(self, ended: Status, reason: str, error: str | None = None) -> Outcome:
+        """Record the end of a run this supervisor killed: its job FAILED, or back to START
+        from its last save."""
+        priority = RESTART_PRIORITY if ended is Status.START else None
         status = self._record(
             lambda: self.store.finish(
-                self.job, Status.START, priority=RESTART_PRIORITY, reason=StopReason.KILLED
+                self.job, ended, priority=priority, reason=reason, error=error
             )
         )
         return Outcome(status, stopped=True)
+
+    def _kill_out_of_memory(self, held: int) -> Outcome:
+        """Kill a run whose processes hold more memory than its job allows: its job ends
+        FAILED (a limit reached is no lost run: it would reach it again)."""
+        error = self.limits.out_of_memory(held)
+        log.error("job %s: %s: killing it", self.job.id, error)
+        _let_go(self.process, kill=True)
+        return self._end(Status.FAILED, StopReason.OUT_OF_MEMORY, error)
 
     def _died(self) -> Outcome:
         how = describe(self.process.wait_status)

@@ -4,8 +4,9 @@ The row decides, never the message: a message for a job that is not START
 (a duplicate delivery, a job already running, done or cancelled) books
 nothing and is dropped. A job that stops resumable (INCOMPLETE, or stopped
 by a revoke or a shutdown) goes back to START with priority 2.0 and is sent
-again; a failed job is sent again while its failures are fewer than
-`DBDICT_MAX_ATTEMPTS` (default 1): its preemptions and deaths do not count.
+again; a failed job is sent again as its limits say (`--retries`, else while its
+failures are fewer than `DBDICT_MAX_ATTEMPTS`, default 1): its preemptions and deaths do
+not count.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from celery.utils.log import get_task_logger
 from dbdict_celery.config import (
     LOST_RUNS,
     default_exproot,
+    gpus,
     heartbeat_interval,
     max_attempts,
     retry_delay,
@@ -36,6 +38,7 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.stopping import StopFlag, stop_signals
 from dbdict_celery.store.attempt import AttemptOutcome
 from dbdict_celery.store.job import RESTART_PRIORITY, Job
+from dbdict_celery.store.limits import Limits, gpus_needed
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker import (  # noqa: F401 (log_noise, startup: their signals)
     log_noise,
@@ -46,6 +49,7 @@ from dbdict_celery.worker.app import RECONCILE, app
 from dbdict_celery.worker.booking import Booking
 from dbdict_celery.worker.dbrunner import book, run_booked
 from dbdict_celery.worker.enqueue import RUN_JOB, Ring, enqueue
+from dbdict_celery.worker.gpu_slots import Stopped, devices_taken
 from dbdict_celery.worker.leftovers import kill_orphans
 from dbdict_celery.worker.process_tree import is_running
 from dbdict_celery.worker.reconcile import reconcile
@@ -73,15 +77,38 @@ def run_job(self: Task[[str, int], str], table: str, job_id: int) -> str:
         log.info("job %s is left to another worker: this one is shutting down", job_id)
         raise Reject("worker shutting down", requeue=True)
     with stop_signals(stop_requests.WorkerStopFlag()) as stop:
-        return _book_and_run(self, table, job_id, stop)
+        return _with_devices(self, table, job_id, stop)
 
 
-def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: StopFlag) -> str:
+def _with_devices(task: Task[[str, int], str], table: str, job_id: int, stop: StopFlag) -> str:
+    """Take the GPUs the job's queue says it needs (waiting for them, unbooked, while other
+    jobs of this worker have them), then book and run it with them."""
+    mine = gpus()
+    needed = gpus_needed((task.request.delivery_info or {}).get("routing_key"))
+    if needed > len(mine):  # a worker consuming a GPU queue by hand: not one of ours
+        log.error("job %s needs %s GPUs and this worker has %s: it is left to another worker",
+                  job_id, needed, len(mine))  # fmt: skip
+        raise Reject("not enough GPUs here", requeue=True)
+    try:
+        with devices_taken(mine, needed, stop) as taken:
+            return _book_and_run(task, table, job_id, stop, tuple(taken) if mine else None)
+    except Stopped:  # before it was booked: its message goes back for another worker
+        raise Reject("stopped while waiting for GPUs", requeue=True) from None
+
+
+def _book_and_run(
+    task: Task[[str, int], str],
+    table: str,
+    job_id: int,
+    stop: StopFlag,
+    devices: tuple[str, ...] | None,
+) -> str:
     try:
         store = _store(table, os.environ.get("DBDICT_DB"), os.getpid())
         booking = book(
-            store, job_id, default_exproot(), task_id=task.request.id, worker=task.request.hostname
-        )
+            store, job_id, default_exproot(), task_id=task.request.id,
+            worker=task.request.hostname, devices=devices,
+        )  # fmt: skip
     except TableMissing as error:  # this worker's DBDICT_DB may not be the job's database
         log.error(
             "job %s of table %r cannot be run here: %s. Is DBDICT_DB on this worker the "
@@ -96,7 +123,7 @@ def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: St
         log.error("cannot book job %s: %s", job_id, error)
         raise task.retry(countdown=STORE_RETRY_DELAY, max_retries=STORE_RETRIES) from None
     if booking is None:
-        booking = _take_over_a_dead_run(store, job_id, task)
+        booking = _take_over_a_dead_run(store, job_id, task, devices)
     if booking is None:
         _explain_skip(store, job_id)
         return SKIPPED
@@ -114,8 +141,8 @@ def _book_and_run(task: Task[[str, int], str], table: str, job_id: int, stop: St
     if outcome.status is Status.START:
         idle = _idle_delay(store, job) if outcome.voluntary else None
         enqueue(store, [Ring.of(job, RESTART_PRIORITY)], record=False, countdown=idle)
-    elif outcome.status is Status.FAILED and not outcome.died and _retries_left(store, job):
-        _retry_failed(store, job)
+    elif outcome.status is Status.FAILED and not outcome.died:
+        _retry_if_allowed(store, job, outcome.raised)
     return "NOT RECORDED" if outcome.status is None else outcome.status.name
 
 
@@ -139,20 +166,26 @@ def _idle_delay(store: JobStore, job: Job) -> float:
     return float(min(retry_delay(), IDLE_DELAY * 2 ** max(0, in_a_row - 1)))
 
 
-def _retries_left(store: JobStore, job: Job) -> bool:
-    """Whether a job that failed has failed fewer times than DBDICT_MAX_ATTEMPTS allows (its
-    preemptions and deaths do not count)."""
-    return store.run_counts(job.id).failures < max_attempts()
-
-
-def _retry_failed(store: JobStore, job: Job) -> None:
+def _retry_if_allowed(store: JobStore, job: Job, raised: tuple[str, ...]) -> None:
+    """Send a job that failed again if its limits allow (see `Limits`): its failures so far
+    (its preemptions and deaths do not count) are within its --retries (else the worker's
+    DBDICT_MAX_ATTEMPTS - 1), and it raised an exception --retry-on names (any, if it
+    names none; a run a limit ended raised none). A job given --retries is sent again after
+    its backoff; one retried by DBDICT_MAX_ATTEMPTS at once."""
+    limits = Limits.from_record(job.limits)
+    failures = store.run_counts(job.id).failures
+    allowed = max_attempts() - 1 if limits.retries is None else limits.retries
+    if failures > allowed or not limits.retried(raised):
+        return
+    delay = None if limits.retries is None else limits.retry_delay(failures)
     if store.requeue([job.id], from_statuses=[Status.FAILED]):
-        log.info("job %s failed on attempt %s; sending it again", job.id, job.attempts)
-        enqueue(store, [Ring.of(job)], record=False)
+        log.info("job %s failed (%s of %s tries); sending it again in %.1f s",
+                 job.id, failures, allowed + 1, delay or 0.0)  # fmt: skip
+        enqueue(store, [Ring.of(job)], record=False, countdown=delay)
 
 
 def _take_over_a_dead_run(
-    store: JobStore, job_id: int, task: Task[[str, int], str]
+    store: JobStore, job_id: int, task: Task[[str, int], str], devices: tuple[str, ...] | None
 ) -> Booking | None:
     """Book again a job whose run died with its pool process, its supervisor (killed, out
     of memory, a crash), so that it need not wait for reconcile's minutes of staleness.
@@ -193,7 +226,8 @@ def _take_over_a_dead_run(
     log.warning("job %s: %s; it is now %s", job_id, reason, status.name)
     if status is not Status.START:
         return None
-    return book(store, job_id, default_exproot(), task_id=task_id, worker=task.request.hostname)
+    return book(store, job_id, default_exproot(), task_id=task_id, worker=task.request.hostname,
+                devices=devices)  # fmt: skip
 
 
 def _explain_skip(store: JobStore, job_id: int) -> None:

@@ -41,6 +41,10 @@ QUADRATIC = "examples.quadratic.experiment"
          "the asha pruner keeps state that is lost so: use none, median, percentile"),
         (["lr=choice(0.1, 0.2)", "--objective", "loss:min", "--sampler", "grid", "--detach"],
          "the grid sampler keeps state"),
+        (["lr=uniform(0, 1)", "--objective", "loss:min", "--time-limit", "soon"],
+         "malformed --time-limit 'soon'"),
+        (["lr=uniform(0, 1)", "--objective", "loss:min", "--memory", "8Q"],
+         "malformed --memory '8Q'"),
     ],
 )  # fmt: skip
 def test_a_study_that_cannot_run_is_one_line_and_exit_2_with_nothing_written(
@@ -57,6 +61,18 @@ def test_a_study_that_cannot_run_is_one_line_and_exit_2_with_nothing_written(
     if jobs.exists():
         store = JobStore.open(f"sqlite:///{jobs}/jobs")
         assert (store.study_names(), store.jobs()) == ([], [])
+
+
+def test_the_trials_of_a_study_keep_its_limits(tmp_path: Path) -> None:
+    """--time-limit and --memory apply to each trial, as to the jobs of `schedule`."""
+    home = tmp_path / "home"
+    done = dbdict("optimize", QUADRATIC, "lr=uniform(0, 1)", "--objective", "loss:min",
+                  "--trials", "4", "--parallel", "2", "--detach", "--time-limit", "10m",
+                  "--memory", "1G", cwd=REPO, DBDICT_HOME=str(home))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    trials = JobStore.open(f"sqlite:///{home / 'jobs.db'}/jobs").jobs()
+    assert len(trials) == 2
+    assert all(job.limits == {"time_limit": 600.0, "memory": 2**30} for job in trials)
 
 
 def test_list_pareto_lists_exactly_the_jobs_no_other_beats_on_every_key(tmp_path: Path) -> None:

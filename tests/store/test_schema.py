@@ -16,7 +16,8 @@ def test_the_job_dataclass_mirrors_the_table_column_for_column() -> None:
 
 
 def test_the_public_columns_are_every_column_but_the_state_and_the_internal_ones() -> None:
+    """The limits (a JSON object) are shown by `dbdict show`, not as a column of lists."""
     table = job_table("jobs", MetaData())
     hidden = {column.name for column in table.columns} - set(JOB_COLUMNS)
-    assert hidden == {"params", "state", "param_hash", "run_id"}
+    assert hidden == {"params", "state", "param_hash", "run_id", "limits"}
     assert JOB_COLUMNS[:2] == ("id", "status")
