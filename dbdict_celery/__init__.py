@@ -82,7 +82,9 @@ if TYPE_CHECKING:
     from dbdict_celery.store.store import JobStore as JobStore
     from dbdict_celery.store.view import create_view as create_view
     from dbdict_celery.store.wait import wait as wait
+    from dbdict_celery.worker.control import Prioritized as Prioritized
     from dbdict_celery.worker.control import cancel as cancel
+    from dbdict_celery.worker.control import prioritize as prioritize
     from dbdict_celery.worker.control import requeue as requeue
     from dbdict_celery.worker.dbrunner import LoopReport as LoopReport
     from dbdict_celery.worker.dbrunner import run_sql as run_sql
@@ -137,6 +139,8 @@ _WHERE = {
     "Submission": "worker.submit",
     "cancel": "worker.control",
     "requeue": "worker.control",
+    "prioritize": "worker.control",
+    "Prioritized": "worker.control",
     "reconcile": "worker.reconcile",
     "Reconciliation": "worker.reconcile",
     "run_sql": "worker.dbrunner",

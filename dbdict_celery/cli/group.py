@@ -28,6 +28,7 @@ COMMANDS = {
     "diff": "comparing:diff_command",
     "cancel": "jobs:cancel_command",
     "requeue": "jobs:requeue_command",
+    "priority": "jobs:priority_command",
     "reconcile": "jobs:reconcile_command",
     "export": "results:export_command",
     "view": "results:view_command",

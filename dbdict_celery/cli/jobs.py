@@ -1,4 +1,5 @@
-"""Changing jobs from the command line: `dbdict cancel`, `dbdict requeue`, `dbdict reconcile`."""
+"""Changing jobs from the command line: `dbdict cancel`, `dbdict requeue`, `dbdict priority`,
+`dbdict reconcile`."""
 
 from __future__ import annotations
 
@@ -99,6 +100,47 @@ def requeue_command(
         click.echo(f"job {job_id} is {status}: not requeued (--status {status.lower()} takes it)")
     if not job_ids and not jobs:
         click.echo("no job to requeue")
+
+
+@click.command("priority")
+@click.argument("job_ids", nargs=-1, type=int, metavar="[ID]...")
+@click.argument("priority", type=float, metavar="P")
+@db_options
+@where_option
+@click.option("--no-enqueue", is_flag=True, help="Send no message (for `dbdict sql` runners).")
+@json_option
+def priority_command(
+    job_ids: tuple[int, ...],
+    priority: float,
+    db: str | None,
+    table: str | None,
+    filters: tuple[str, ...],
+    no_enqueue: bool,
+    as_json: bool,
+) -> None:
+    """Give waiting (START) jobs priority P (higher runs first), and send them again at it.
+
+    Give IDs, or --where to choose them: dbdict priority 12 13 5, or dbdict priority
+    --where 'lr<0.01' 0. The message sent before is left in the queue: whichever comes
+    first runs the job, once. The embedded broker takes messages in the order they were
+    sent: there only the rows change.
+    """
+    _check_choice(job_ids, filters, by_status=False)
+    store = api.JobStore.open(db, table, create=False)
+    done = api.prioritize(store, priority, job_ids or None, filters, send=not no_enqueue)
+    jobs = done.jobs
+    if as_json:
+        print_json({"reprioritized": [job.id for job in jobs], "sent": done.sent})
+        return
+    if jobs:
+        click.echo(f"priority {priority:g} for {_ids([job.id for job in jobs])}")
+        if not done.sent and not no_enqueue:
+            click.echo("the embedded broker runs messages in the order they were sent: only "
+                       "the rows changed", err=True)  # fmt: skip
+    for job_id in sorted(set(job_ids) - {job.id for job in jobs}):
+        click.echo(f"job {job_id} is {store.get(job_id).status.name}: only waiting jobs change")
+    if not job_ids and not jobs:
+        click.echo("no waiting job matches")
 
 
 def _check_choice(job_ids: tuple[int, ...], filters: tuple[str, ...], by_status: bool) -> None:

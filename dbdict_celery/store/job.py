@@ -110,6 +110,7 @@ class Job:
     trial: int | None = None  # its number in that study, from 0
     prune_requested: bool = False
     limits: dict[str, Any] | None = None  # as `Limits.record()` gives them; None: no limits
+    sole_task_id: str | None = None  # while START: the only message that may book it
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -134,13 +135,13 @@ def utc(moment: datetime) -> datetime:
 
 
 # The columns a job is listed, shown, sorted, exported and viewed with, beside the keys of its
-# state: every column but `params` and `state` (shown as keys), the internal `param_hash`
-# and `run_id`, and `limits` (shown by `dbdict show`). A state key named like one of these
-# is `state.KEY` wherever both appear.
+# state: every column but `params` and `state` (shown as keys), the internal `param_hash`,
+# `run_id` and `sole_task_id`, and `limits` (shown by `dbdict show`). A state key named
+# like one of these is `state.KEY` wherever both appear.
 JOB_COLUMNS = tuple(
     field.name
     for field in fields(Job)
-    if field.name not in ("params", "state", "param_hash", "run_id", "limits")
+    if field.name not in ("params", "state", "param_hash", "run_id", "limits", "sole_task_id")
 )
 
 

@@ -115,15 +115,35 @@ class Operations(StorePart):
                 jobs += (Job.from_row(row) for row in connection.execute(statement))
         return sorted(jobs, key=lambda job: job.id)
 
-    def set_task_ids(self, task_ids: Mapping[int, str]) -> None:
-        """Record which Celery task (message) was sent for each job."""
+    def reprioritize(self, job_ids: Sequence[int], priority: float) -> list[Job]:
+        """Give the waiting (START) jobs among `job_ids` a new priority; returns them. Jobs in
+        other statuses are left as they are: a run takes its priority when it is booked."""
+        t = self.table
+        jobs: list[Job] = []
+        with self.tables.transaction() as connection:
+            for chunk in chunks(job_ids):
+                statement = (
+                    update(t)
+                    .where(t.c.id.in_(chunk), t.c.status == Status.START)
+                    .values(priority=priority)
+                    .returning(*t.c)
+                )
+                jobs += (Job.from_row(row) for row in connection.execute(statement))
+        return sorted(jobs, key=lambda job: job.id)
+
+    def set_task_ids(self, task_ids: Mapping[int, str], sole: bool = False) -> None:
+        """Record which Celery task (message) was sent for each job; with `sole`, as the only
+        message that may book it (`sole_task_id`): those sent before are stale."""
         if not task_ids:
             return
         t = self.table
+        values: dict[str, Any] = {"task_id": bindparam("new_task_id")}
+        if sole:
+            values["sole_task_id"] = bindparam("new_task_id")
         statement = (
             update(t)
             .where(t.c.id == bindparam("job_id"), t.c.status == Status.START)
-            .values(task_id=bindparam("new_task_id"))
+            .values(**values)
         )
         rows = [{"job_id": job_id, "new_task_id": task} for job_id, task in task_ids.items()]
         with self.tables.transaction() as connection:

@@ -14,7 +14,7 @@ packages of each distinct environment are kept once per database, in
 Versions: 1, the first; 2 adds `queue` (the Celery queue a job is sent to, None
 for the default one); 3 adds the attempt table; 4 the metric table; 5 the columns of
 optimize's trials; 6 `limits` (a job's time and memory limits, GPUs and retries,
-`limits.py`), and the GPUs each attempt had (`devices`).
+`limits.py`), `sole_task_id`, and the GPUs each attempt had (`devices`).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from sqlalchemy import (
     false,
     func,
     insert,
+    inspect,
     select,
     text,
 )
@@ -88,7 +89,7 @@ def job_table(name: str, metadata: MetaData) -> Table:
         Column("error", Text),
         Column("queue", Text),  # version 2: last, where ALTER TABLE ADD COLUMN puts it
         *_optimize_columns(),
-        _limits_column(),
+        *_limits_columns(),
         Index(f"{name}_booking", "status", Column("priority").desc(), "id"),
         Index(f"{name}_experiment", "experiment", "status"),  # `dbdict status`, index only
         Index(f"{name}_study", "study", "trial"),
@@ -106,9 +107,11 @@ def _optimize_columns() -> tuple[Column[Any], ...]:
     )
 
 
-def _limits_column() -> Column[Any]:
-    """Version 6: a job's limits (`limits.py`), as JSON; NULL for a job without any."""
-    return Column("limits", Json)
+def _limits_columns() -> tuple[Column[Any], ...]:
+    """Version 6: a job's limits (`limits.py`), as JSON (NULL for a job without any); and,
+    while it waits, the only message that may book it (set by `dbdict priority`, which sends
+    one at the new priority: the message sent before is stale), NULL once booked."""
+    return (Column("limits", Json), Column("sole_task_id", Text))
 
 
 def companion_name(job_table_name: str, kind: str) -> str:
@@ -303,12 +306,14 @@ def _add_studies(connection: Connection, table: str) -> None:
 
 
 def _add_limits(connection: Connection, table: str) -> None:
-    """Add the `limits` column (NULL: the jobs made before have none), and the attempts'
-    `devices`."""
-    _add_columns(connection, table, ["limits"])
+    """Add the `limits` and `sole_task_id` columns (NULL: the jobs made before have none),
+    and the attempts' `devices`."""
+    _add_columns(connection, table, [column.name for column in _limits_columns()])
     attempts = attempt_table(table, MetaData())
-    quoted = connection.dialect.identifier_preparer.quote(attempts.name)
-    connection.execute(text(f"ALTER TABLE {quoted} ADD COLUMN devices TEXT"))
+    present = {column["name"] for column in inspect(connection).get_columns(attempts.name)}
+    if "devices" not in present:  # an attempt table made by this release's step 3 has it
+        quoted = connection.dialect.identifier_preparer.quote(attempts.name)
+        connection.execute(text(f"ALTER TABLE {quoted} ADD COLUMN devices TEXT"))
 
 
 # Each step takes a table (its name validated) from the version it is keyed by to the next.

@@ -54,7 +54,13 @@ from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome, StopReason
 from dbdict_celery.store.bulk_insert import insert_batch
 from dbdict_celery.store.history import AttemptChange, History, code_values, died, outcome_of
-from dbdict_celery.store.job import RESTART_PRIORITY, Inserted, Job, NewJob, Standing
+from dbdict_celery.store.job import (
+    RESTART_PRIORITY,
+    Inserted,
+    Job,
+    NewJob,
+    Standing,
+)
 from dbdict_celery.store.metrics import Metrics
 from dbdict_celery.store.operations import Operations
 from dbdict_celery.store.queries import Queries
@@ -156,7 +162,9 @@ class JobStore(Queries, Operations, History, Metrics, Studies):
 
         Without `job_id`: the highest-priority START job not in `exclude`,
         oldest first among equals. With `job_id`: that job, only if it is START
-        (a duplicate message for a job already running or finished books nothing).
+        (a duplicate message for a job already running or finished books nothing, and
+        neither does one other than the message the row names as its only one,
+        `sole_task_id`, which booking clears).
         `task_id` records the Celery task that runs it; `workdir` where the run
         keeps its files while it runs, in the same write. The same transaction opens
         the run's attempt, with its `worker` (a Celery worker's name), the process's
@@ -176,6 +184,8 @@ class JobStore(Queries, Operations, History, Metrics, Studies):
             which: ColumnElement[bool] = t.c.id == pick.scalar_subquery()
         else:
             which = t.c.id == job_id
+            if task_id is not None:  # not a message a later one replaced (`sole_task_id`)
+                which &= or_(t.c.sole_task_id.is_(None), t.c.sole_task_id == task_id)
         values: dict[str, Any] = {"task_id": task_id} if task_id is not None else {}
         if workdir is not None:
             values["workdir"] = workdir
@@ -193,6 +203,7 @@ class JobStore(Queries, Operations, History, Metrics, Studies):
                 started_at=func.now(),
                 heartbeat_at=func.now(),
                 finished_at=None,
+                sole_task_id=None,
                 **values,
             )
             .returning(*t.c)

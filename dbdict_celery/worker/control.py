@@ -4,13 +4,16 @@
 ones are asked to stop), then revokes their Celery tasks with SIGTERM so
 they stop now rather than at their next heartbeat. A revoke is only a hint:
 a worker that misses it still learns of the cancel from the row.
-`requeue` puts jobs back to START and sends their messages.
+`requeue` puts jobs back to START and sends their messages. `prioritize` changes the
+priority of waiting jobs and sends each a new message at it, recorded as its only one: the
+message sent before, still in the queue at the old priority, books nothing.
 """
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
@@ -18,7 +21,7 @@ from dbdict_celery.store.filters import Filter
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.operations import Cancellation
 from dbdict_celery.store.store import JobStore
-from dbdict_celery.worker.app import app
+from dbdict_celery.worker.app import app, is_embedded
 from dbdict_celery.worker.enqueue import Ring, enqueue
 
 CANCELLABLE = (Status.START, Status.RUNNING)
@@ -61,6 +64,36 @@ def requeue(
     if send and jobs:
         enqueue(store, [Ring.of(job) for job in jobs])
     return jobs
+
+
+@dataclass(frozen=True)
+class Prioritized:
+    """What `prioritize` changed: the waiting jobs given the new priority, and whether they
+    were sent again at it (not on the embedded broker, which ignores priorities)."""
+
+    jobs: list[Job]
+    sent: bool
+
+
+def prioritize(
+    store: JobStore,
+    priority: float,
+    job_ids: Sequence[int] | None = None,
+    where: Iterable[str | Filter] = (),
+    send: bool = True,
+) -> Prioritized:
+    """Give the waiting (START) jobs named, or matching `where`, a new priority, and send
+    each a message at it (Redis and RabbitMQ deliver higher priorities first). The embedded
+    broker delivers in the order messages were sent, whatever their priority: there only
+    the rows change (which `dbdict sql` runners book by)."""
+    where = list(where)
+    if job_ids is None and not where:
+        raise UsageError("name the jobs to reprioritize: job ids, or filters such as lr>0.1")
+    jobs = store.reprioritize(chosen(store, job_ids, where, [Status.START]), priority)
+    sent = send and bool(jobs) and not is_embedded(app)
+    if sent:
+        enqueue(store, [Ring.of(job) for job in jobs], sole=True)
+    return Prioritized(jobs, sent)
 
 
 def chosen(

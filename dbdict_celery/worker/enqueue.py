@@ -71,8 +71,12 @@ class Enqueuer:
     ) -> None:
         self._stack.close()
 
-    def send(self, jobs: Iterable[Ring], countdown: float | None = None) -> list[str]:
-        """Send one message per job; returns the task ids, in order.
+    def send(
+        self, jobs: Iterable[Ring], countdown: float | None = None, sole: bool = False
+    ) -> list[str]:
+        """Send one message per job; returns the task ids, in order. With `sole` (and
+        `record`), each is recorded as the only message that may book its job
+        (`sole_task_id`): any sent before is stale.
 
         On Redis the messages go out pipelined, up to PUBLISH_BATCH per round trip;
         each queue is declared once, not for every message.
@@ -100,7 +104,7 @@ class Enqueuer:
                 )
                 sent[job_id] = task_id
         if self.record:
-            self.store.set_task_ids(sent)
+            self.store.set_task_ids(sent, sole)
         return list(sent.values())
 
 
@@ -118,10 +122,11 @@ def enqueue(
     jobs: Iterable[Ring],
     record: bool = True,
     countdown: float | None = None,
+    sole: bool = False,
 ) -> list[str]:
-    """Send messages for a few jobs."""
+    """Send messages for a few jobs (see `Enqueuer.send`)."""
     with Enqueuer(store, record) as enqueuer:
-        return enqueuer.send(jobs, countdown)
+        return enqueuer.send(jobs, countdown, sole)
 
 
 @contextlib.contextmanager

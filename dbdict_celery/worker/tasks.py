@@ -232,7 +232,7 @@ def _take_over_a_dead_run(
 
 def _explain_skip(store: JobStore, job_id: int) -> None:
     try:
-        status = store.get(job_id).status.name
+        job = store.get(job_id)
     except JobNotFound:
         log.warning(
             "no job %s in %s: is this worker's DBDICT_DB the one the job was scheduled in?",
@@ -240,9 +240,12 @@ def _explain_skip(store: JobStore, job_id: int) -> None:
             store.path,
         )
         return
-    log.info(
-        "job %s is %s, not START: nothing to run (a duplicate or stale message)", job_id, status
-    )
+    if job.status is Status.START:  # a later message is its only one (`dbdict priority`)
+        log.info("job %s: this message was replaced by task %s: nothing to run", job_id,
+                 job.task_id)  # fmt: skip
+        return
+    log.info("job %s is %s, not START: nothing to run (a duplicate or stale message)", job_id,
+             job.status.name)  # fmt: skip
 
 
 @app.task(name=RECONCILE)

@@ -19,5 +19,5 @@ def test_the_public_columns_are_every_column_but_the_state_and_the_internal_ones
     """The limits (a JSON object) are shown by `dbdict show`, not as a column of lists."""
     table = job_table("jobs", MetaData())
     hidden = {column.name for column in table.columns} - set(JOB_COLUMNS)
-    assert hidden == {"params", "state", "param_hash", "run_id", "limits"}
+    assert hidden == {"params", "state", "param_hash", "run_id", "limits", "sole_task_id"}
     assert JOB_COLUMNS[:2] == ("id", "status")

@@ -131,6 +131,23 @@ def test_booking_one_given_job_only_if_it_is_start(store: JobStore) -> None:
     assert store.book(10**9) is None
 
 
+def test_a_job_whose_row_names_its_sole_message_is_booked_by_that_one_only(
+    store: JobStore,
+) -> None:
+    """After `dbdict priority`, the message sent before (at the old priority) books nothing;
+    the one it sent does, and so, once that run is over, does any later message."""
+    (job_id,) = insert_all(store, new_jobs(1))
+    store.set_task_ids({job_id: "jobs-1-old"})
+    (waiting,) = store.reprioritize([job_id], 5.0)
+    assert waiting.priority == 5.0
+    store.set_task_ids({job_id: "jobs-1-new"}, sole=True)
+    assert store.book(job_id, task_id="jobs-1-old") is None, "the stale message"
+    booked = store.book(job_id, task_id="jobs-1-new")
+    assert booked is not None
+    store.finish(booked, Status.START)
+    assert store.book(job_id, task_id="jobs-1-restart") is not None, "its next message"
+
+
 def test_cancelling_a_running_job_asks_it_to_stop_and_keeps_what_it_saves(
     store: JobStore, caplog: pytest.LogCaptureFixture
 ) -> None:

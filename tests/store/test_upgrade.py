@@ -38,7 +38,7 @@ def _as_version_1(store: JobStore) -> None:
         quote = connection.dialect.identifier_preparer.quote
         table = quote(store.path.table)
         connection.execute(text(f"DROP INDEX {quote(store.path.table + '_study')}"))
-        for column in ("queue", "study", "trial", "prune_requested", "limits"):
+        for column in ("queue", "study", "trial", "prune_requested", "limits", "sole_task_id"):
             connection.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         for companion in (store.attempt_table, store.metric_table):
             connection.execute(text(f"DROP TABLE {quote(companion.name)}"))
