@@ -240,6 +240,12 @@ def parse_devices(text: str, what: str) -> tuple[str, ...]:
     return found
 
 
+# The signals schedulers send to say "stop soon" (Slurm's --signal, LSF's and Grid Engine's
+# warnings): not those the worker's own machinery uses (CHLD, PIPE, ALRM), nor KILL or STOP.
+STOPPING_SIGNALS = frozenset({"SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2",
+                              "SIGXCPU"})  # fmt: skip
+
+
 def stop_signals() -> tuple[signal.Signals, ...]:
     """The signals a worker takes as "stop the running jobs, save and give them back", as a
     SIGTERM (`DBDICT_STOP_SIGNALS`, comma-separated names, default TERM): for a scheduler that
@@ -256,11 +262,12 @@ def parse_signals(text: str, what: str) -> tuple[signal.Signals, ...]:
         if not name:
             continue
         full = name.upper() if name.upper().startswith("SIG") else f"SIG{name.upper()}"
-        chosen = getattr(signal.Signals, full, None)
-        if chosen is None or chosen in (signal.SIGKILL, signal.SIGSTOP):
+        if full not in STOPPING_SIGNALS:
             raise UsageError(
-                f"{what}: {name!r} is not a signal a worker can catch (e.g. TERM,USR2)"
+                f"{what}: {name!r} is not a signal that may stop a worker: one of "
+                f"{', '.join(sorted(each.removeprefix('SIG') for each in STOPPING_SIGNALS))}"
             )
+        chosen = signal.Signals[full]
         found.append(chosen)
     if not found:
         raise UsageError(f"{what}: no signal named (e.g. TERM,USR2)")

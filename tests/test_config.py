@@ -175,8 +175,9 @@ def test_stop_signals_by_name(monkeypatch: pytest.MonkeyPatch, text: str, names:
     ("option", "value", "says"),
     [("--gpus", "0,,1;2", "DBDICT_GPUS: malformed device '1;2'"),
      ("--gpus", "0,1,0", "DBDICT_GPUS: a device is named twice"),
-     ("--stop-signals", "FOO", "DBDICT_STOP_SIGNALS: 'FOO' is not a signal"),
-     ("--stop-signals", "KILL", "DBDICT_STOP_SIGNALS: 'KILL' is not a signal"),
+     ("--stop-signals", "FOO", "DBDICT_STOP_SIGNALS: 'FOO' is not a signal that may stop"),
+     ("--stop-signals", "KILL", "DBDICT_STOP_SIGNALS: 'KILL' is not a signal that may stop"),
+     ("--stop-signals", "CHLD", "DBDICT_STOP_SIGNALS: 'CHLD' is not a signal that may stop"),
      ("--stop-signals", "TERM,SIGNOPE", "DBDICT_STOP_SIGNALS: 'SIGNOPE' is not a signal"),
      ("--stop-signals", ",", "DBDICT_STOP_SIGNALS: no signal named")],
 )  # fmt: skip

@@ -124,7 +124,7 @@ def worker_command(
     if not any(option in ("-l", "--loglevel") or option.startswith("--loglevel=")
                for option in options):  # fmt: skip
         options += ["--loglevel", "INFO"]
-    sized = any(option.startswith(("-c", "--concurrency")) for option in options)
+    sized = any(option.startswith(("-c", "--concurrency", "--autoscale")) for option in options)
     if devices and not sized:  # one pool process per GPU: a job of K GPUs leaves K-1 idle
         options += ["--concurrency", str(len(devices))]
     command = [sys.executable, "-m", "celery", "-A", "dbdict_celery", "worker", *options]

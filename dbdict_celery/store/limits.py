@@ -32,6 +32,15 @@ _SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 _EXCEPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def _valid(key: str, value: Any) -> bool:
+    """Whether one recorded limit makes valid limits on its own."""
+    try:
+        Limits(**{key: value})
+    except (UsageError, TypeError):
+        return False
+    return True
+
+
 def gpus_needed(queue: str | None) -> int:
     """The GPUs each job of a Celery queue needs: K for `Q.gpusK`, else 0."""
     found = _NEEDED.search(queue or "")
@@ -68,11 +77,11 @@ def format_duration(seconds: float) -> str:
 
 
 def format_size(count: int) -> str:
-    """`8G`, `300M`, `1.5G`: in the largest unit that gives a short number."""
+    """`8G`, `300M`, `1.5G`; a measured size to a tenth of its largest unit (`2.1G`)."""
     for unit in ("t", "g", "m", "k"):
         amount = count / _BYTES[unit]
-        if amount >= 1 and round(amount, 2) == round(amount, 1):
-            return f"{amount:g}{unit.upper()}"
+        if amount >= 1:
+            return f"{round(amount, 1):g}{unit.upper()}"
     return f"{count}B"
 
 
@@ -82,7 +91,7 @@ class Limits:
 
     time_limit: float | None = None  # seconds a run may last, from its start
     on_time_limit: str = FAIL  # FAIL or REQUEUE
-    memory: int | None = None  # bytes its processes may hold together (their RSS)
+    memory: int | None = None  # bytes its processes may hold together (their PSS)
     retries: int | None = None  # failures sent again; None: the worker's DBDICT_MAX_ATTEMPTS
     retry_backoff: float = DEFAULT_BACKOFF  # seconds before the first retry, doubled after
     retry_on: tuple[str, ...] = field(default=())  # exception types retried; (): every one
@@ -139,12 +148,16 @@ class Limits:
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> Limits:
-        """The limits a row keeps (None: none). Keys of a later release are ignored."""
+        """The limits a row keeps (None: none). Keys and values this release does not know
+        (a later one wrote them) are left out: a booked job never fails on its limits."""
         known = {item.name for item in fields(cls)}
         values = {key: value for key, value in (record or {}).items() if key in known}
-        if "retry_on" in values:
+        if isinstance(values.get("retry_on"), list):
             values["retry_on"] = tuple(values["retry_on"])
-        return cls(**values)
+        try:
+            return cls(**values)
+        except (UsageError, TypeError):
+            return cls(**{key: value for key, value in values.items() if _valid(key, value)})
 
     def queue(self, queue: str | None) -> str | None:
         """The Celery queue of a job asking for these limits, scheduled to `queue`: that one
@@ -173,13 +186,16 @@ class Limits:
             parts.append(f"{retries} (from {format_duration(self.retry_backoff)}{on})")
         return ", ".join(parts)
 
-    def at_time_limit(self, killed: bool = False) -> tuple[Status, str]:
+    def at_time_limit(self, killed: bool = False, saved: bool = True) -> tuple[Status, str]:
         """How a run that reached its time limit leaves its job (FAILED, or START with
-        --on-time-limit requeue), and the reason it gives; `killed`: it had to be."""
-        status = Status.START if self.on_time_limit == REQUEUE else Status.FAILED
+        --on-time-limit requeue if it `saved`: one that did not would only do the same run
+        again), and the reason it gives; `killed`: it had to be."""
         limit = format_duration(self.time_limit or 0.0)
         how = " (killed after the grace period)" if killed else ""
-        return status, f"time limit {limit} reached{how}"
+        if self.on_time_limit == REQUEUE and saved:
+            return Status.START, f"time limit {limit} reached{how}"
+        unsaved = ", without a save to resume from" if self.on_time_limit == REQUEUE else ""
+        return Status.FAILED, f"time limit {limit} reached{how}{unsaved}"
 
     def out_of_memory(self, held: int) -> str:
         """Why a run killed for holding `held` bytes ended FAILED."""

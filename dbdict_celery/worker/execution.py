@@ -80,7 +80,7 @@ def execute(
     ended = Status.START if outcome is Channel.INCOMPLETE else Status.DONE
     limited = None  # why it FAILED, if it reached its time limit
     if ended is Status.START and channel.stop.reason == StopReason.TIME_LIMIT:
-        ended, why = Limits.from_record(job.limits).at_time_limit()
+        ended, why = Limits.from_record(job.limits).at_time_limit(saved=bool(channel.saves))
         limited = None if ended is Status.START else why
     priority = RESTART_PRIORITY if ended is Status.START else None
     if ended is Status.START and not channel.stop_requested and not channel.saves:

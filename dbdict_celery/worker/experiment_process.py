@@ -82,6 +82,7 @@ class ExperimentProcess:
         theirs.close()
         self.pid = pid
         self.connection = ours
+        self.jobs_run = 0  # jobs sent to it
         self.wait_status: int | None = None
         self._pidfd: int | None = None
         with contextlib.suppress(AttributeError, OSError):  # Linux 5.3+: its exit is seen at once

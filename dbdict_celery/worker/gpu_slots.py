@@ -6,12 +6,16 @@ A worker given devices (`DBDICT_GPUS=0,1,2,3`) consumes, beside each of its queu
 `schedule --gpus K` are sent: a job asking for more GPUs than any worker has waits
 in the broker, booked by no one, and a worker without devices never sees one.
 
-Which devices are taken is known from lock files, one per device and machine
-(`<temp>/dbdict-gpus-<uid>/<device>.lock`), each held with a POSIX record lock by
-the pool process running the job that has it. The kernel drops such a lock the
-moment its holder ends, however it ends, and a process forked from the holder (the
-experiment process) does not inherit it: a device is never left taken by a dead run,
-and two workers given the same devices on one machine share them safely.
+Which devices are taken is known from lock files, one per device, in a folder
+(`DBDICT_GPU_LOCKS`, default `<temp>/dbdict-gpus-<uid>`), each held with a POSIX
+record lock by the pool process running the job that has it. The kernel drops such a
+lock the moment its holder ends, however it ends, and a process forked from the holder
+(the experiment process) does not inherit it: a device is never left taken by a dead
+run. Workers that share devices must share the folder (two workers of one user on one
+machine do by default); workers with devices of their own need folders of their own
+(the Slurm script gives each allocation one: Slurm numbers each allocation's GPUs from 0).
+Such locks belong to a process, not a thread: a worker given GPUs must run its jobs in
+pool processes of their own (prefork, and process isolation), which it checks at start.
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ def _consume_gpu_queues(instance: Any = None, **_: Any) -> None:
 
 
 def _lock_path(device: str) -> str:
-    folder = os.path.join(tempfile.gettempdir(), f"dbdict-gpus-{os.getuid()}")
+    default = os.path.join(tempfile.gettempdir(), f"dbdict-gpus-{os.getuid()}")
+    folder = os.environ.get("DBDICT_GPU_LOCKS") or default
     os.makedirs(folder, mode=0o700, exist_ok=True)
     return os.path.join(folder, f"{device}.lock")
 

@@ -16,6 +16,7 @@ from typing import Any
 from celery.signals import worker_init, worker_ready
 
 from dbdict_celery.config import (
+    PROCESS,
     default_exproot,
     gpus,
     grace_period,
@@ -27,7 +28,7 @@ from dbdict_celery.config import (
     stop_signals,
     table_path,
 )
-from dbdict_celery.errors import DbdictError
+from dbdict_celery.errors import DbdictError, UsageError
 from dbdict_celery.experiment.sync import Remote
 from dbdict_celery.worker.app import app, is_embedded
 from dbdict_celery.worker.leftovers import clear_leftovers
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 @worker_init.connect
-def _check_settings(**_: Any) -> None:
+def _check_settings(sender: Any = None, **_: Any) -> None:
     """Find experiments where the worker was started, as `dbdict worker` (`python -m
     celery`) does: the `celery` script alone does not put its working directory on the
     path. Then refuse to start, rather than fail at each job or at shutdown, on a malformed
@@ -53,10 +54,23 @@ def _check_settings(**_: Any) -> None:
             check()
         table_path()
         Remote.parse(default_exproot())
+        if gpus() and not _own_processes(sender):
+            raise UsageError(
+                "DBDICT_GPUS needs each job in a process of its own: the prefork pool (not "
+                "-P threads, solo or gevent) and DBDICT_ISOLATION=process"
+            )
     except DbdictError as error:
         log.critical("dbdict: this worker cannot start: %s", error)
         raise SystemExit(1) from None
     clear_leftovers()
+
+
+def _own_processes(worker: Any) -> bool:
+    """Whether `worker` runs each job in a pool process of its own, its experiment in a
+    process of its own again: the prefork pool, and DBDICT_ISOLATION=process."""
+    pool = getattr(worker, "pool_cls", None)
+    prefork = pool is None or "prefork" in f"{getattr(pool, '__module__', '')}.{pool}"
+    return prefork and isolation() == PROCESS
 
 
 @worker_ready.connect

@@ -80,13 +80,17 @@ def supervise(
 ) -> Outcome:
     """Run a booked job in this process's experiment process and watch it to its end."""
     message = job_message(booking, store.path, workdir, root)
+    # its memory is measured from a process that holds no earlier job's
+    fresh = Limits.from_record(booking.job.limits).memory is not None
     while True:
-        process = _experiment_process()
+        process = _experiment_process(fresh)
+        fresh = False
         process.block.reset(lease.held_until, lease.length)
         watch = _Watch(process, store, booking, interval)
         try:
             with _relayed(stop, process.block.stop):
                 send(process.connection, message)
+                process.jobs_run += 1
                 outcome = watch.until_done()
         except NotRunnableHere:  # given back by the experiment process, which goes on
             raise
@@ -113,9 +117,12 @@ def _relayed(stop: StopFlag | None, shared: StopFlag) -> Iterator[None]:
         stop.relay = None
 
 
-def _experiment_process() -> ExperimentProcess:
-    """This process's experiment process, started anew if it has none that still runs."""
+def _experiment_process(fresh: bool = False) -> ExperimentProcess:
+    """This process's experiment process, started anew if it has none that still runs (or,
+    `fresh`, if it ran a job already)."""
     global _process
+    if fresh and _process is not None and _process.jobs_run:
+        close_experiment_process()
     if _process is not None and _process.has_ended():
         _process.kill()  # reaps whatever it left
         _process = None
@@ -168,6 +175,7 @@ class _Watch:
         started = time.monotonic()
         self.deadline = None if self.limits.time_limit is None else started + self.limits.time_limit
         self.next_memory_look = started
+        self.saved = False  # whether the run has saved (a time limit's requeue needs a save)
 
     def until_done(self) -> Outcome | None:
         """The run's outcome; None if the experiment process retired before the job (its
@@ -183,6 +191,7 @@ class _Watch:
                     return self._died()
                 if said["op"] not in REQUESTS:
                     return self._ended(said)
+                self.saved |= said["op"] == "save"
                 if not send(process.connection, answer(self.store, self.job, said)):
                     continue  # it died asking: its socket's end tells so next
             elif ready and process.has_ended():  # what it said last is read first
@@ -232,8 +241,8 @@ class _Watch:
         if self.limits.memory is not None and now >= self.next_memory_look:
             self.next_memory_look = now + MEMORY_LOOK
             held = memory_held(self.process.pid)
-            if held > self.limits.memory:
-                return self._kill_out_of_memory(held)
+            if held > self.limits.memory and not self.process.connection.poll():
+                return self._kill_out_of_memory(held)  # (its last word first, if it said it)
         if _pool_parent and os.getppid() != _pool_parent[0]:
             return self.lose("its worker died while running it")
         return None
@@ -254,10 +263,12 @@ class _Watch:
         _let_go(self.process, kill=True)
         if not timed_out:  # a preemption: back from its last save
             return self._end(Status.START, StopReason.KILLED)
-        ended, error = self.limits.at_time_limit(killed=True)
+        ended, error = self.limits.at_time_limit(killed=True, saved=self.saved)
         return self._end(ended, StopReason.TIME_LIMIT, None if ended is Status.START else error)
 
-    def _end(self, ended: Status, reason: str, error: str | None = None) -> Outcome:
+    def _end(
+        self, ended: Status, reason: str, error: str | None = None, stopped: bool = True
+    ) -> Outcome:
         """Record the end of a run this supervisor killed: its job FAILED, or back to START
         from its last save."""
         priority = RESTART_PRIORITY if ended is Status.START else None
@@ -266,7 +277,7 @@ class _Watch:
                 self.job, ended, priority=priority, reason=reason, error=error
             )
         )
-        return Outcome(status, stopped=True)
+        return Outcome(status, stopped=stopped)
 
     def _kill_out_of_memory(self, held: int) -> Outcome:
         """Kill a run whose processes hold more memory than its job allows: its job ends
@@ -274,7 +285,7 @@ class _Watch:
         error = self.limits.out_of_memory(held)
         log.error("job %s: %s: killing it", self.job.id, error)
         _let_go(self.process, kill=True)
-        return self._end(Status.FAILED, StopReason.OUT_OF_MEMORY, error)
+        return self._end(Status.FAILED, StopReason.OUT_OF_MEMORY, error, stopped=False)
 
     def _died(self) -> Outcome:
         how = describe(self.process.wait_status)

@@ -26,6 +26,7 @@ from dbdict_celery.config import (
     heartbeat_interval,
     max_attempts,
     retry_delay,
+    stale_after,
 )
 from dbdict_celery.errors import (
     JobNotFound,
@@ -86,9 +87,9 @@ def _with_devices(task: Task[[str, int], str], table: str, job_id: int, stop: St
     mine = gpus()
     needed = gpus_needed((task.request.delivery_info or {}).get("routing_key"))
     if needed > len(mine):  # a worker consuming a GPU queue by hand: not one of ours
-        log.error("job %s needs %s GPUs and this worker has %s: it is left to another worker",
-                  job_id, needed, len(mine))  # fmt: skip
-        raise Reject("not enough GPUs here", requeue=True)
+        log.error("job %s needs %s GPUs and this worker has %s: sent again in %.0f s, for "
+                  "another worker", job_id, needed, len(mine), retry_delay())  # fmt: skip
+        raise task.retry(countdown=retry_delay(), max_retries=None)
     try:
         with devices_taken(mine, needed, stop) as taken:
             return _book_and_run(task, table, job_id, stop, tuple(taken) if mine else None)
@@ -177,7 +178,9 @@ def _retry_if_allowed(store: JobStore, job: Job, raised: tuple[str, ...]) -> Non
     allowed = max_attempts() - 1 if limits.retries is None else limits.retries
     if failures > allowed or not limits.retried(raised):
         return
-    delay = None if limits.retries is None else limits.retry_delay(failures)
+    # a delayed message is held by a worker, unacknowledged: reconcile sends again one held
+    # longer than DBDICT_STALE_AFTER, so no delay reaches it
+    delay = None if limits.retries is None else min(limits.retry_delay(failures), stale_after() / 2)
     if store.requeue([job.id], from_statuses=[Status.FAILED]):
         log.info("job %s failed (%s of %s tries); sending it again in %.1f s",
                  job.id, failures, allowed + 1, delay or 0.0)  # fmt: skip

@@ -78,7 +78,13 @@ def test_durations_are_written_back_short(seconds: float, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("count", "text"),
-    [(300 * 2**20, "300M"), (8 * 2**30, "8G"), (3 * 2**29, "1.5G"), (100, "100B")],
+    [
+        (300 * 2**20, "300M"),
+        (8 * 2**30, "8G"),
+        (3 * 2**29, "1.5G"),
+        (100, "100B"),
+        (2_400_000_000, "2.2G"),
+    ],  # a measured size: to a tenth
 )
 def test_sizes_are_written_back_short(count: int, text: str) -> None:
     assert format_size(count) == text
@@ -95,6 +101,24 @@ def test_jobs_needing_gpus_go_to_the_queues_only_workers_with_as_many_consume() 
         12,
         0,
     ]
+
+
+def test_limits_a_later_release_wrote_are_left_out_not_fatal() -> None:
+    """A booked job never fails on its limits: a value this release does not know is
+    dropped, the others kept."""
+    record = {"time_limit": 60.0, "on_time_limit": "checkpoint", "gpus": 1, "new_key": 3}
+    assert Limits.from_record(record) == Limits(time_limit=60.0, gpus=1)
+
+
+def test_a_job_requeued_at_its_time_limit_must_have_saved() -> None:
+    requeue = Limits(time_limit=60.0, on_time_limit="requeue")
+    assert requeue.at_time_limit(saved=True) == (Status.START, "time limit 1m reached")
+    assert requeue.at_time_limit(saved=False) == (
+        Status.FAILED, "time limit 1m reached, without a save to resume from"
+    )  # fmt: skip
+    assert Limits(time_limit=7200.0).at_time_limit(killed=True) == (
+        Status.FAILED, "time limit 2h reached (killed after the grace period)"
+    )  # fmt: skip
 
 
 def test_limits_round_trip_through_their_record() -> None:
