@@ -93,20 +93,34 @@ def column_names(text: str | None) -> list[str] | None:
 
 
 def limit_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--gpus, --time-limit, --on-time-limit, --memory, --retries, --retry-backoff and
-    --retry-on: the limits of the jobs a command makes. The command receives them as
-    `limits`, checked (a malformed duration or size is a usage error naming its option)."""
+    """--max-running, --group, --gpus, --time-limit, --on-time-limit, --memory, --retries,
+    --retry-backoff and --retry-on: the limits of the jobs a command makes. The command
+    receives them as `limits`, checked (a malformed duration or size is a usage error
+    naming its option)."""
 
     @functools.wraps(command)
     def with_limits(*args: Any, time_limit: str | None, on_time_limit: str, memory: str | None,
                     retries: int | None, retry_backoff: str | None, retry_on: str | None,
-                    gpus: int, **kwargs: Any) -> Any:  # fmt: skip
-        limits = Limits.parse(
-            time_limit, on_time_limit, memory, retries, retry_backoff, retry_on, gpus
-        )
+                    gpus: int, max_running: int | None, group: str | None,
+                    **kwargs: Any) -> Any:  # fmt: skip
+        limits = Limits.parse(time_limit, on_time_limit, memory, retries, retry_backoff, retry_on,
+                              gpus, max_running, group)  # fmt: skip
         return command(*args, limits=limits, **kwargs)
 
     options = [
+        click.option(
+            "--max-running",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="At most N of these jobs (or of --group's) RUNNING at once, over all workers; "
+            "the others wait, unbooked.",
+        ),
+        click.option(
+            "--group",
+            metavar="NAME",
+            help="The jobs --max-running counts: those of every command given this group "
+            "(default: this command's).",
+        ),
         click.option(
             "--gpus",
             type=click.IntRange(min=0),

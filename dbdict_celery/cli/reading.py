@@ -246,7 +246,7 @@ def show_command(job_id: int, db: str | None, table: str | None, as_json: bool) 
         print_json({**record, "curves": summaries, "history": [attempt_record(a) for a in history]})
         return
     params, state, error = record.pop("params"), record.pop("state"), record.pop("error")
-    record["limits"] = api.Limits.from_record(job.limits).describe()
+    record["limits"] = api.Limits.of(job).describe()
     record["files"] = str(job_dir(job.exproot, store.path, job.id)) if job.exproot else ""
     changed = sorted(
         (key, value) for key, value in state.items() if params.get(key, state) != value

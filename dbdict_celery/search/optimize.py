@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 
+from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.channel import resolve_experiment
 from dbdict_celery.experiment.runner import importing_from_cwd
 from dbdict_celery.search.definition import Definition
@@ -146,6 +147,8 @@ def optimize(
     from the table. With `detach`, this process only adds the first trials, and the workers
     drive the study (Celery beat's `drive_studies`, every DBDICT_DRIVE_INTERVAL seconds).
     `limits` apply to each trial, as to the jobs of `schedule`."""
+    if limits is not None and limits.max_running is not None:
+        raise UsageError("--max-running caps a schedule's jobs: a study's is --parallel")
     with importing_from_cwd():  # as `schedule` checks it: importable here and now
         resolve_experiment(experiment)
     definition = Definition(

@@ -49,6 +49,8 @@ def _values(job: NewJob, digest: str) -> dict[str, Any]:
         "study": job.study,
         "trial": job.trial,
         "limits": job.limits,
+        "run_group": job.run_group,
+        "max_running": job.max_running,
     }
 
 

@@ -60,6 +60,8 @@ class NewJob:
     study: str | None = None  # a trial of this optimize study...
     trial: int | None = None  # ...numbered so
     limits: dict[str, Any] | None = None  # its limits (`Limits.record()`), if it has any
+    run_group: str | None = None  # the group whose running jobs...
+    max_running: int | None = None  # ...may be at most so many
 
     @functools.cached_property
     def param_hash(self) -> str:
@@ -110,6 +112,8 @@ class Job:
     trial: int | None = None  # its number in that study, from 0
     prune_requested: bool = False
     limits: dict[str, Any] | None = None  # as `Limits.record()` gives them; None: no limits
+    run_group: str | None = None  # the group of jobs it runs in (`--group`)...
+    max_running: int | None = None  # ...of which at most this many may run at once
     sole_task_id: str | None = None  # while START: the only message that may book it
 
     @classmethod

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any
 
 from dbdict_celery.config import DEFAULT_QUEUE
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
+
+if TYPE_CHECKING:
+    from dbdict_celery.store.job import Job
 
 FAIL = "fail"  # a run that reaches its time limit ends its job FAILED...
 REQUEUE = "requeue"  # ...or puts it back to START, to resume from its last save elsewhere
@@ -30,6 +33,8 @@ _BYTES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smhd]?)", re.IGNORECASE)
 _SIZE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?", re.IGNORECASE)
 _EXCEPTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
+IN_COLUMNS = ("max_running", "group")  # kept in the row's columns, not in its `limits`
 
 
 def _valid(key: str, value: Any) -> bool:
@@ -96,10 +101,20 @@ class Limits:
     retry_backoff: float = DEFAULT_BACKOFF  # seconds before the first retry, doubled after
     retry_on: tuple[str, ...] = field(default=())  # exception types retried; (): every one
     gpus: int = 0  # GPUs each run has to itself (in CUDA_VISIBLE_DEVICES)
+    max_running: int | None = None  # the most jobs of its group that may run at once...
+    group: str | None = None  # ...its group (`run_group`; by default, its sweep's)
 
     def __post_init__(self) -> None:
         if self.on_time_limit not in (FAIL, REQUEUE):
             raise UsageError(f"unknown --on-time-limit {self.on_time_limit!r}: {FAIL} or {REQUEUE}")
+        if self.max_running is not None and self.max_running < 1:
+            raise UsageError(f"--max-running must be at least 1, not {self.max_running}")
+        if self.group is not None and not _GROUP_NAME.fullmatch(self.group):
+            raise UsageError(
+                f"malformed --group {self.group!r}: letters, digits and . _ : - (at most 100)"
+            )
+        if self.group is not None and self.max_running is None:
+            raise UsageError("--group names the jobs --max-running counts: give --max-running N")
         if self.gpus < 0:
             raise UsageError(f"--gpus must be 0 or more, not {self.gpus}")
         if self.retries is not None and self.retries < 0:
@@ -118,6 +133,8 @@ class Limits:
         retry_backoff: str | None = None,
         retry_on: str | None = None,
         gpus: int = 0,
+        max_running: int | None = None,
+        group: str | None = None,
     ) -> Limits:
         """Limits as the command line gives them: durations and sizes as text, the exception
         types comma-separated. Each malformed value is a UsageError naming its option."""
@@ -133,18 +150,34 @@ class Limits:
             ),
             retry_on=tuple(name.strip() for name in (retry_on or "").split(",") if name.strip()),
             gpus=gpus,
+            max_running=max_running,
+            group=group,
         )
 
     def record(self) -> dict[str, Any] | None:
-        """The limits as the row keeps them: the values that differ from the defaults, or
-        None if none does (a job without limits)."""
+        """The limits as the row's `limits` keeps them: the values that differ from the
+        defaults, or None if none does (the group and its cap are columns of their own)."""
         default = Limits()
         kept = {
-            name: value for name, value in asdict(self).items() if value != getattr(default, name)
+            name: value
+            for name, value in asdict(self).items()
+            if value != getattr(default, name) and name not in IN_COLUMNS
         }
         if "retry_on" in kept:
             kept["retry_on"] = list(self.retry_on)
         return kept or None
+
+    @classmethod
+    def of(cls, job: Job) -> Limits:
+        """A job's limits: its `limits`, its group and its cap."""
+        return replace(cls.from_record(job.limits), max_running=job.max_running,
+                       group=job.run_group)  # fmt: skip
+
+    def grouped(self, sweep: str) -> Limits:
+        """These limits, the group named after `sweep` if they cap one and name none."""
+        if self.max_running is None or self.group is not None:
+            return self
+        return replace(self, group=sweep)
 
     @classmethod
     def from_record(cls, record: dict[str, Any] | None) -> Limits:
@@ -174,6 +207,8 @@ class Limits:
         """The limits in words, for `dbdict show`: "time limit 2h (then requeue), memory 8G,
         3 retries (from 30s, on ValueError)"; "" for none."""
         parts = [f"{self.gpus} GPU{'s' if self.gpus > 1 else ''}"] if self.gpus else []
+        if self.max_running is not None:
+            parts.append(f"at most {self.max_running} of group {self.group} running")
         if self.time_limit is not None:
             parts.append(
                 f"time limit {format_duration(self.time_limit)} (then {self.on_time_limit})"

@@ -9,6 +9,7 @@ value in its middle. `worker.submit` then inserts the plan and sends its message
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ class Plan:
                 self.exproot,
                 self.queue,
                 limits=limits,
+                run_group=self.limits.group,
+                max_running=self.limits.max_running,
             )
 
 
@@ -88,5 +91,12 @@ def plan(
         raise UsageError(
             f"malformed queue name {queue!r}: letters, digits, and . _ - only (e.g. gpu)"
         )
-    limits = limits or Limits()
+    limits = (limits or Limits()).grouped(_sweep_name(experiment, params))
     return Plan(experiment, sweep, priority, root, limits.queue(queue), limits)
+
+
+def _sweep_name(experiment: str, params: Sequence[str]) -> str:
+    """A sweep's group name: its experiment's last name and a digest of the command's
+    parameters (the same command, the same group)."""
+    digest = hashlib.sha256(repr((experiment, sorted(params))).encode()).hexdigest()[:8]
+    return f"{experiment.rpartition('.')[0].rpartition('.')[2] or experiment}-{digest}"

@@ -93,6 +93,7 @@ def job_table(name: str, metadata: MetaData) -> Table:
         Index(f"{name}_booking", "status", Column("priority").desc(), "id"),
         Index(f"{name}_experiment", "experiment", "status"),  # `dbdict status`, index only
         Index(f"{name}_study", "study", "trial"),
+        Index(f"{name}_group", "run_group", "status"),
     )
 
 
@@ -108,10 +109,17 @@ def _optimize_columns() -> tuple[Column[Any], ...]:
 
 
 def _limits_columns() -> tuple[Column[Any], ...]:
-    """Version 6: a job's limits (`limits.py`), as JSON (NULL for a job without any); and,
-    while it waits, the only message that may book it (set by `dbdict priority`, which sends
-    one at the new priority: the message sent before is stale), NULL once booked."""
-    return (Column("limits", Json), Column("sole_task_id", Text))
+    """Version 6: a job's limits (`limits.py`), as JSON (NULL for a job without any); the
+    group it runs in and the most of that group's jobs that may run at once (`--group`,
+    `--max-running`: columns, for the booking to count in SQL); and, while it waits, the
+    only message that may book it (set by `dbdict priority`, which sends one at the new
+    priority: the message sent before is stale), NULL once booked."""
+    return (
+        Column("limits", Json),
+        Column("run_group", Text),
+        Column("max_running", Integer),
+        Column("sole_task_id", Text),
+    )
 
 
 def companion_name(job_table_name: str, kind: str) -> str:
@@ -237,6 +245,8 @@ def staging_table(metadata: MetaData) -> Table:
         Column("study", Text),
         Column("trial", Integer),
         Column("limits", JSONB),
+        Column("run_group", Text),
+        Column("max_running", Integer),
         prefixes=["TEMPORARY"],
         postgresql_on_commit="DELETE ROWS",
     )
@@ -306,9 +316,11 @@ def _add_studies(connection: Connection, table: str) -> None:
 
 
 def _add_limits(connection: Connection, table: str) -> None:
-    """Add the `limits` and `sole_task_id` columns (NULL: the jobs made before have none),
-    and the attempts' `devices`."""
+    """Add the columns of version 6 (NULL: the jobs made before have no limits) and their
+    index, and the attempts' `devices`."""
     _add_columns(connection, table, [column.name for column in _limits_columns()])
+    jobs = job_table(table, MetaData())
+    next(index for index in jobs.indexes if index.name == f"{table}_group").create(connection)
     attempts = attempt_table(table, MetaData())
     present = {column["name"] for column in inspect(connection).get_columns(attempts.name)}
     if "devices" not in present:  # an attempt table made by this release's step 3 has it

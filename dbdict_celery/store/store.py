@@ -42,6 +42,7 @@ from sqlalchemy import (
     not_,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.sql.dml import Update
@@ -53,6 +54,7 @@ from dbdict_celery.experiment.reports import Reports
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome, StopReason
 from dbdict_celery.store.bulk_insert import insert_batch
+from dbdict_celery.store.groups import Groups
 from dbdict_celery.store.history import AttemptChange, History, code_values, died, outcome_of
 from dbdict_celery.store.job import (
     RESTART_PRIORITY,
@@ -100,7 +102,7 @@ RUN_WRITE_PATIENCE = 60.0  # seconds a run's write waits for a database that doe
 RUN_WRITE_RETRY_EVERY = 1.0  # seconds between two tries of a run's write
 
 
-class JobStore(Queries, Operations, History, Metrics, Studies):
+class JobStore(Queries, Operations, History, Metrics, Studies, Groups):
     """A job table: insert, book, save, finish and release jobs; query them (`queries.py`),
     change them from outside their runs (`operations.py`), keep every run's attempt
     (`history.py`), every job's curves (`metrics.py`) and optimize's studies (`studies.py`).
@@ -164,7 +166,10 @@ class JobStore(Queries, Operations, History, Metrics, Studies):
         oldest first among equals. With `job_id`: that job, only if it is START
         (a duplicate message for a job already running or finished books nothing, and
         neither does one other than the message the row names as its only one,
-        `sole_task_id`, which booking clears).
+        `sole_task_id`, which booking clears). A job of a capped group is booked only
+        while the group has room (`groups.py`); a message that finds it full parks its
+        job. Without `job_id`, full groups are passed over without taking turns: runners
+        of `dbdict sql` on Postgres may, racing, exceed a cap by their number.
         `task_id` records the Celery task that runs it; `workdir` where the run
         keeps its files while it runs, in the same write. The same transaction opens
         the run's attempt, with its `worker` (a Celery worker's name), the process's
@@ -176,6 +181,7 @@ class JobStore(Queries, Operations, History, Metrics, Studies):
             pick = (
                 select(t.c.id)
                 .where(t.c.status == Status.START, t.c.id.not_in(list(exclude)))
+                .where(self.room_in_group())  # no lock: see `book`'s docstring
                 .order_by(t.c.priority.desc(), t.c.id)
                 .limit(1)
             )
@@ -189,27 +195,44 @@ class JobStore(Queries, Operations, History, Metrics, Studies):
         values: dict[str, Any] = {"task_id": task_id} if task_id is not None else {}
         if workdir is not None:
             values["workdir"] = workdir
-        statement = (
-            update(t)
-            .where(which, t.c.status == Status.START)
-            .values(
-                status=Status.RUNNING,
-                run_id=uuid.uuid4().hex,
-                host=host or socket.gethostname(),
-                pid=os.getpid() if pid is None else pid,
-                attempts=t.c.attempts + 1,
-                cancel_requested=False,
-                prune_requested=False,
-                started_at=func.now(),
-                heartbeat_at=func.now(),
-                finished_at=None,
-                sole_task_id=None,
-                **values,
+
+        def booking(where: ColumnElement[bool]) -> Update:
+            return (
+                update(t)
+                .where(which, where, t.c.status == Status.START)
+                .values(
+                    status=Status.RUNNING,
+                    run_id=uuid.uuid4().hex,
+                    host=host or socket.gethostname(),
+                    pid=os.getpid() if pid is None else pid,
+                    attempts=t.c.attempts + 1,
+                    cancel_requested=False,
+                    prune_requested=False,
+                    started_at=func.now(),
+                    heartbeat_at=func.now(),
+                    finished_at=None,
+                    sole_task_id=None,
+                    **values,
+                )
+                .returning(*t.c)
             )
-            .returning(*t.c)
-        )
+
+        booked = (worker, environment, devices)
         with self.tables.transaction() as connection:
-            row = self._booked_with_attempt(connection, statement, worker, environment, devices)
+            if job_id is None:
+                row = self._booked_with_attempt(connection, booking(true()), *booked)
+            else:
+                row = self._booked_with_attempt(
+                    connection, booking(t.c.max_running.is_(None)), *booked
+                )
+                group = None if row is not None else self.group_of(connection, job_id)
+                if group is not None:  # a capped group's: booked while it has room
+                    self.take_turns(connection, group)
+                    row = self._booked_with_attempt(
+                        connection, booking(self.room_in_group()), *booked
+                    )
+                    if row is None:
+                        self.park(connection, job_id, task_id)
         return Job.from_row(row) if row is not None else None
 
     def _update_owned(

@@ -23,6 +23,7 @@ from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.app import QUEUE
 from dbdict_celery.worker.broker_queue import jobs_with_messages
 from dbdict_celery.worker.enqueue import Enqueuer, Ring
+from dbdict_celery.worker.groups import wake
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,17 @@ def reconcile(
             done.broker_readable = False
             log.warning("this broker cannot be read: only jobs never sent are sent now")
         unsent = [
-            Ring.of(job)
+            job
             for job in store.stream(Status.START)
             if job.id not in done.requeued
             and (job.id not in waiting if waiting is not None else job.task_id is None)
         ]
-        enqueuer.send(unsent)
-        done.resent = [ring.job_id for ring in unsent]
+        capped = [job.id for job in unsent if job.max_running is not None]
+        resent = [Ring.of(job) for job in unsent if job.max_running is None]
+        enqueuer.send(resent)
+        done.resent = [ring.job_id for ring in resent]
+    # a capped group's jobs without a message wait parked, and as many as it has room for
+    # are woken: those whose message was lost, or whose waker died, among them
+    for group in sorted({*store.park_unsent(capped), *store.capped_groups()}):
+        done.resent += wake(store, group)
     return done

@@ -51,6 +51,7 @@ from dbdict_celery.worker.booking import Booking
 from dbdict_celery.worker.dbrunner import book, run_booked
 from dbdict_celery.worker.enqueue import RUN_JOB, Ring, enqueue
 from dbdict_celery.worker.gpu_slots import Stopped, devices_taken
+from dbdict_celery.worker.groups import wake
 from dbdict_celery.worker.leftovers import kill_orphans
 from dbdict_celery.worker.process_tree import is_running
 from dbdict_celery.worker.reconcile import reconcile
@@ -128,7 +129,17 @@ def _book_and_run(
     if booking is None:
         _explain_skip(store, job_id)
         return SKIPPED
+    try:
+        return _run(store, booking, stop)
+    finally:
+        if booking.job.run_group is not None and booking.job.max_running is not None:
+            wake(store, booking.job.run_group)  # its place is free: the next may take it
+
+
+def _run(store: JobStore, booking: Booking, stop: StopFlag) -> str:
+    """Run a booked job and send it again as its outcome asks; the status it ended in."""
     job = booking.job
+    job_id = job.id
     try:
         outcome = run_booked(store, booking, stop)
     except NotRunnableHere as error:
@@ -242,6 +253,10 @@ def _explain_skip(store: JobStore, job_id: int) -> None:
             job_id,
             store.path,
         )
+        return
+    if job.status is Status.START and job.max_running is not None and job.task_id is None:
+        log.info("job %s waits for room in its group %s (at most %s running): parked, until "
+                 "one of them ends", job_id, job.run_group, job.max_running)  # fmt: skip
         return
     if job.status is Status.START:  # a later message is its only one (`dbdict priority`)
         log.info("job %s: this message was replaced by task %s: nothing to run", job_id,

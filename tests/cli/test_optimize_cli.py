@@ -45,6 +45,8 @@ QUADRATIC = "examples.quadratic.experiment"
          "malformed --time-limit 'soon'"),
         (["lr=uniform(0, 1)", "--objective", "loss:min", "--memory", "8Q"],
          "malformed --memory '8Q'"),
+        (["lr=uniform(0, 1)", "--objective", "loss:min", "--max-running", "2"],
+         "a study's is --parallel"),
     ],
 )  # fmt: skip
 def test_a_study_that_cannot_run_is_one_line_and_exit_2_with_nothing_written(

@@ -164,6 +164,9 @@ def test_retry_delays_double_with_bounded_jitter() -> None:
         ("--on-time-limit", "retry", "--on-time-limit"),
         ("--retries", "-1", "--retries"),
         ("--gpus", "-1", "--gpus"),
+        ("--max-running", "0", "--max-running"),
+        ("--group", "my group", "--group"),
+        ("--group", "mine", "--max-running"),
         ("--gpus", "two", "--gpus"),
     ],
 )

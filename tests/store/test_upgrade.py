@@ -37,8 +37,10 @@ def _as_version_1(store: JobStore) -> None:
     with store.engine.begin() as connection:
         quote = connection.dialect.identifier_preparer.quote
         table = quote(store.path.table)
-        connection.execute(text(f"DROP INDEX {quote(store.path.table + '_study')}"))
-        for column in ("queue", "study", "trial", "prune_requested", "limits", "sole_task_id"):
+        for index in ("_study", "_group"):
+            connection.execute(text(f"DROP INDEX {quote(store.path.table + index)}"))
+        for column in ("queue", "study", "trial", "prune_requested", "limits", "run_group",
+                       "max_running", "sole_task_id"):  # fmt: skip
             connection.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         for companion in (store.attempt_table, store.metric_table):
             connection.execute(text(f"DROP TABLE {quote(companion.name)}"))
