@@ -1,30 +1,31 @@
 """The groups part of JobStore: at most `max_running` jobs of a group RUNNING at once.
 
 A job of a capped group is booked only while its group has room, counted in the
-same statement that books it. On Postgres, bookings of one group take turns (a
-transaction-level advisory lock on the table and group, taken before the count), so
-two workers never both take the last place; on SQLite every writing transaction
-takes turns already.
+statement that books it. On Postgres the bookings of one group take turns (a
+transaction-level advisory lock on the table and group, taken first thing in a READ
+COMMITTED transaction, so that the count sees every booking before it); on SQLite every
+writing transaction takes turns already.
 
-A message that finds its group full books nothing: its job is *parked* (START, no
-message: its `task_id` cleared) and costs no one anything while it waits. Whenever a
-run of the group ends, its worker wakes as many parked jobs as the group has room
-for, counting the messages still on their way (START jobs with a task id); reconcile
-does the same, and parks the jobs whose message was lost, so a group whose waker
-died is woken within a pass.
+A message that finds its group full books nothing and *parks* its job: START, its
+`task_id` PARKED, not booked, not counted. Whenever a run of the group ends, its worker
+wakes as many parked jobs as the group has room for (a message each, its id recorded
+before it is sent, so two wakers never pick the same job), and so does every reconcile
+pass, which parks too the group's jobs whose message is gone. A message too many is
+harmless: the booking keeps the cap, and the job parks again.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Callable, Iterator
 
-from sqlalchemy import ColumnElement, Connection, func, literal, select, update
+from sqlalchemy import ColumnElement, Connection, func, literal, select, text, update
 
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.tables import StorePart
 
-WAKING = "waking"  # the task id of a woken job until its message's own is recorded
+PARKED = "parked"  # the task id of a job that waits for room in its group, with no message
 
 
 class Groups(StorePart):
@@ -42,12 +43,15 @@ class Groups(StorePart):
         )
         return t.c.max_running.is_(None) | (running < t.c.max_running)
 
-    def take_turns(self, connection: Connection, group: str) -> None:
-        """Wait, in the caller's transaction, until no other transaction books or wakes jobs
-        of `group` (Postgres; SQLite's writes take turns already)."""
-        if self.dialect == "postgresql":
-            key = func.hashtextextended(literal(f"{self.path.table}/{group}"), 0)
-            connection.execute(select(func.pg_advisory_xact_lock(key)))
+    @contextlib.contextmanager
+    def group_turn(self, group: str) -> Iterator[Connection]:
+        """A transaction in which no other books or wakes jobs of `group` (see above)."""
+        with self.tables.transaction() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(text("SET TRANSACTION ISOLATION LEVEL READ COMMITTED"))
+                key = func.hashtextextended(literal(f"{self.path.table}/{group}"), 0)
+                connection.execute(select(func.pg_advisory_xact_lock(key)))
+            yield connection
 
     def group_of(self, connection: Connection, job_id: int) -> str | None:
         """The capped group of job `job_id` if it is START (None otherwise)."""
@@ -58,78 +62,93 @@ class Groups(StorePart):
             )
         )
 
-    def park(self, connection: Connection, job_id: int, task_id: str | None) -> None:
-        """Leave job `job_id` without a message while its group is full (its message, task
-        `task_id`, is dropped): unless another message was sent for it since."""
+    def group_cap(self, group: str) -> int | None:
+        """The cap of the jobs of `group` already in the table (None: it has none)."""
         t = self.table
-        mine = t.c.task_id.in_([WAKING] if task_id is None else [task_id, WAKING])
+        query = select(func.min(t.c.max_running)).where(t.c.run_group == group)
+        with self.tables.transaction(read_only=True) as connection:
+            cap: int | None = connection.scalar(query)
+            return cap
+
+    def park(self, connection: Connection, job_id: int) -> None:
+        """Leave START job `job_id` PARKED: its group is full, and its message is dropped
+        (a message sent for it since is harmless: it books, or parks the job again)."""
+        t = self.table
         connection.execute(
-            update(t).where(t.c.id == job_id, t.c.status == Status.START, mine).values(task_id=None)
+            update(t)
+            .where(t.c.id == job_id, t.c.status == Status.START)
+            .values(task_id=PARKED, sole_task_id=None)
         )
 
-    def wake(self, group: str) -> list[Job]:
-        """The parked jobs of `group` to send a message to now, highest priority first: as
-        many as it has room for, less the messages on their way. They are marked WAKING,
-        so that two wakers never pick the same; the caller sends them and records their
-        task ids."""
+    def wake(self, group: str, task_id: Callable[[int], str]) -> list[Job]:
+        """The parked jobs of `group` to send a message to now, highest priority first, as
+        many as it has room for, each given the id `task_id(job_id)` of the message the
+        caller is to send it (recorded first: a message taken at once parks its job again
+        if it must). `unwake` takes back those the caller could not send."""
         t = self.table
         mine = t.c.run_group == group
-        with self.tables.transaction() as connection:
-            self.take_turns(connection, group)
-            counts = connection.execute(
+        with self.group_turn(group) as connection:
+            cap, running = connection.execute(
                 select(
-                    func.min(t.c.max_running),
-                    func.count().filter(t.c.status == Status.RUNNING),
-                    func.count().filter((t.c.status == Status.START) & t.c.task_id.is_not(None)),
+                    func.min(t.c.max_running), func.count().filter(t.c.status == Status.RUNNING)
                 ).where(mine, t.c.status.in_([Status.START, Status.RUNNING]))
             ).one()
-            cap, running, on_their_way = counts
-            room = (cap or 0) - running - on_their_way
+            room = (cap or 0) - running
             if room <= 0:
                 return []
-            parked = (
+            parked = connection.execute(
                 select(t.c.id)
-                .where(mine, t.c.status == Status.START, t.c.task_id.is_(None))
+                .where(mine, t.c.status == Status.START, t.c.task_id == PARKED)
                 .order_by(t.c.priority.desc(), t.c.id)
                 .limit(room)
-            )
-            woken = connection.execute(
-                update(t)
-                .where(t.c.id.in_(parked.scalar_subquery()), t.c.task_id.is_(None))
-                .values(task_id=WAKING)
-                .returning(*t.c)
-            )
-            return [Job.from_row(row) for row in woken]
+            ).scalars()
+            woken = []
+            for job_id in parked:
+                row = connection.execute(
+                    update(t)
+                    .where(t.c.id == job_id)
+                    .values(task_id=task_id(job_id))
+                    .returning(*t.c)
+                ).one()
+                woken.append(Job.from_row(row))
+            return woken
+
+    def unwake(self, jobs: list[Job]) -> None:
+        """Park again jobs `wake` gave, whose messages could not be sent."""
+        t = self.table
+        with self.tables.transaction() as connection:
+            for job in jobs:
+                connection.execute(
+                    update(t)
+                    .where(t.c.id == job.id, t.c.status == Status.START, t.c.task_id == job.task_id)
+                    .values(task_id=PARKED)
+                )
 
     def park_unsent(self, job_ids: list[int]) -> list[str]:
         """Park the START jobs of capped groups among `job_ids` (reconcile found no message
-        for them); the groups they are in, to wake."""
+        for them); the groups they are in."""
         t = self.table
         if not job_ids:
             return []
         with self.tables.transaction() as connection:
-            parked: Any = connection.execute(
+            parked = connection.execute(
                 update(t)
                 .where(
                     t.c.id.in_(job_ids),
                     t.c.status == Status.START,
                     t.c.max_running.is_not(None),
                 )
-                .values(task_id=None)
+                .values(task_id=PARKED, sole_task_id=None)
                 .returning(t.c.run_group)
-            )
-            return sorted({group for (group,) in parked})
+            ).scalars()
+            return sorted(set(parked))
 
-    def capped_groups(self) -> list[str]:
-        """The capped groups with parked jobs (START, no message)."""
+    def parked_groups(self) -> list[str]:
+        """The capped groups with parked jobs."""
         t = self.table
         query = (
             select(t.c.run_group)
-            .where(
-                t.c.status == Status.START,
-                t.c.max_running.is_not(None),
-                t.c.task_id.is_(None),
-            )
+            .where(t.c.status == Status.START, t.c.task_id == PARKED)
             .distinct()
         )
         with self.tables.transaction(read_only=True) as connection:

@@ -22,6 +22,7 @@ from sqlalchemy import (
 
 from dbdict_celery.config import validate_table
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.groups import PARKED
 from dbdict_celery.store.job import Job
 from dbdict_celery.store.tables import StorePart
 
@@ -106,6 +107,8 @@ class Operations(StorePart):
                     .values(
                         status=Status.START,
                         run_id=None,
+                        task_id=None,  # its message is yet to be sent
+                        sole_task_id=None,
                         cancel_requested=False,
                         prune_requested=False,
                         **values,
@@ -132,18 +135,22 @@ class Operations(StorePart):
         return sorted(jobs, key=lambda job: job.id)
 
     def set_task_ids(self, task_ids: Mapping[int, str], sole: bool = False) -> None:
-        """Record which Celery task (message) was sent for each job; with `sole`, as the only
-        message that may book it (`sole_task_id`): those sent before are stale."""
+        """Record which Celery task (message) was sent for each waiting job; with `sole`, as
+        the only message that may book it (`sole_task_id`: those sent before are stale),
+        else as one that may book it as well as any other. A job its message parked
+        already (taken before its id was recorded) stays PARKED, for its group to wake."""
         if not task_ids:
             return
         t = self.table
-        values: dict[str, Any] = {"task_id": bindparam("new_task_id")}
-        if sole:
-            values["sole_task_id"] = bindparam("new_task_id")
+        sole_task_id: Any = bindparam("new_task_id") if sole else None
         statement = (
             update(t)
-            .where(t.c.id == bindparam("job_id"), t.c.status == Status.START)
-            .values(**values)
+            .where(
+                t.c.id == bindparam("job_id"),
+                t.c.status == Status.START,
+                t.c.task_id.is_distinct_from(PARKED),
+            )
+            .values(task_id=bindparam("new_task_id"), sole_task_id=sole_task_id)
         )
         rows = [{"job_id": job_id, "new_task_id": task} for job_id, task in task_ids.items()]
         with self.tables.transaction() as connection:

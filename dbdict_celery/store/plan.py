@@ -99,4 +99,5 @@ def _sweep_name(experiment: str, params: Sequence[str]) -> str:
     """A sweep's group name: its experiment's last name and a digest of the command's
     parameters (the same command, the same group)."""
     digest = hashlib.sha256(repr((experiment, sorted(params))).encode()).hexdigest()[:8]
-    return f"{experiment.rpartition('.')[0].rpartition('.')[2] or experiment}-{digest}"
+    module = experiment.rpartition(".")[0].rpartition(".")[2] or experiment
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '', module).strip('._-')[:60] or 'sweep'}-{digest}"

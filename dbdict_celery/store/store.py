@@ -218,21 +218,15 @@ class JobStore(Queries, Operations, History, Metrics, Studies, Groups):
             )
 
         booked = (worker, environment, devices)
+        uncapped = true() if job_id is None else t.c.max_running.is_(None)
         with self.tables.transaction() as connection:
-            if job_id is None:
-                row = self._booked_with_attempt(connection, booking(true()), *booked)
-            else:
-                row = self._booked_with_attempt(
-                    connection, booking(t.c.max_running.is_(None)), *booked
-                )
-                group = None if row is not None else self.group_of(connection, job_id)
-                if group is not None:  # a capped group's: booked while it has room
-                    self.take_turns(connection, group)
-                    row = self._booked_with_attempt(
-                        connection, booking(self.room_in_group()), *booked
-                    )
-                    if row is None:
-                        self.park(connection, job_id, task_id)
+            row = self._booked_with_attempt(connection, booking(uncapped), *booked)
+            group = None if row or job_id is None else self.group_of(connection, job_id)
+        if group is not None and job_id is not None:  # a capped group's: booked if it has room
+            with self.group_turn(group) as connection:
+                row = self._booked_with_attempt(connection, booking(self.room_in_group()), *booked)
+                if row is None:
+                    self.park(connection, job_id)
         return Job.from_row(row) if row is not None else None
 
     def _update_owned(

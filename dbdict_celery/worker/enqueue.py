@@ -8,7 +8,7 @@ committed, so a worker never receives an id it cannot find.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import NamedTuple
 
@@ -72,11 +72,16 @@ class Enqueuer:
         self._stack.close()
 
     def send(
-        self, jobs: Iterable[Ring], countdown: float | None = None, sole: bool = False
+        self,
+        jobs: Iterable[Ring],
+        countdown: float | None = None,
+        sole: bool = False,
+        task_ids: Mapping[int, str] | None = None,
     ) -> list[str]:
         """Send one message per job; returns the task ids, in order. With `sole` (and
         `record`), each is recorded as the only message that may book its job
-        (`sole_task_id`): any sent before is stale.
+        (`sole_task_id`): any sent before is stale. `task_ids` names the messages of jobs
+        whose ids were recorded before (see `JobStore.wake`).
 
         On Redis the messages go out pipelined, up to PUBLISH_BATCH per round trip;
         each queue is declared once, not for every message.
@@ -91,7 +96,7 @@ class Enqueuer:
                 if name not in self._declared:
                     self._producer.maybe_declare(app.amqp.queues[name])
                     self._declared.add(name)
-                task_id = task_id_of(table, job_id)
+                task_id = (task_ids or {}).get(job_id) or task_id_of(table, job_id)
                 app.send_task(
                     RUN_JOB,
                     args=(table, job_id),
@@ -123,10 +128,11 @@ def enqueue(
     record: bool = True,
     countdown: float | None = None,
     sole: bool = False,
+    task_ids: Mapping[int, str] | None = None,
 ) -> list[str]:
     """Send messages for a few jobs (see `Enqueuer.send`)."""
     with Enqueuer(store, record) as enqueuer:
-        return enqueuer.send(jobs, countdown, sole)
+        return enqueuer.send(jobs, countdown, sole, task_ids)
 
 
 @contextlib.contextmanager

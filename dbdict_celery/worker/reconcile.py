@@ -88,6 +88,6 @@ def reconcile(
         done.resent = [ring.job_id for ring in resent]
     # a capped group's jobs without a message wait parked, and as many as it has room for
     # are woken: those whose message was lost, or whose waker died, among them
-    for group in sorted({*store.park_unsent(capped), *store.capped_groups()}):
+    for group in sorted({*store.park_unsent(capped), *store.parked_groups()}):
         done.resent += wake(store, group)
     return done

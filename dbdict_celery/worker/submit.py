@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dbdict_celery.errors import UsageError
 from dbdict_celery.store.plan import Plan
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.worker.control import REQUEUEABLE
@@ -42,6 +43,12 @@ def submit(
     goes back to START and resumes from its saved state. `progress(n)` is
     called as each batch of n planned jobs is done.
     """
+    cap, group = planned.limits.max_running, planned.limits.group
+    if cap is not None and group is not None and store.group_cap(group) not in (None, cap):
+        raise UsageError(
+            f"group {group!r} has --max-running {store.group_cap(group)}: give its jobs the "
+            "same cap (or another --group)"
+        )
     done = Submission()
     with contextlib.ExitStack() as stack:
         enqueuer = stack.enter_context(Enqueuer(store)) if send else None

@@ -38,6 +38,7 @@ from dbdict_celery.errors import (
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.stopping import StopFlag, stop_signals
 from dbdict_celery.store.attempt import AttemptOutcome
+from dbdict_celery.store.groups import PARKED
 from dbdict_celery.store.job import RESTART_PRIORITY, Job
 from dbdict_celery.store.limits import Limits, gpus_needed
 from dbdict_celery.store.store import JobStore
@@ -254,7 +255,7 @@ def _explain_skip(store: JobStore, job_id: int) -> None:
             store.path,
         )
         return
-    if job.status is Status.START and job.max_running is not None and job.task_id is None:
+    if job.status is Status.START and job.task_id == PARKED:
         log.info("job %s waits for room in its group %s (at most %s running): parked, until "
                  "one of them ends", job_id, job.run_group, job.max_running)  # fmt: skip
         return

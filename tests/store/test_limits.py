@@ -209,3 +209,18 @@ def test_schedule_keeps_the_limits_with_each_job(tmp_path: Path) -> None:
         )
     shown = dbdict("show", "--db", db, str(jobs[0].id), cwd=tmp_path)
     assert "time limit 90m (then fail), memory 2G, 1 retry (from 30s)" in shown.stdout
+
+
+def test_a_group_keeps_one_cap(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'jobs.db'}/jobs"
+    common = ["schedule", "--db", db, "--no-enqueue", "--group", "g"]
+    first = dbdict(*common, "--max-running", "2", "examples.count.experiment", "target=1",
+                   cwd=tmp_path)  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    other = dbdict(*common, "--max-running", "3", "examples.count.experiment", "target=2",
+                   cwd=tmp_path)  # fmt: skip
+    assert other.returncode == 2
+    assert other.stderr.strip() == (
+        "dbdict: group 'g' has --max-running 2: give its jobs the same cap (or another --group)"
+    )
+    assert len(JobStore.open(db).jobs()) == 1, "nothing of the second stored"

@@ -1,9 +1,10 @@
 """`schedule --max-running N` under real workers: 20 jobs capped at 2 over 4 workers of 2
-processes each, one worker SIGKILLed mid-run: never more than 2 RUNNING, all 20 DONE."""
+processes each, one worker SIGKILLed mid-run: never more than 2 RUNNING, all 20 DONE,
+with reconcile run once, for the dead worker's job: the group wakes itself."""
 
 from __future__ import annotations
 
-import subprocess
+import json
 import threading
 import time
 
@@ -11,8 +12,8 @@ import pytest
 
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.store import JobStore
-from tests.conftest import DBDICT, wait_until
-from tests.deployments import Deployment, environment, kill_session, scheduled, wait_for_statuses
+from tests.conftest import wait_until
+from tests.deployments import Deployment, scheduled, wait_for_statuses
 
 pytestmark = pytest.mark.integration
 
@@ -48,23 +49,28 @@ def test_a_capped_sweep_keeps_its_cap_through_a_worker_death(cluster: Deployment
     ]
     sampler = _Sampler(cluster.location)
     sampler.start()
-    reconcile = subprocess.Popen(
-        [DBDICT, "reconcile", "--watch", "--interval", "1", "--stale-after", STALE_AFTER],
-        cwd=cluster.cwd, env=environment(cluster.env),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
     try:
         running = wait_until(lambda: store.jobs([Status.RUNNING]), "a job to run", timeout=60)
         (attempt,) = store.attempts(running[0].id)
         number = int((attempt.worker or "").partition("-")[0].removeprefix("w"))
         workers[number - 1].kill()  # mid-run: its job stays RUNNING until reconcile
-        wait_for_statuses(store, Status.DONE, timeout=240)
+        victims = {  # the dead worker's runs: one, or two
+            job.id
+            for job in store.jobs([Status.RUNNING])
+            if (store.attempts(job.id)[-1].worker or "").startswith(f"w{number}-")
+        }
+        wait_until(lambda: victims <= {job.id for job in store.stale(float(STALE_AFTER))},
+                   "its runs to go stale", 60)  # fmt: skip
+        reconciled = cluster.dbdict("reconcile", "--stale-after", STALE_AFTER, "--json")
+        requeued = json.loads(reconciled.stdout)["requeued"]
+        assert set(requeued) == victims, reconciled.stdout
+        wait_for_statuses(store, Status.DONE, timeout=240)  # the runs that end wake the rest
     finally:
         sampler.done.set()
         sampler.join(timeout=10)
-        kill_session(reconcile)
     assert max(sampler.counts) <= CAP, f"RUNNING counts sampled: {sampler.counts}"
     assert CAP in sampler.counts, "the cap was used"
-    lost = store.attempts(running[0].id)
-    assert [a.outcome.value if a.outcome else None for a in lost] == ["lost", "done"]
+    for job_id in requeued:
+        endings = [a.outcome.value if a.outcome else None for a in store.attempts(job_id)]
+        assert endings == ["lost", "done"], f"job {job_id}: {endings}"
     assert len(store.jobs([Status.DONE])) == 20
