@@ -24,6 +24,7 @@ from dbdict_celery.config import validate_table
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.groups import PARKED
 from dbdict_celery.store.job import Job
+from dbdict_celery.store.limits import Limits
 from dbdict_celery.store.tables import StorePart
 
 
@@ -90,14 +91,18 @@ class Operations(StorePart):
         from_statuses: Sequence[Status] = (Status.FAILED, Status.CANCELLED, Status.PRUNED),
         priority: float | None = None,
         queue: str | None = None,
+        limits: Limits | None = None,
     ) -> list[Job]:
         """Put jobs back to START (their state kept, to resume from); returns the jobs changed.
 
-        A `priority` or a `queue` given replaces the job's."""
+        A `priority`, a `queue` or `limits` given replace the job's."""
         t = self.table
         values: dict[str, Any] = {} if priority is None else {"priority": priority}
         if queue is not None:
             values["queue"] = queue
+        if limits is not None:
+            values.update(limits=limits.record(), run_group=limits.group,
+                          max_running=limits.max_running)  # fmt: skip
         jobs: list[Job] = []
         with self.tables.transaction() as connection:
             for chunk in chunks(job_ids):

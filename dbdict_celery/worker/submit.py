@@ -40,7 +40,8 @@ def submit(
 
     A job already in the table (same experiment and parameters) is not
     inserted again; with `force`, such a job that FAILED or was CANCELLED
-    goes back to START and resumes from its saved state. `progress(n)` is
+    goes back to START, with the plan's queue and limits, and resumes from its
+    saved state. `progress(n)` is
     called as each batch of n planned jobs is done.
     """
     cap, group = planned.limits.max_running, planned.limits.group
@@ -56,7 +57,12 @@ def submit(
             new = dict.fromkeys(row.id for row in batch if row.created)  # a sweep may repeat a job
             old = dict.fromkeys(row.id for row in batch if not row.created)
             again = (
-                {job.id: job for job in store.requeue(list(old), REQUEUEABLE, queue=planned.queue)}
+                {
+                    job.id: job
+                    for job in store.requeue(
+                        list(old), REQUEUEABLE, queue=planned.queue, limits=planned.limits
+                    )
+                }
                 if force
                 else {}
             )

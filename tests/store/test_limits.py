@@ -224,3 +224,19 @@ def test_a_group_keeps_one_cap(tmp_path: Path) -> None:
         "dbdict: group 'g' has --max-running 2: give its jobs the same cap (or another --group)"
     )
     assert len(JobStore.open(db).jobs()) == 1, "nothing of the second stored"
+
+
+def test_schedule_force_runs_a_job_again_with_the_new_limits(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'jobs.db'}/jobs"
+    job = ["examples.count.experiment", "target=1", "--no-enqueue"]
+    first = dbdict("schedule", "--db", db, *job, "--memory", "300M", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    store = JobStore.open(db)
+    booked = store.book()
+    assert booked is not None
+    store.finish(booked, Status.FAILED, error="out of memory (limit 300M)")
+    again = dbdict("schedule", "--db", db, *job, "--memory", "1G", "--force", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    (rerun,) = store.jobs()
+    assert rerun.status is Status.START
+    assert Limits.from_record(rerun.limits) == Limits(memory=2**30)
