@@ -190,6 +190,13 @@ def test_a_worker_refuses_a_malformed_setting_in_one_line(
     assert done.stderr.startswith(f"dbdict: {says}"), done.stderr
 
 
+def test_a_workers_own_options_are_its_own_after_celerys_too(tmp_path: Path) -> None:
+    """`dbdict worker -c 2 --gpus ...`: --gpus is dbdict's (checked here), not Celery's."""
+    done = dbdict("worker", "-c", "2", "--gpus", "0,0", cwd=tmp_path, DBDICT_HOME=str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.startswith("dbdict: DBDICT_GPUS: a device is named twice"), done.stderr
+
+
 @pytest.mark.parametrize(
     ("text", "devices"),
     [("", ()), ("0,1,2,3", ("0", "1", "2", "3")), (" 0 , 1 ", ("0", "1")),

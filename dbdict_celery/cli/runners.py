@@ -50,7 +50,7 @@ def sql_command(exproot: str, db: str | None, table: str | None, count: int) -> 
 
 
 @click.command(
-    "worker", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False}
+    "worker", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": True}
 )
 @click.option(
     "--db",
@@ -100,8 +100,8 @@ def worker_command(
 ) -> NoReturn:
     """Start a Celery worker that runs the jobs: `celery -A dbdict_celery worker`.
 
-    Any other option goes to Celery's worker (see `celery worker --help`),
-    for example -c 4 (4 jobs at a time) or -Q gpu (only jobs scheduled with
+    Any other option goes to Celery's worker (see `celery worker --help`), before or
+    after those above, for example -c 4 (4 jobs at a time) or -Q gpu (only jobs scheduled with
     --queue gpu; -Q dbdict,gpu takes both those and the others). On SIGTERM the running
     jobs are asked to stop (their experiments see switch() == 'stop'), save,
     and go back to START to resume elsewhere.
