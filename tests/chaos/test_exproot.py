@@ -40,9 +40,10 @@ def _mount(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _fill(disk: Path) -> Path:
-    """Write a file until the disk is full; the file, to delete to free the disk."""
+    """Write a file until the disk is full; the file, to delete to free the disk (none if
+    the runs' own files filled it first: then even its creation fails)."""
     filler = disk / "filler"
-    with open(filler, "wb") as out, contextlib.suppress(OSError):
+    with contextlib.suppress(OSError), open(filler, "wb") as out:
         for _ in range(DISK_MB * 2):
             out.write(b"\0" * 1024 * 1024)
             out.flush()
@@ -73,7 +74,7 @@ def test_exproot_read_only_then_full(chaos: Chaos, exproot_disk: Path) -> None:
     filler = _fill(exproot_disk)
     wait_until(lambda: _a_push_failed(worker.text(), "No space left on device"),
                "a push to fail, every try", timeout=120)  # fmt: skip
-    filler.unlink()
+    filler.unlink(missing_ok=True)
     verdict = chaos.check("exproot read-only, then full", timeout=120 + chaos.jobs)
     store = deployment.store()
     retried = [job for job in store.jobs() if job.attempts > 1]
