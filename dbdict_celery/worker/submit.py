@@ -45,10 +45,11 @@ def submit(
     called as each batch of n planned jobs is done.
     """
     cap, group = planned.limits.max_running, planned.limits.group
-    if cap is not None and group is not None and store.group_cap(group) not in (None, cap):
+    held = None if cap is None or group is None else store.group_cap(group)
+    if held not in (None, cap):
         raise UsageError(
-            f"group {group!r} has --max-running {store.group_cap(group)}: give its jobs the "
-            "same cap (or another --group)"
+            f"group {group!r} has --max-running {held}: give its jobs the same cap (or "
+            "another --group)"
         )
     done = Submission()
     with contextlib.ExitStack() as stack:
