@@ -31,6 +31,7 @@ DRIVE_STUDIES = "dbdict_celery.drive_studies"  # the detached studies' task (sea
 DAY = 24 * 3600
 EMBEDDED = "sqla+sqlite:///"
 EMBEDDED_TRANSPORT = "dbdict_celery.worker.kombu_internals:EmbeddedTransport"
+PREFORK_POOL = "dbdict_celery.worker.prefork_pool:TaskPool"
 
 
 def transport_options(url: str) -> dict[str, Any]:
@@ -111,6 +112,7 @@ def create_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        worker_pool=PREFORK_POOL,  # Celery's, with a shutdown that cannot hang (-P overrides)
         task_default_queue=QUEUE,
         task_queue_max_priority=LEVELS - 1,
         # Task events cost a fifth of a short job's throughput: off, unless asked for. Flower
