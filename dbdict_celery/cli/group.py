@@ -25,6 +25,7 @@ COMMANDS = {
     "list": "reading:list_command",
     "show": "reading:show_command",
     "metrics": "metrics:metrics_command",
+    "metrics-server": "serving:metrics_server_command",
     "diff": "comparing:diff_command",
     "cancel": "jobs:cancel_command",
     "requeue": "jobs:requeue_command",

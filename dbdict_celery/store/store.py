@@ -54,6 +54,7 @@ from dbdict_celery.experiment.reports import Reports
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome, StopReason
 from dbdict_celery.store.bulk_insert import insert_batch
+from dbdict_celery.store.census import Counting
 from dbdict_celery.store.groups import Groups
 from dbdict_celery.store.history import AttemptChange, History, code_values, died, outcome_of
 from dbdict_celery.store.job import (
@@ -102,10 +103,11 @@ RUN_WRITE_PATIENCE = 60.0  # seconds a run's write waits for a database that doe
 RUN_WRITE_RETRY_EVERY = 1.0  # seconds between two tries of a run's write
 
 
-class JobStore(Queries, Operations, History, Metrics, Studies, Groups):
+class JobStore(Queries, Operations, History, Metrics, Studies, Groups, Counting):
     """A job table: insert, book, save, finish and release jobs; query them (`queries.py`),
     change them from outside their runs (`operations.py`), keep every run's attempt
-    (`history.py`), every job's curves (`metrics.py`) and optimize's studies (`studies.py`).
+    (`history.py`), every job's curves (`metrics.py`) and optimize's studies (`studies.py`),
+    cap groups (`groups.py`) and count the table for monitoring (`census.py`).
     Each part works on the `Tables` the store is built with."""
 
     def __init__(self, path: TablePath, create: bool = True) -> None:
