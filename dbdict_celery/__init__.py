@@ -70,6 +70,8 @@ if TYPE_CHECKING:
     from dbdict_celery.store.comparison import RunRef as RunRef
     from dbdict_celery.store.comparison import compare as compare
     from dbdict_celery.store.export import export as export
+    from dbdict_celery.store.grouping import Aggregate as Aggregate
+    from dbdict_celery.store.grouping import Group as Group
     from dbdict_celery.store.job import Job as Job
     from dbdict_celery.store.limits import Limits as Limits
     from dbdict_celery.store.logs import read_log as read_log
@@ -130,6 +132,8 @@ _WHERE = {
     "Plan": "store.plan",
     "plan": "store.plan",
     "Limits": "store.limits",
+    "Aggregate": "store.grouping",
+    "Group": "store.grouping",
     "wait": "store.wait",
     "export": "store.export",
     "create_view": "store.view",

@@ -30,6 +30,8 @@ COMMANDS = {
     "cancel": "jobs:cancel_command",
     "requeue": "jobs:requeue_command",
     "priority": "jobs:priority_command",
+    "tag": "annotating:tag_command",
+    "note": "annotating:note_command",
     "reconcile": "jobs:reconcile_command",
     "export": "results:export_command",
     "view": "results:view_command",

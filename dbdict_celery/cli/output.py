@@ -113,15 +113,17 @@ def duration(span: timedelta | None) -> str:
 
 
 def default_columns(jobs: Sequence[Job]) -> list[str]:
-    """id and status, the parameters, then what the runs added to the state (results): each
-    group in alphabetical order, the same whatever order the jobs' keys came in."""
+    """id and status, tags and note if any job has them, the parameters, then what the runs
+    added to the state (results): each group in alphabetical order, the same whatever order
+    the jobs' keys came in."""
     params: dict[str, None] = {}
     added: dict[str, None] = {}
     for job in jobs:
         params.update(dict.fromkeys(job.params))
     for job in jobs:
         added.update(dict.fromkeys(key for key in job.state if key not in params))
-    return ["id", "status", *map(shown_key, sorted(params)), *map(shown_key, sorted(added))]
+    said = [name for name in ("tags", "note") if any(getattr(job, name) for job in jobs)]
+    return ["id", "status", *said, *map(shown_key, sorted(params)), *map(shown_key, sorted(added))]
 
 
 def rich_table(

@@ -34,6 +34,7 @@ from dbdict_celery.cli.output import (
     value_of,
 )
 from dbdict_celery.config import stale_after as default_stale_after
+from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import Attempt, RunCounts
 from dbdict_celery.store.job import Job, job_dir, state_key
@@ -191,6 +192,19 @@ def _wait(store: JobStore, timeout: float | None) -> None:
     help="Only the non-dominated jobs for these objectives (e.g. loss:min,latency_ms:min): "
     "no other listed job is as good on every key and better on one.",
 )
+@click.option(
+    "--group-by",
+    metavar="A,B,...",
+    help="One row per combination of these keys' values, with its number of jobs.",
+)
+@click.option(
+    "--agg",
+    "aggregates",
+    multiple=True,
+    metavar="FUNC,...:KEY",
+    help="With --group-by: count, mean, std, min, max or sum of a key in each group "
+    "(mean,std,count:accuracy; repeatable). NaN and non-numbers are left out.",
+)
 @json_option
 def list_command(
     db: str | None,
@@ -202,9 +216,16 @@ def list_command(
     columns: str | None,
     on_attempt: tuple[str, ...],
     pareto: str | None,
+    group_by: str | None,
+    aggregates: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """List jobs, one row each, with their parameters and results as columns."""
+    """List jobs, one row each, with their parameters and results as columns; or, with
+    --group-by, one row per group of jobs with aggregates of their results."""
+    if group_by is not None or aggregates:
+        _list_groups(db, table, statuses, filters, on_attempt, group_by, aggregates, as_json,
+                     others=(sort, limit, columns, pareto))  # fmt: skip
+        return
     front = None
     if pareto:
         from dbdict_celery.search.objective import Objective  # Optuna: only when asked
@@ -226,6 +247,32 @@ def list_command(
                        "with dbdict show ID)", markup=False)  # fmt: skip
     stdout().print(rich_table(None, names, ([value_of(job, c) for c in names] for job in jobs)))
     click.echo(f"{len(jobs)} jobs", err=True)
+
+
+def _list_groups(
+    db: str | None, table: str | None, statuses: tuple[str, ...], filters: tuple[str, ...],
+    on_attempt: tuple[str, ...], group_by: str | None, specs: tuple[str, ...], as_json: bool,
+    others: tuple[Any, ...],
+) -> None:  # fmt: skip
+    """`list --group-by`: the groups, their job counts and aggregates."""
+    if group_by is None:
+        raise UsageError("--agg goes with --group-by: --group-by lr --agg mean:accuracy")
+    if any(option is not None for option in others):
+        raise UsageError("--group-by takes --status, --where and --attempt, not --sort, "
+                         "--limit, --columns or --pareto")  # fmt: skip
+    by = column_names(group_by) or []
+    aggregates = api.Aggregate.parse_all(specs)
+    store = api.JobStore.open(db, table, create=False)
+    groups = store.groups(by, aggregates, chosen_statuses(statuses), filters, on_attempt)
+    names = [*by, "jobs", *map(str, aggregates)]
+    rows = [
+        [*group.values, group.jobs, *(group.results[a] for a in aggregates)] for group in groups
+    ]
+    if as_json:
+        print_json([dict(zip(names, row, strict=True)) for row in rows])
+        return
+    stdout().print(rich_table(None, names, rows))
+    click.echo(f"{len(groups)} groups of {sum(group.jobs for group in groups)} jobs", err=True)
 
 
 @click.command("show")

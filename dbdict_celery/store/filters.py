@@ -2,7 +2,8 @@
 
 A filter reads one key of the flattened `state` (which starts as the
 parameters and gains the results), or a job column when the key names one
-(`id`, `status=done`, `attempts>1`; the state key `id` is then `state.id`),
+(`id`, `status=done`, `attempts>1`; the state key `id` is then `state.id`), or
+the job's tags (`tag=baseline`, `tag!=old`; a state key `tag` is then `state.tag`),
 an operator (`=`, `!=`, `<`, `<=`, `>`, `>=`) and a value read like a
 parameter value. Ordering compares numbers only (infinities included, NaN
 never), and a row whose value is not a number simply does not match; it never
@@ -37,6 +38,7 @@ from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.params import convert
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.job import state_key
+from dbdict_celery.store.tags import has_tag
 from dbdict_celery.store.values import FLOAT_TAG, NON_FINITE, encode_value
 
 _KEY_PATTERN = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*"
@@ -72,7 +74,12 @@ class Filter:
         """This condition as SQL for `dialect` (postgresql or sqlite): on a job column when
         the key names one (`id`, `status`, `attempts`...), else on the state (`state.id` is
         the state key `id`)."""
-        key = state_key(self.key)
+        if self.key in ("tag", "tags"):  # a state key `tag` is `state.tag` here
+            if self.op not in ("=", "!="):
+                raise UsageError(f"{self.key} is compared with = or !=: tag=baseline")
+            tagged = has_tag(table.c.tags, self.typed)
+            return tagged if self.op == "=" else not_(func.coalesce(tagged, False))
+        key = "tag" if self.key == "state.tag" else state_key(self.key)
         if key is None:
             return self._on_column(table.c[self.key])
         if self.op in _ORDERING:
@@ -148,6 +155,23 @@ def sort_key(table: Table, dialect: str, key: str, descending: bool) -> list[Col
         rest = func.json_extract(table.c.state, literal(f'$."{key}"'))
     direction = "desc" if descending else "asc"
     return [getattr(number, direction)().nulls_last(), getattr(rest, direction)()]
+
+
+def state_number(
+    source: Any, dialect: str, key: str
+) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    """(is a number, its value) of state key `key` of the rows of `source` (a table or a
+    subquery with a `state` column), as filters read it: NaN is a number of no value."""
+    return (_postgres_number if dialect == "postgresql" else _sqlite_number)(
+        source, checked_key(key)
+    )
+
+
+def checked_key(key: str) -> str:
+    """A state key as typed, refused in one line unless it is a plain (dotted) name."""
+    if not _KEY.fullmatch(key):
+        raise UsageError(f"malformed key {key!r}: expected a key such as lr or model.kind")
+    return key
 
 
 def _postgres_number(table: Table, key: str) -> tuple[ColumnElement[bool], ColumnElement[Any]]:

@@ -115,6 +115,8 @@ class Job:
     run_group: str | None = None  # the group of jobs it runs in (`--group`)...
     max_running: int | None = None  # ...of which at most this many may run at once
     sole_task_id: str | None = None  # while START: the only message that may book it
+    tags: str | None = None  # the names of its tags, between single spaces (`tags.py`)
+    note: str | None = None  # what a user wrote of it (`dbdict note`)
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -126,6 +128,7 @@ class Job:
         for name in TIMESTAMPS:
             if values[name] is not None:
                 values[name] = utc(values[name])
+        values["tags"] = (values["tags"] or "").strip() or None  # as shown: `baseline old`
         return cls(**values)
 
 

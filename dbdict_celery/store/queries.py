@@ -30,6 +30,7 @@ from dbdict_celery.errors import JobNotFound, UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import RUNNING, AttemptOutcome
 from dbdict_celery.store.filters import Filter, sort_key
+from dbdict_celery.store.grouping import Aggregate, Group, Grouping
 from dbdict_celery.store.job import Job, state_key, utc
 from dbdict_celery.store.tables import StorePart
 from dbdict_celery.store.values import FLOAT_TAG, NON_FINITE
@@ -128,6 +129,19 @@ class Queries(StorePart):
         query = self._select(status, where, sort, ids, attempt).limit(limit)
         with self.tables.transaction(read_only=True) as connection:
             return [Job.from_row(row) for row in connection.execute(query)]
+
+    def groups(
+        self,
+        by: Sequence[str],
+        aggregates: Sequence[Aggregate] = (),
+        status: Status | Sequence[Status] | None = None,
+        where: Iterable[str | Filter] = (),
+        attempt: Iterable[str | Filter] = (),
+    ) -> list[Group]:
+        """The jobs `jobs` would choose, grouped by the keys `by` (columns or state keys),
+        with `aggregates` of their numbers (`grouping.py`)."""
+        chosen = self._select(status, where, None, None, attempt).order_by(None).subquery()
+        return Grouping(self.tables, chosen).groups(by, aggregates)
 
     def trials(self, study: str, among: Sequence[int] | None = None) -> list[Job]:
         """The jobs of an optimize study (only those of the ids `among`, if given), by trial

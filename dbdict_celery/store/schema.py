@@ -14,7 +14,8 @@ packages of each distinct environment are kept once per database, in
 Versions: 1, the first; 2 adds `queue` (the Celery queue a job is sent to, None
 for the default one); 3 adds the attempt table; 4 the metric table; 5 the columns of
 optimize's trials; 6 `limits` (a job's time and memory limits, GPUs and retries,
-`limits.py`), `sole_task_id`, and the GPUs each attempt had (`devices`).
+`limits.py`), `sole_task_id`, and the GPUs each attempt had (`devices`); 7 the users'
+`tags` and `note` on each job.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from sqlalchemy.schema import CreateTable
 from dbdict_celery.errors import StoreError
 from dbdict_celery.experiment.status import Status
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 VERSIONS_TABLE = "dbdict_schema"
 ENVIRONMENTS_TABLE = "dbdict_environment"
 STUDIES_TABLE = "dbdict_study"
@@ -90,6 +91,7 @@ def job_table(name: str, metadata: MetaData) -> Table:
         Column("queue", Text),  # version 2: last, where ALTER TABLE ADD COLUMN puts it
         *_optimize_columns(),
         *_limits_columns(),
+        *_annotation_columns(),
         Index(f"{name}_booking", "status", Column("priority").desc(), "id"),
         Index(f"{name}_experiment", "experiment", "status"),  # `dbdict status`, index only
         Index(f"{name}_study", "study", "trial"),
@@ -120,6 +122,13 @@ def _limits_columns() -> tuple[Column[Any], ...]:
         Column("max_running", Integer),
         Column("sole_task_id", Text),
     )
+
+
+def _annotation_columns() -> tuple[Column[Any], ...]:
+    """Version 7: what users say of a job (`dbdict tag`, `dbdict note`): its tags, as their
+    names between single spaces (` baseline old `, so that a tag is found as ` NAME `
+    in the text on both databases), and a note. NULL: none."""
+    return (Column("tags", Text), Column("note", Text))
 
 
 def companion_name(job_table_name: str, kind: str) -> str:
@@ -328,6 +337,11 @@ def _add_limits(connection: Connection, table: str) -> None:
         connection.execute(text(f"ALTER TABLE {quoted} ADD COLUMN devices TEXT"))
 
 
+def _add_annotations(connection: Connection, table: str) -> None:
+    """Add the columns of version 7 (NULL: no job had tags or a note before)."""
+    _add_columns(connection, table, [column.name for column in _annotation_columns()])
+
+
 # Each step takes a table (its name validated) from the version it is keyed by to the next.
 UPGRADES: dict[int, Callable[[Connection, str], None]] = {
     1: _add_queue,
@@ -335,4 +349,5 @@ UPGRADES: dict[int, Callable[[Connection, str], None]] = {
     3: _add_metrics,
     4: _add_studies,
     5: _add_limits,
+    6: _add_annotations,
 }

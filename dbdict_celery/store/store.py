@@ -69,6 +69,7 @@ from dbdict_celery.store.operations import Operations
 from dbdict_celery.store.queries import Queries
 from dbdict_celery.store.studies import Studies
 from dbdict_celery.store.tables import Tables
+from dbdict_celery.store.tags import Annotations
 from dbdict_celery.store.values import encode
 
 log = logging.getLogger(__name__)
@@ -103,11 +104,12 @@ RUN_WRITE_PATIENCE = 60.0  # seconds a run's write waits for a database that doe
 RUN_WRITE_RETRY_EVERY = 1.0  # seconds between two tries of a run's write
 
 
-class JobStore(Queries, Operations, History, Metrics, Studies, Groups, Counting):
+class JobStore(Queries, Operations, History, Metrics, Studies, Groups, Counting, Annotations):
     """A job table: insert, book, save, finish and release jobs; query them (`queries.py`),
     change them from outside their runs (`operations.py`), keep every run's attempt
     (`history.py`), every job's curves (`metrics.py`) and optimize's studies (`studies.py`),
-    cap groups (`groups.py`) and count the table for monitoring (`census.py`).
+    cap groups (`groups.py`), count the table for monitoring (`census.py`) and keep what
+    users say of jobs (`tags.py`).
     Each part works on the `Tables` the store is built with."""
 
     def __init__(self, path: TablePath, create: bool = True) -> None:

@@ -26,7 +26,7 @@ EXPERIMENT = "examples.count.experiment"
 def filled(location: str) -> dict[int, dict[str, Any]]:
     """Six jobs: four DONE with results, one FAILED, one never run; their expected states."""
     store = JobStore.open(location)
-    params = [{"lr": lr, "model.kind": kind, "tags": [kind, "x"]}
+    params = [{"lr": lr, "model.kind": kind, "labels": [kind, "x"]}
               for lr in (0.1, 0.01, 0.001) for kind in ("cnn", "mlp")]  # fmt: skip
     (batch,) = store.insert(NewJob(EXPERIMENT, p) for p in params)
     expected: dict[int, dict[str, Any]] = {}
@@ -51,14 +51,14 @@ def test_csv_export_reads_back_in_pandas_unchanged(location: str, tmp_path: Path
     assert "exported 6 jobs to out.csv" in done.stderr
     frame = pandas.read_csv(tmp_path / "out.csv")
     assert len(frame) == 6
-    assert {"id", "status", "lr", "model.kind", "result.error", "result.best", "tags"} <= set(
+    assert {"id", "status", "lr", "model.kind", "result.error", "result.best", "labels"} <= set(
         frame.columns
     )
     for row in frame.to_dict("records"):
         state = expected[row["id"]]
         assert row["lr"] == state["lr"]
         assert row["model.kind"] == state["model.kind"]
-        assert row["tags"] == f'["{state["model.kind"]}", "x"]'
+        assert row["labels"] == f'["{state["model.kind"]}", "x"]'
         if "result.error" in state:
             assert (row["status"], row["result.error"]) == ("DONE", state["result.error"])
         else:

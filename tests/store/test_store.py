@@ -296,8 +296,8 @@ def test_counts_and_filters(store: JobStore) -> None:
     assert ids("model.kind!=cnn") == [medium, auto]
     assert ids("model.kind=cnn", "lr>0.01") == [large]
     assert ids("result.error<0.1") == [medium]
-    assert ids("tag=1") == [], "the string '1' is not the number 1"
-    assert ids("tag='1'") == [small]
+    assert ids("state.tag=1") == [], "the string '1' is not the number 1"
+    assert ids("state.tag='1'") == [small], "a state key named tag is state.tag"
     assert ids("flag=True") == [large]
     assert ids("flag=None") == [auto]
     assert ids("lr>0", status=Status.START) == [small, large]

@@ -33,14 +33,14 @@ def _jobs_in_every_status(store: JobStore) -> None:
 
 def _as_version_1(store: JobStore) -> None:
     """What the first release made: no `queue` column, no attempt or metric table, no study
-    columns, no limits, version 1 on record."""
+    columns, no limits, no tags or notes, version 1 on record."""
     with store.engine.begin() as connection:
         quote = connection.dialect.identifier_preparer.quote
         table = quote(store.path.table)
         for index in ("_study", "_group"):
             connection.execute(text(f"DROP INDEX {quote(store.path.table + index)}"))
         for column in ("queue", "study", "trial", "prune_requested", "limits", "run_group",
-                       "max_running", "sole_task_id"):  # fmt: skip
+                       "max_running", "sole_task_id", "tags", "note"):  # fmt: skip
             connection.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         for companion in (store.attempt_table, store.metric_table):
             connection.execute(text(f"DROP TABLE {quote(companion.name)}"))
