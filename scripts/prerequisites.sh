@@ -7,12 +7,14 @@ set -euo pipefail
 
 # program:Debian package. sshd and pgbouncer are started privately by the tests; the
 # servers are the ones scripts/services-up.sh starts; psql and sqlite3 read tables as
-# a user would; docker-compose checks deploy/.
+# a user would; docker-compose checks deploy/; chromium and its driver run the
+# dashboard in a real browser (tests/web).
 needed=(
     sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client rsync:rsync
     pgbouncer:pgbouncer psql:postgresql-client sqlite3:sqlite3 pg_ctlcluster:postgresql
     redis-server:redis-server rabbitmq-server:rabbitmq-server
     ip:iproute2 unshare:util-linux git:git
+    chromium:chromium chromedriver:chromium-driver
 )
 
 found() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }

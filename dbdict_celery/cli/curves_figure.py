@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dbdict_celery.cli.figures import group_of, log_scale, new_figure
-from dbdict_celery.cli.output import value_of
 from dbdict_celery.errors import UsageError
-from dbdict_celery.store.job import Job
+from dbdict_celery.store.job import Job, value_of
 
 if TYPE_CHECKING:  # annotations only: `dbdict --help` imports no SQLAlchemy
     import numpy as np

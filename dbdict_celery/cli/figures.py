@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from dbdict_celery.cli.output import value_of
 from dbdict_celery.errors import DbdictError, UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import RUNNING, Attempt, AttemptOutcome
-from dbdict_celery.store.job import Job, utc
+from dbdict_celery.store.job import Job, utc, value_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

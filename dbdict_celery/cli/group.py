@@ -37,6 +37,7 @@ COMMANDS = {
     "view": "results:view_command",
     "logs": "results:logs_command",
     "plot": "plotting:plot_command",
+    "dashboard": "dashboard:dashboard_command",
     "help": "help_command:help_command",
 }
 

@@ -12,12 +12,12 @@ from rich.progress import TimeElapsedColumn
 
 import dbdict_celery as api
 from dbdict_celery.cli.options import db_options, limit_options
-from dbdict_celery.cli.output import print_json, progress_bar, rich_table, value_of
+from dbdict_celery.cli.output import print_json, progress_bar, rich_table
 from dbdict_celery.config import drive_interval
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.search.methods import PRUNERS, SAMPLERS
-from dbdict_celery.store.job import DEFAULT_PRIORITY
+from dbdict_celery.store.job import DEFAULT_PRIORITY, value_of
 
 if TYPE_CHECKING:
     from dbdict_celery.search.driver import Driver

@@ -15,7 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.table import Table
 
 from dbdict_celery.store.attempt import Attempt
-from dbdict_celery.store.job import Job, shown_key, state_key
+from dbdict_celery.store.durations import duration
+from dbdict_celery.store.job import Job, value_of
 
 PIPED_WIDTH = 200  # a table piped to a file or `less` is not cut to 80 columns
 CELL_LIMIT = 200  # characters of a value in a list of jobs
@@ -68,15 +69,6 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
-def value_of(job: Job, column: str) -> Any:
-    """A row column, else a key of the job's flattened state (None if it has none)."""
-    key = state_key(column)
-    if key is None:
-        value = getattr(job, column)
-        return value.name if column == "status" else value
-    return job.state.get(key)
-
-
 def text(value: Any, limit: int = CELL_LIMIT) -> str:
     """A value as a cell: strings bare, None empty, anything else as Python writes it; cut at
     `limit` characters, saying so (a 50 MB value would take a terminal minutes to lay out)."""
@@ -93,37 +85,6 @@ def text(value: Any, limit: int = CELL_LIMIT) -> str:
     if len(shown) <= limit:
         return shown
     return f"{shown[:limit]}… ({len(shown):,} characters in all: --json shows them)"
-
-
-def duration(span: timedelta | None) -> str:
-    """A short human duration: 45s, 3m12s, 2h05m, 3d04h."""
-    if span is None:
-        return ""
-    seconds = max(0, int(span.total_seconds()))
-    minutes, second = divmod(seconds, 60)
-    hours, minute = divmod(minutes, 60)
-    days, hour = divmod(hours, 24)
-    if days:
-        return f"{days}d{hour:02d}h"
-    if hours:
-        return f"{hours}h{minute:02d}m"
-    if minutes:
-        return f"{minutes}m{second:02d}s"
-    return f"{second}s"
-
-
-def default_columns(jobs: Sequence[Job]) -> list[str]:
-    """id and status, tags and note if any job has them, the parameters, then what the runs
-    added to the state (results): each group in alphabetical order, the same whatever order
-    the jobs' keys came in."""
-    params: dict[str, None] = {}
-    added: dict[str, None] = {}
-    for job in jobs:
-        params.update(dict.fromkeys(job.params))
-    for job in jobs:
-        added.update(dict.fromkeys(key for key in job.state if key not in params))
-    said = [name for name in ("tags", "note") if any(getattr(job, name) for job in jobs)]
-    return ["id", "status", *said, *map(shown_key, sorted(params)), *map(shown_key, sorted(added))]
 
 
 def rich_table(

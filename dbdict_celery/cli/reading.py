@@ -23,21 +23,19 @@ from dbdict_celery.cli.output import (
     DETAIL_LIMIT,
     attempt_record,
     columns_record,
-    default_columns,
-    duration,
     job_record,
     print_json,
     progress_bar,
     rich_table,
     stderr,
     stdout,
-    value_of,
 )
 from dbdict_celery.config import stale_after as default_stale_after
 from dbdict_celery.errors import UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import Attempt, RunCounts
-from dbdict_celery.store.job import Job, job_dir, state_key
+from dbdict_celery.store.durations import duration
+from dbdict_celery.store.job import Job, default_columns, job_dir, state_key, value_of
 from dbdict_celery.store.limits import gpus_needed
 from dbdict_celery.worker.attempt_record import RECORDS
 

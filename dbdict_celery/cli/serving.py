@@ -34,13 +34,12 @@ def metrics_server_command(locations: tuple[str, ...], table: str | None, bind: 
     dbdict_reconcile_repairs_total, each labelled with the table's database and
     name, counted from the table at every scrape.
     """
-    import uvicorn
-
     from dbdict_celery.web.address import Address
     from dbdict_celery.web.metrics import metrics_app
+    from dbdict_celery.web.serve import run
 
     address = Address.parse(bind)
     paths = [table_path(location, table) for location in locations or (None,)]
     shown = ", ".join(map(str, paths))  # passwords masked
     click.echo(f"dbdict: serving the metrics of {shown} at http://{address}/metrics")
-    uvicorn.run(metrics_app(paths), host=address.host, port=address.port, log_level="warning")
+    run(metrics_app(paths), address)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from typing import Any
@@ -165,3 +166,26 @@ def state_key(name: str) -> str | None:
         return None
     prefix, _, rest = name.partition(".")
     return rest if prefix == "state" and rest in JOB_COLUMNS else name
+
+
+def default_columns(jobs: Sequence[Job]) -> list[str]:
+    """id and status, tags and note if any job has them, the parameters, then what the runs
+    added to the state (results): each group in alphabetical order, the same whatever order
+    the jobs' keys came in."""
+    params: dict[str, None] = {}
+    added: dict[str, None] = {}
+    for job in jobs:
+        params.update(dict.fromkeys(job.params))
+    for job in jobs:
+        added.update(dict.fromkeys(key for key in job.state if key not in params))
+    said = [name for name in ("tags", "note") if any(getattr(job, name) for job in jobs)]
+    return ["id", "status", *said, *map(shown_key, sorted(params)), *map(shown_key, sorted(added))]
+
+
+def value_of(job: Job, column: str) -> Any:
+    """A row column, else a key of the job's flattened state (None if it has none)."""
+    key = state_key(column)
+    if key is None:
+        value = getattr(job, column)
+        return value.name if column == "status" else value
+    return job.state.get(key)

@@ -118,15 +118,17 @@ class Queries(StorePart):
         sort: str | None = None,
         ids: Sequence[int] | None = None,
         attempt: Iterable[str | Filter] = (),
+        offset: int = 0,
     ) -> list[Job]:
         """Jobs filtered on status and on values (`lr>0.01`, `model.kind=cnn`), and on their
         runs: `attempt` conditions (`outcome=lost`, `host=node3`) that one attempt of the
         job meets, all of them.
 
         In id order, or by `sort`: a row column or a state key, `-` first for
-        descending (numbers by value, before text).
+        descending (numbers by value, before text); `limit` of them after the first
+        `offset` (a page).
         """
-        query = self._select(status, where, sort, ids, attempt).limit(limit)
+        query = self._select(status, where, sort, ids, attempt).offset(offset).limit(limit)
         with self.tables.transaction(read_only=True) as connection:
             return [Job.from_row(row) for row in connection.execute(query)]
 

@@ -175,3 +175,24 @@ class StorePart:
         self.metric_table: Table = tables.metrics
         self.environments: Table = tables.environments
         self.studies: Table = tables.studies
+
+
+def job_tables(path: TablePath) -> list[str]:
+    """The names of the job tables dbdict made in the database of `path`, in name order (none
+    if it made none there yet), as registered in the schema-version table. It only reads: an
+    SQLite file that is not there is not made."""
+    database = path.url.database or ""
+    if path.is_sqlite and not os.path.exists(database):
+        return []
+    versions = versions_table(MetaData())
+    engine = engine_for(path)
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(**{READ_ONLY: True})
+            with connection.begin():
+                if not engine.dialect.has_table(connection, versions.name):
+                    return []
+                query = select(versions.c.table_name).order_by(versions.c.table_name)
+                return list(connection.scalars(query))
+    except DBAPIError as error:
+        raise store_error(error, path) from error

@@ -1,0 +1,100 @@
+"""The dashboard's endpoints: each reads through the store, then renders a template or
+JSON. Plain functions: Starlette runs them in its thread pool, so a slow query holds up
+no other request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.templating import Jinja2Templates
+
+from dbdict_celery.store.store import JobStore
+from dbdict_celery.web.catalog import Catalog
+from dbdict_celery.web.comparison import job_comparison
+from dbdict_celery.web.grid import PAGE_SIZES, GridQuery, grid_page
+from dbdict_celery.web.job_page import job_detail
+from dbdict_celery.web.live import job_ids, job_news, table_news
+from dbdict_celery.web.overview import overview
+from dbdict_celery.web.study_page import study_detail
+
+POLL_SECONDS = 1.5  # how often an open page asks for news
+
+
+def catalog_of(request: Request) -> Catalog:
+    """The catalog of the app serving `request`."""
+    found: Catalog = request.app.state.catalog
+    return found
+
+
+def _render(request: Request, template: str, **context: Any) -> HTMLResponse:
+    templates: Jinja2Templates = request.app.state.templates
+    catalog = catalog_of(request)
+    context.update(database=catalog.database, poll_seconds=POLL_SECONDS)
+    return templates.TemplateResponse(request, template, context)
+
+
+def _store(request: Request) -> JobStore:
+    return catalog_of(request).store(request.path_params["table"])
+
+
+def tables_page(request: Request) -> Response:
+    """The job tables of the database, each with its counts by status."""
+    catalog = catalog_of(request)
+    counts = {name: catalog.store(name).counts() for name in catalog.tables()}
+    return _render(request, "tables.html", counts=counts, named=catalog.path.table)
+
+
+def overview_page(request: Request) -> Response:
+    store = _store(request)
+    return _render(
+        request,
+        "overview.html",
+        table=store.path.table,
+        overview=overview(store),
+        studies=store.study_names(),
+    )
+
+
+def grid_view(request: Request) -> Response:
+    store = _store(request)
+    query = GridQuery.parse(request.query_params)
+    return _render(
+        request,
+        "grid.html",
+        table=store.path.table,
+        page=grid_page(store, query),
+        page_sizes=PAGE_SIZES,
+    )
+
+
+def job_view(request: Request) -> Response:
+    store = _store(request)
+    job_id = request.path_params["job_id"]
+    news = job_news(store, job_id)  # read first: a change after it swaps the page once more
+    detail = job_detail(store, job_id)
+    return _render(request, "job.html", table=store.path.table, detail=detail, news=news)
+
+
+def compare_view(request: Request) -> Response:
+    store = _store(request)
+    ids = job_ids(request.query_params.getlist("id"))
+    comparison = job_comparison(store, ids, request.query_params.get("key"))
+    return _render(request, "compare.html", table=store.path.table, comparison=comparison)
+
+
+def study_view(request: Request) -> Response:
+    store = _store(request)
+    detail = study_detail(store, request.path_params["study"])
+    return _render(request, "study.html", table=store.path.table, detail=detail)
+
+
+def table_news_json(request: Request) -> Response:
+    news = table_news(_store(request), job_ids(request.query_params.getlist("id")))
+    return JSONResponse(news)
+
+
+def job_news_json(request: Request) -> Response:
+    return JSONResponse(job_news(_store(request), request.path_params["job_id"]))
