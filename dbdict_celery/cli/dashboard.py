@@ -29,12 +29,19 @@ AUTH_VARIABLE = "DBDICT_DASHBOARD_AUTH"
     help=f"Ask every request for this user and password (default ${AUTH_VARIABLE}, which "
     "keeps the password out of the process list).",
 )
-def dashboard_command(db: str | None, table: str | None, bind: str, auth: str | None) -> None:
+@click.option(
+    "--allow-actions",
+    is_flag=True,
+    help="Add cancel, requeue and priority buttons to job pages (needs --basic-auth).",
+)
+def dashboard_command(
+    db: str | None, table: str | None, bind: str, auth: str | None, allow_actions: bool
+) -> None:
     """Serve a dashboard of the database's job tables: counts, progress and workers, the
     jobs filtered and sorted as 'dbdict list' does, each job with its runs, output and
-    curves, updated live. It only reads."""
+    curves, updated live. It only reads, unless --allow-actions."""
     address = Address.parse(bind)
     credentials = Credentials.parse(auth) if auth else None
-    check_exposure(address, credentials)  # before saying where it listens
+    check_exposure(address, credentials, allow_actions)  # before saying where it listens
     click.echo(f"dashboard on http://{address}/ (Ctrl-C to stop)", err=True)
-    serve(db, table, address, credentials)
+    serve(db, table, address, credentials, allow_actions)

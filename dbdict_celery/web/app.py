@@ -18,7 +18,7 @@ import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -26,6 +26,7 @@ from starlette.templating import Jinja2Templates
 from dbdict_celery.errors import DbdictError, JobNotFound, TableMissing, UsageError
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.web import pages
+from dbdict_celery.web.actions import Actions, Forbidden, check_actions
 from dbdict_celery.web.auth import BasicAuth, Credentials
 from dbdict_celery.web.catalog import Catalog
 from dbdict_celery.web.formatting import FILTERS
@@ -37,11 +38,16 @@ JOB = TABLE + "/jobs/{job_id:int}"
 
 
 def dashboard_app(
-    location: str | None, table: str | None = None, credentials: Credentials | None = None
+    location: str | None,
+    table: str | None = None,
+    credentials: Credentials | None = None,
+    allow_actions: bool = False,
 ) -> Starlette:
     """The dashboard of the database at `location` (a table path as `--db` takes it: None is
     DBDICT_DB, else the embedded database; `table`, or the one the path names, is listed
-    first); behind basic authentication when `credentials` are given."""
+    first); behind basic authentication when `credentials` are given; with the cancel,
+    requeue and priority buttons (`actions.py`) if `allow_actions`, which needs them."""
+    check_actions(allow_actions, credentials is not None)
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"),
         autoescape=True,
@@ -54,9 +60,10 @@ def dashboard_app(
     app = Starlette(
         routes=_routes(catalog),
         middleware=middleware,
-        exception_handlers={DbdictError: _error},
+        exception_handlers={DbdictError: _error, Forbidden: _forbidden},
     )
     app.state.catalog = catalog
+    app.state.actions = Actions.made() if allow_actions else None
     app.state.templates = Jinja2Templates(env=environment)
     return app
 
@@ -71,11 +78,16 @@ def _routes(catalog: Catalog) -> list[BaseRoute]:
         Route(TABLE + "/jobs", pages.grid_view, name="grid"),
         Route(JOB, pages.job_view, name="job"),
         Route(JOB + "/news.json", pages.job_news_json, name="job_news"),
+        Route(JOB + "/action", pages.action_view, methods=["POST"], name="action"),
         Route(TABLE + "/compare", pages.compare_view, name="compare"),
         Route(TABLE + "/studies/{study}", pages.study_view, name="study"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         Mount("/metrics", metrics_app(catalog.paths()), name="metrics"),
     ]
+
+
+def _forbidden(request: Request, error: Exception) -> Response:
+    return PlainTextResponse(f"{error}\n", status_code=403)
 
 
 def _error(request: Request, error: Exception) -> Response:

@@ -6,12 +6,21 @@ no other request.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.templating import Jinja2Templates
 
 from dbdict_celery.store.store import JobStore
+from dbdict_celery.web.actions import Actions, act
 from dbdict_celery.web.catalog import Catalog
 from dbdict_celery.web.comparison import job_comparison
 from dbdict_celery.web.grid import PAGE_SIZES, GridQuery, grid_page
@@ -32,7 +41,9 @@ def catalog_of(request: Request) -> Catalog:
 def _render(request: Request, template: str, **context: Any) -> HTMLResponse:
     templates: Jinja2Templates = request.app.state.templates
     catalog = catalog_of(request)
-    context.update(database=catalog.database, poll_seconds=POLL_SECONDS)
+    context.update(
+        database=catalog.database, poll_seconds=POLL_SECONDS, actions=request.app.state.actions
+    )
     return templates.TemplateResponse(request, template, context)
 
 
@@ -75,7 +86,26 @@ def job_view(request: Request) -> Response:
     job_id = request.path_params["job_id"]
     news = job_news(store, job_id)  # read first: a change after it swaps the page once more
     detail = job_detail(store, job_id)
-    return _render(request, "job.html", table=store.path.table, detail=detail, news=news)
+    said = request.query_params.get("said", "")
+    return _render(request, "job.html", table=store.path.table, detail=detail, news=news, said=said)
+
+
+async def action_view(request: Request) -> Response:
+    """A button of a job's page: take its action, then show the page again, saying what
+    happened."""
+    actions: Actions | None = request.app.state.actions
+    if actions is None:
+        return PlainTextResponse("this dashboard was started without --allow-actions\n", 404)
+    form = await request.form()
+    actions.check(request, str(form.get("token", "")))
+    store = _store(request)
+    job_id = request.path_params["job_id"]
+    action, priority = str(form.get("action", "")), form.get("priority")
+    said = await run_in_threadpool(
+        act, store, job_id, action, None if priority is None else str(priority)
+    )
+    page = request.url_for("job", table=store.path.table, job_id=job_id)
+    return RedirectResponse(f"{page}?{urlencode({'said': said})}", status_code=303)
 
 
 def compare_view(request: Request) -> Response:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from dbdict_celery.errors import UsageError
+from dbdict_celery.web.actions import check_actions
 from dbdict_celery.web.address import Address
 from dbdict_celery.web.auth import Credentials
 
@@ -19,8 +20,11 @@ if TYPE_CHECKING:
 DEFAULT_BIND = "127.0.0.1:8050"
 
 
-def check_exposure(address: Address, credentials: Credentials | None) -> None:
-    """Refuse to listen beyond loopback without credentials."""
+def check_exposure(
+    address: Address, credentials: Credentials | None, allow_actions: bool = False
+) -> None:
+    """Refuse to listen beyond loopback without credentials, and buttons without them."""
+    check_actions(allow_actions, credentials is not None)
     if not address.is_loopback and credentials is None:
         raise UsageError(
             f"the dashboard would be open to the network on {address.host}: give "
@@ -29,14 +33,18 @@ def check_exposure(address: Address, credentials: Credentials | None) -> None:
 
 
 def serve(
-    location: str | None, table: str | None, address: Address, credentials: Credentials | None
+    location: str | None,
+    table: str | None,
+    address: Address,
+    credentials: Credentials | None,
+    allow_actions: bool = False,
 ) -> None:
     """Serve the dashboard of the database at `location` until interrupted (Ctrl-C,
     SIGTERM); refused beyond loopback without credentials."""
     from dbdict_celery.web.app import dashboard_app
 
-    check_exposure(address, credentials)
-    run(dashboard_app(location, table, credentials), address)
+    check_exposure(address, credentials, allow_actions)
+    run(dashboard_app(location, table, credentials, allow_actions), address)
 
 
 def run(app: ASGIApp, address: Address) -> None:
