@@ -68,7 +68,7 @@ def measure(settings: Settings) -> list[Result]:
         with_curve(small_store, 1, SHORT_CURVE)
         with_curve(small_store, 2, LONG_CURVE)
         small, big = (f"/tables/{store.path.table}/jobs" for store in (small_store, large_store))
-        with TestClient(dashboard_app(settings.db)) as client:
+        with TestClient(dashboard_app(settings.db), base_url="http://127.0.0.1") as client:
             for url in (small, big):
                 seconds(client, url)  # warm: the table's store opened, its statements compiled
             grid_small, grid_large = alternate(

@@ -151,9 +151,15 @@ def _split_sqlite(location: str) -> tuple[str, str | None]:
     return location, None
 
 
+SECRET_QUERY_KEYS = ("password", "sslpassword")  # libpq takes a password there too
+
+
 def mask(url: URL) -> str:
-    """A database URL as text with its password replaced by ***."""
-    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
+    """A database URL as text with its password replaced by ***, in its user part and in
+    its query (`?password=...`)."""
+    hidden = {key: "***" for key in url.query if key.lower() in SECRET_QUERY_KEYS}
+    shown = url.set(drivername=url.get_backend_name()).update_query_dict(hidden)
+    return shown.render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def _masked_text(text: str) -> str:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 
 from dbdict_celery import UsageError
 from dbdict_celery.config import (
@@ -127,6 +128,15 @@ def test_any_password_is_read_whole_and_never_shown(password: str) -> None:
     assert (path.url.username, path.url.host, path.url.port) == ("root", "db.lab", 5432)
     assert (path.url.database, path.table) == ("exps", "sweep")
     assert str(path) == "postgresql://root:***@db.lab:5432/exps/sweep"
+
+
+def test_a_password_in_the_query_is_never_shown() -> None:
+    """libpq takes a password in the query string too (`?password=`, `?sslpassword=`)."""
+    url = make_url("postgresql://root@db.lab/exps?sslmode=require&password=Sup3r&sslpassword=k3y")
+    shown = mask(url)
+    assert "Sup3r" not in shown
+    assert "k3y" not in shown
+    assert shown == "postgresql://root@db.lab/exps?password=***&sslmode=require&sslpassword=***"
 
 
 @pytest.mark.parametrize(

@@ -40,7 +40,7 @@ from tests.deployments import CELERY, Deployment, Worker, environment, scheduled
 K8S = REPO / "deploy" / "k8s"
 KUBERNETES = "1.30"  # the oldest Kubernetes these manifests are checked against
 SECRET_VARIABLES = {"DBDICT_DB", "DBDICT_BROKER", "DBDICT_DASHBOARD_AUTH"}
-WAITING_QUERY = 'sum(dbdict_jobs{status="START"})'
+WAITING_QUERY = 'sum(dbdict_jobs{status="START",queue="dbdict"})'
 
 Manifest = dict[str, Any]
 

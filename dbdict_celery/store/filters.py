@@ -77,7 +77,7 @@ class Filter:
         if self.key in ("tag", "tags"):  # a state key `tag` is `state.tag` here
             if self.op not in ("=", "!="):
                 raise UsageError(f"{self.key} is compared with = or !=: tag=baseline")
-            tagged = has_tag(table.c.tags, self.typed)
+            tagged = has_tag(table.c.tags, self.typed, dialect)
             return tagged if self.op == "=" else not_(func.coalesce(tagged, False))
         key = "tag" if self.key == "state.tag" else state_key(self.key)
         if key is None:

@@ -75,8 +75,11 @@ class Grouping:
         self.dialect = tables.dialect
         self.chosen = chosen
 
-    def groups(self, by: Sequence[str], aggregates: Sequence[Aggregate]) -> list[Group]:
-        """The groups by the keys `by`, in order of their values (a job without one last)."""
+    def groups(
+        self, by: Sequence[str], aggregates: Sequence[Aggregate], limit: int | None = None
+    ) -> list[Group]:
+        """The groups by the keys `by`, in order of their values (a job without one last);
+        the first `limit` of them."""
         if not by:
             raise UsageError("--group-by needs at least one key, e.g. --group-by lr,layers")
         chosen = self.chosen
@@ -106,7 +109,7 @@ class Grouping:
                 func.sum((value - mean) * (value - mean)),
             ]
         order = [key.asc().nulls_last() for key in by_group]
-        query = select(*columns).group_by(*by_group).order_by(*order)
+        query = select(*columns).group_by(*by_group).order_by(*order).limit(limit)
         with self.tables.transaction(read_only=True) as connection:
             found = connection.execute(query).all()
         return [self._group(row, by, widths, list(numbers), aggregates) for row in found]
@@ -114,14 +117,17 @@ class Grouping:
     def _group_values(self, source: Any, name: str) -> list[ColumnElement[Any]]:
         """What a key groups by: a column; a state value as JSON on Postgres (numbers order
         as numbers); on SQLite the value as SQL has it (1 and '1' apart, numbers in order)
-        and its JSON type (to tell text from an object's JSON text)."""
+        and its JSON type (to tell text from an object's JSON text; numbers are one type, as
+        1 and 1.0 are one value on Postgres)."""
         key = state_key(name)
         if key is None:
             return [source.c[name]]
         path = literal(f'$."{checked_key(key)}"')
         if self.dialect == "postgresql":
             return [source.c.state.op("->")(literal(key))]
-        return [func.json_extract(source.c.state, path), func.json_type(source.c.state, path)]
+        kind = func.json_type(source.c.state, path)
+        number = case((kind.in_(["integer", "real"]), literal("number")), else_=kind)
+        return [func.json_extract(source.c.state, path), number]  # 1 and 1.0: one group
 
     def _number(self, source: Any, name: str) -> ColumnElement[Any]:
         key = state_key(name)

@@ -118,6 +118,7 @@ class Job:
     sole_task_id: str | None = None  # while START: the only message that may book it
     tags: str | None = None  # the names of its tags, between single spaces (`tags.py`)
     note: str | None = None  # what a user wrote of it (`dbdict note`)
+    queued_at: datetime | None = None  # when it was last put back to START, if ever
 
     @classmethod
     def from_row(cls, row: Any) -> Job:
@@ -133,7 +134,7 @@ class Job:
         return cls(**values)
 
 
-TIMESTAMPS = ("heartbeat_at", "created_at", "started_at", "finished_at")
+TIMESTAMPS = ("heartbeat_at", "created_at", "started_at", "finished_at", "queued_at")
 
 
 def utc(moment: datetime) -> datetime:

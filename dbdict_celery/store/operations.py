@@ -116,6 +116,7 @@ class Operations(StorePart):
                         sole_task_id=None,
                         cancel_requested=False,
                         prune_requested=False,
+                        queued_at=func.now(),
                         **values,
                     )
                     .returning(*t.c)

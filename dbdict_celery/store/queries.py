@@ -139,11 +139,12 @@ class Queries(StorePart):
         status: Status | Sequence[Status] | None = None,
         where: Iterable[str | Filter] = (),
         attempt: Iterable[str | Filter] = (),
+        limit: int | None = None,
     ) -> list[Group]:
         """The jobs `jobs` would choose, grouped by the keys `by` (columns or state keys),
-        with `aggregates` of their numbers (`grouping.py`)."""
+        with `aggregates` of their numbers (`grouping.py`); the first `limit` groups."""
         chosen = self._select(status, where, None, None, attempt).order_by(None).subquery()
-        return Grouping(self.tables, chosen).groups(by, aggregates)
+        return Grouping(self.tables, chosen).groups(by, aggregates, limit)
 
     def trials(self, study: str, among: Sequence[int] | None = None) -> list[Job]:
         """The jobs of an optimize study (only those of the ids `among`, if given), by trial

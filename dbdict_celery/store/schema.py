@@ -15,7 +15,7 @@ Versions: 1, the first; 2 adds `queue` (the Celery queue a job is sent to, None
 for the default one); 3 adds the attempt table; 4 the metric table; 5 the columns of
 optimize's trials; 6 `limits` (a job's time and memory limits, GPUs and retries,
 `limits.py`), `sole_task_id`, and the GPUs each attempt had (`devices`); 7 the users'
-`tags` and `note` on each job.
+`tags` and `note` on each job, and when it was last put back to START (`queued_at`).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def job_table(name: str, metadata: MetaData) -> Table:
         Column("queue", Text),  # version 2: last, where ALTER TABLE ADD COLUMN puts it
         *_optimize_columns(),
         *_limits_columns(),
-        *_annotation_columns(),
+        *_version_7_columns(),
         Index(f"{name}_booking", "status", Column("priority").desc(), "id"),
         Index(f"{name}_experiment", "experiment", "status"),  # `dbdict status`, index only
         Index(f"{name}_study", "study", "trial"),
@@ -124,11 +124,17 @@ def _limits_columns() -> tuple[Column[Any], ...]:
     )
 
 
-def _annotation_columns() -> tuple[Column[Any], ...]:
+def _version_7_columns() -> tuple[Column[Any], ...]:
     """Version 7: what users say of a job (`dbdict tag`, `dbdict note`): its tags, as their
     names between single spaces (` baseline old `, so that a tag is found as ` NAME `
-    in the text on both databases), and a note. NULL: none."""
-    return (Column("tags", Text), Column("note", Text))
+    in the text on both databases), and a note, NULL for none; and when it was last put
+    back to START (requeued, or its run ended resumable), NULL if never: since when it
+    waits, for the metrics and the dashboard."""
+    return (
+        Column("tags", Text),
+        Column("note", Text),
+        Column("queued_at", DateTime(timezone=True)),
+    )
 
 
 def companion_name(job_table_name: str, kind: str) -> str:
@@ -337,9 +343,9 @@ def _add_limits(connection: Connection, table: str) -> None:
         connection.execute(text(f"ALTER TABLE {quoted} ADD COLUMN devices TEXT"))
 
 
-def _add_annotations(connection: Connection, table: str) -> None:
-    """Add the columns of version 7 (NULL: no job had tags or a note before)."""
-    _add_columns(connection, table, [column.name for column in _annotation_columns()])
+def _add_version_7(connection: Connection, table: str) -> None:
+    """Add the columns of version 7 (NULL: no job had tags, a note or a requeue time)."""
+    _add_columns(connection, table, [column.name for column in _version_7_columns()])
 
 
 # Each step takes a table (its name validated) from the version it is keyed by to the next.
@@ -349,5 +355,5 @@ UPGRADES: dict[int, Callable[[Connection, str], None]] = {
     3: _add_metrics,
     4: _add_studies,
     5: _add_limits,
-    6: _add_annotations,
+    6: _add_version_7,
 }

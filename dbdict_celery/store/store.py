@@ -86,6 +86,7 @@ def _back_to_start(t: Table, priority: float | None) -> dict[str, Any]:
             else_=Status.START,
         ),
         "finished_at": case((stopped, func.now()), else_=None),
+        "queued_at": case((stopped, t.c.queued_at), else_=func.now()),  # waits again from now
         "run_id": None,
     }
     if priority is not None:

@@ -2,8 +2,9 @@
 
 `dbdict tag 12 13 +baseline -old` and `dbdict note 12 "lr too high"`. A job's tags are
 kept in one text column as their names between single spaces (` baseline old `), so a
-job has a tag when the column holds ` NAME `: one LIKE, the same on Postgres and SQLite,
-and each change is one UPDATE (concatenate, or REPLACE), atomic with any other.
+job has a tag when the column holds ` NAME ` (a plain search, case and all, the same on
+Postgres and SQLite), and each change is one UPDATE (concatenate, or REPLACE), atomic with
+any other.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ def tag_name(text: str) -> str:
     return text
 
 
-def has_tag(tags: ColumnElement[str | None], name: str) -> ColumnElement[bool]:
-    """Whether the tags column holds `name` (NULL, which filters treat as false, if none)."""
-    return tags.contains(f" {tag_name(name)} ", autoescape=True)
+def has_tag(tags: ColumnElement[str | None], name: str, dialect: str) -> ColumnElement[bool]:
+    """Whether the tags column holds `name`, as written (NULL, which filters treat as false,
+    if none). A plain search for ` NAME `: LIKE would ignore case on SQLite only."""
+    position = func.strpos if dialect == "postgresql" else func.instr
+    return position(tags, f" {tag_name(name)} ") > 0
 
 
 class Annotations(StorePart):
@@ -52,7 +55,7 @@ class Annotations(StorePart):
                 chosen = t.c.id.in_(chunk)
                 changes: list[ColumnElement[Any]] = [
                     case(
-                        (has_tag(t.c.tags, name), t.c.tags),
+                        (has_tag(t.c.tags, name, self.dialect), t.c.tags),
                         else_=func.coalesce(t.c.tags, " ") + literal(f"{name} "),
                     )
                     for name in add

@@ -17,6 +17,7 @@ from pathlib import Path
 import jinja2
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -33,6 +34,7 @@ from dbdict_celery.web.formatting import FILTERS
 from dbdict_celery.web.metrics import metrics_app
 
 HERE = Path(__file__).parent
+LOOPBACK_NAMES = ["127.0.0.1", "localhost"]
 TABLE = "/tables/{table}"
 JOB = TABLE + "/jobs/{job_id:int}"
 
@@ -55,7 +57,13 @@ def dashboard_app(
     )
     environment.filters.update(FILTERS)
     environment.globals.update(statuses=list(Status), zip=zip)
-    middleware = [Middleware(BasicAuth, credentials=credentials)] if credentials else []
+    middleware = (
+        [Middleware(BasicAuth, credentials=credentials)]
+        if credentials
+        # no password, so on loopback: a page of another site whose name it rebinds to
+        # 127.0.0.1 would read every table; only requests naming loopback are answered
+        else [Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_NAMES)]
+    )
     catalog = Catalog(location, table)
     app = Starlette(
         routes=_routes(catalog),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from dbdict_celery.errors import UsageError
@@ -21,6 +22,7 @@ from dbdict_celery.store.store import JobStore
 
 PAGE_SIZES = (25, 50, 100, 500)
 DEFAULT_PAGE_SIZE = 50
+MAX_GROUPS = 500  # a grouping by a key of many values (an id, a loss) shows its first groups
 
 
 @dataclass(frozen=True)
@@ -79,17 +81,25 @@ class GridQuery:
         pairs += [("agg", text) for text in chosen["agg"]]
         return pairs
 
-    def of_group(self, values: Sequence[Any]) -> list[tuple[str, str]]:
+    def of_group(self, values: Sequence[Any]) -> list[tuple[str, str]] | None:
         """The query parameters of the grid of one group's jobs: these filters, and each
-        grouping key equal to the group's value."""
-        within = tuple(f"{key}={value!r}" for key, value in zip(self.group_by, values, strict=True))
+        grouping key equal to the group's value (each of its tags, for `tags`). None when a
+        filter cannot say it: a key the jobs do not have, a time."""
+        within: list[str] = []
+        for key, value in zip(self.group_by, values, strict=True):
+            if value is None or isinstance(value, datetime):
+                return None
+            if key == "tags":
+                within += (f"tag={name}" for name in value.split())
+            else:
+                within.append(f"{key}={value!r}")
         return GridQuery(self.statuses, (*self.where, *within), self.sort).items()
 
 
 @dataclass(frozen=True)
 class GridPage:
     """One page of the grid: its jobs and columns, and whether pages follow; or, grouped,
-    every group (a few rows, whatever the number of jobs)."""
+    the first MAX_GROUPS groups, and whether there are more."""
 
     query: GridQuery
     jobs: list[Job]
@@ -108,10 +118,12 @@ def grid_page(store: JobStore, query: GridQuery) -> GridPage:
     """One page of the jobs `query` chooses, in its order; or their groups."""
     if query.group_by:
         aggregates = Aggregate.parse_all(query.agg)
-        groups = store.groups(query.group_by, aggregates, query.statuses or None, query.where)
+        groups = store.groups(query.group_by, aggregates, query.statuses or None, query.where,
+                              limit=MAX_GROUPS + 1)  # fmt: skip
+        shown_groups = groups[:MAX_GROUPS]
         columns = [*query.group_by, "jobs", *map(str, aggregates)]
-        rows = [[*g.values, g.jobs, *(g.results[a] for a in aggregates)] for g in groups]
-        return GridPage(query, [], columns, rows, False, groups)
+        rows = [[*g.values, g.jobs, *(g.results[a] for a in aggregates)] for g in shown_groups]
+        return GridPage(query, [], columns, rows, len(groups) > MAX_GROUPS, shown_groups)
     offset = (query.page - 1) * query.size
     statuses = query.statuses or None
     jobs = store.jobs(statuses, query.where, query.size + 1, query.sort, offset=offset)

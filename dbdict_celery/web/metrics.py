@@ -14,10 +14,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from dbdict_celery.config import DEFAULT_QUEUE, TablePath
 from dbdict_celery.errors import DbdictError
@@ -45,7 +48,7 @@ class TableCollector(Collector):
                 store = self._stores.get(path) or JobStore(path, create=False)
                 self._stores[path] = store
                 census = store.census()
-            except DbdictError as error:
+            except (DbdictError, SQLAlchemyError) as error:  # a pool timeout is the latter
                 log.warning("metrics: table %s not read: %s", path, error)
                 families["up"].add_metric(labels, 0)
                 continue
@@ -54,10 +57,16 @@ class TableCollector(Collector):
 
 
 def metrics_app(paths: Sequence[TablePath]) -> ASGIApp:
-    """An ASGI app serving the metrics of the tables at `paths`."""
+    """An ASGI app serving the metrics of the tables at `paths`. The census is read in a
+    worker thread: a scrape never holds up the dashboard's pages."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(TableCollector(paths))
-    return make_asgi_app(registry)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        body = await run_in_threadpool(generate_latest, registry)
+        await Response(body, media_type=CONTENT_TYPE_LATEST)(scope, receive, send)
+
+    return app
 
 
 def _families() -> dict[str, GaugeMetricFamily | CounterMetricFamily]:

@@ -19,6 +19,8 @@ from starlette.responses import (
 )
 from starlette.templating import Jinja2Templates
 
+from dbdict_celery.errors import DbdictError
+from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.store import JobStore
 from dbdict_celery.web.actions import Actions, act
 from dbdict_celery.web.catalog import Catalog
@@ -26,7 +28,6 @@ from dbdict_celery.web.comparison import job_comparison
 from dbdict_celery.web.grid import PAGE_SIZES, GridQuery, grid_page
 from dbdict_celery.web.job_page import job_detail
 from dbdict_celery.web.live import job_ids, job_news, table_news
-from dbdict_celery.web.overview import overview
 from dbdict_celery.web.study_page import study_detail
 
 POLL_SECONDS = 1.5  # how often an open page asks for news
@@ -52,9 +53,15 @@ def _store(request: Request) -> JobStore:
 
 
 def tables_page(request: Request) -> Response:
-    """The job tables of the database, each with its counts by status."""
+    """The job tables of the database, each with its counts by status, or why it cannot be
+    read (one table dropped by hand, or made by a newer release, hides no other)."""
     catalog = catalog_of(request)
-    counts = {name: catalog.store(name).counts() for name in catalog.tables()}
+    counts: dict[str, dict[Status, int] | str] = {}
+    for name in catalog.tables():
+        try:
+            counts[name] = catalog.store(name).counts()
+        except DbdictError as error:
+            counts[name] = str(error).splitlines()[0]
     return _render(request, "tables.html", counts=counts, named=catalog.path.table)
 
 
@@ -64,7 +71,7 @@ def overview_page(request: Request) -> Response:
         request,
         "overview.html",
         table=store.path.table,
-        overview=overview(store),
+        overview=store.overview(),
         studies=store.study_names(),
     )
 

@@ -112,7 +112,7 @@ def create_app() -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        worker_pool=PREFORK_POOL,  # Celery's, with a shutdown that cannot hang (-P overrides)
+        worker_pool=PREFORK_POOL,  # Celery's, minus a shutdown hang (prefork_pool.py; -P overrides)
         task_default_queue=QUEUE,
         task_queue_max_priority=LEVELS - 1,
         # Task events cost a fifth of a short job's throughput: off, unless asked for. Flower

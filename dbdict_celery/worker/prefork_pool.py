@@ -1,4 +1,4 @@
-"""Celery's prefork pool, with a shutdown that cannot hang on a lock a dead process held.
+"""Celery's prefork pool, whose shutdown does not wait forever for a lock a dead process held.
 
 On a broker without an event loop (the embedded SQLite broker) Celery uses billiard's
 blocking pool: its idle processes take turns reading one shared queue, under one lock.

@@ -45,6 +45,11 @@ def test_tags_are_added_removed_and_found(store: JobStore) -> None:
     assert ids(store, "tag=lr_0.1") == [1]
     assert ids(store, "tag=lr_011") == [], "_ is not a wildcard"
     assert ids(store, "tag=base") == [], "a tag is matched whole"
+    store.tag([4], add=["Baseline"])
+    assert ids(store, "tag=baseline") == [1, 2, 3], "case counts, on SQLite too"
+    store.tag([4], add=["baseline"], remove=["BASELINE"])
+    assert store.get(4).tags == "Baseline baseline"
+    store.tag([4], remove=["Baseline", "baseline"])
     store.tag([1, 2, 3], remove=["baseline", "old", "lr_0.1"])
     assert all(job.tags is None for job in store.jobs())
 
@@ -90,6 +95,8 @@ def test_groups_aggregate_numbers_as_filters_read_them(store: JobStore) -> None:
         ({"lr": 0.01, "layers": 2, "seed": 1}, {"accuracy": 0.5}),
         ({"lr": 0.01}, {}),  # no layers, no accuracy: its own group
         ({"lr": 10, "layers": 2}, {"accuracy": 0.1}),  # 10 after 0.1: numbers, not text
+        ({"lr": 1, "layers": 2}, {"accuracy": 0.3}),  # 1 and 1.0: one value, one group
+        ({"lr": 1.0, "layers": 2}, {"accuracy": 0.5}),
         ({"lr": "0.1", "layers": 2}, {"accuracy": 0.2}),  # text: a group of its own
     ])  # fmt: skip
     wanted = Aggregate.parse_all(["mean,std,count,min,max,sum:accuracy"])
@@ -97,7 +104,8 @@ def test_groups_aggregate_numbers_as_filters_read_them(store: JobStore) -> None:
     found = {group.values: (group.jobs, {str(a): v for a, v in group.results.items()})
              for group in groups}  # fmt: skip
     numeric = [values for values in found if not isinstance(values[0], str)]
-    assert numeric == [(0.01, 2), (0.01, None), (0.1, 2), (0.1, 4), (10, 2)], "None last"
+    assert numeric == [(0.01, 2), (0.01, None), (0.1, 2), (0.1, 4), (1, 2), (10, 2)], "None last"
+    assert found[(1, 2)][0] == 2
     assert found[("0.1", 2)][0] == 1
     jobs, first = found[(0.1, 2)]
     assert jobs == 4

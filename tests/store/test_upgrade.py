@@ -40,7 +40,7 @@ def _as_version_1(store: JobStore) -> None:
         for index in ("_study", "_group"):
             connection.execute(text(f"DROP INDEX {quote(store.path.table + index)}"))
         for column in ("queue", "study", "trial", "prune_requested", "limits", "run_group",
-                       "max_running", "sole_task_id", "tags", "note"):  # fmt: skip
+                       "max_running", "sole_task_id", "tags", "note", "queued_at"):  # fmt: skip
             connection.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         for companion in (store.attempt_table, store.metric_table):
             connection.execute(text(f"DROP TABLE {quote(companion.name)}"))

@@ -12,6 +12,8 @@ from dbdict_celery.store.store import JobStore
 from dbdict_celery.web.app import dashboard_app
 from tests.web.sweep import Sweep, fill
 
+LOCAL = "http://127.0.0.1"  # the dashboard without a password answers loopback names only
+
 
 @pytest.fixture
 def sweep(store: JobStore, tmp_path: Path) -> Sweep:
@@ -20,7 +22,7 @@ def sweep(store: JobStore, tmp_path: Path) -> Sweep:
 
 @pytest.fixture
 def client(location: str, sweep: Sweep) -> Iterator[TestClient]:
-    with TestClient(dashboard_app(location)) as client:
+    with TestClient(dashboard_app(location), base_url=LOCAL) as client:
         yield client
 
 

@@ -17,6 +17,7 @@ from dbdict_celery.store.store import JobStore
 from dbdict_celery.web.app import dashboard_app
 from dbdict_celery.web.auth import Credentials
 from tests.conftest import dbdict
+from tests.web.conftest import LOCAL
 from tests.web.sweep import Sweep
 
 AUTH = {"authorization": "Basic " + base64.b64encode(b"me:pw").decode()}
@@ -79,7 +80,7 @@ def test_forms_from_elsewhere_are_refused(
 def test_without_allow_actions_there_are_no_buttons(
     location: str, sweep: Sweep, table: str
 ) -> None:
-    with TestClient(dashboard_app(location)) as client:
+    with TestClient(dashboard_app(location), base_url=LOCAL) as client:
         page = client.get(f"{table}/jobs/{sweep.waiting[0]}")
         assert 'name="token"' not in page.text
         posted = client.post(f"{table}/jobs/{sweep.waiting[0]}/action", data={"action": "cancel"})

@@ -60,3 +60,9 @@ def test_the_command_refuses_an_open_bind_in_one_line(tmp_path: Path) -> None:
                  DBDICT_DASHBOARD_AUTH="nocolon")  # fmt: skip
     assert bad.returncode == 2
     assert "nocolon" not in bad.stderr, "what was given (a password, maybe) is not echoed"
+
+
+def test_other_host_names_are_refused_without_a_password(client: TestClient) -> None:
+    """Against DNS rebinding: a site's name pointed at 127.0.0.1 reads nothing."""
+    assert client.get("/", headers={"host": "evil.example:8050"}).status_code == 400
+    assert client.get("/", headers={"host": "localhost:8050"}).status_code == 200

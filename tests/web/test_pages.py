@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.store import JobStore
+from tests.web.conftest import LOCAL
 from tests.web.sweep import STEPS, STUDY, TRIALS, Sweep, fill_study
 
 
@@ -18,7 +19,7 @@ def test_the_start_page_lists_the_tables_of_the_database(
 ) -> None:
     page = client.get("/")
     assert page.status_code == 200
-    assert f'href="http://testserver{table}"' in page.text
+    assert f'href="{LOCAL}{table}"' in page.text
 
 
 def test_the_overview_counts_jobs_by_status_and_names_the_oldest_waiting(
@@ -157,6 +158,8 @@ def test_the_grid_groups_as_list_group_by_does(
     done_link = next(query for status, query, _ in rows if status == "DONE")
     group = client.get(f"{table}/jobs?{done_link.replace('&amp;', '&')}")
     assert re.findall(r'data-field="status">(\w+)<', group.text) == ["DONE"]
+    missing = client.get(f"{table}/jobs", params={"group_by": "nothere"})
+    assert '<td class="number">6</td>' in missing.text, "no filter says 'has no such key'"
     bad = client.get(f"{table}/jobs", params={"group_by": "status", "agg": "median:loss"})
     assert bad.status_code == 400
 

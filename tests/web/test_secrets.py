@@ -14,6 +14,7 @@ from dbdict_celery.store.store import JobStore
 from dbdict_celery.web.app import dashboard_app
 from dbdict_celery.web.auth import Credentials
 from tests.conftest import free_port
+from tests.web.conftest import LOCAL
 from tests.web.sweep import STUDY, fill, fill_study
 
 DB_SECRET = f"pg-{secrets.token_hex(8)}"
@@ -38,7 +39,7 @@ def test_no_password_appears_in_any_page_or_json(
     seen: dict[str, str] = {}
     with (
         TestClient(dashboard_app(None, credentials=credentials)) as client,
-        TestClient(dashboard_app(unreachable)) as down,
+        TestClient(dashboard_app(unreachable), base_url=LOCAL) as down,
     ):
         client.headers["authorization"] = f"Basic {token}"
         for url in [
