@@ -74,7 +74,7 @@ def curve_charts(store: JobStore, job_id: int) -> dict[str, Chart]:
 def log_tail(store: JobStore, job: Job, stream: str) -> LogTail:
     """The last lines of a job's output; a log out of reach says why instead."""
     try:
-        where, content = read_log(store, job, stream)
+        where, content = read_log(store, job, stream, last=LOG_TAIL_BYTES + 1)
     except (DbdictError, OSError) as error:
         return LogTail(stream, "", f"(cannot be read: {error})", False)
     tail = content[-LOG_TAIL_BYTES:]

@@ -9,6 +9,7 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.store.logs import read_log
 from dbdict_celery.store.store import JobStore
 from tests.web.conftest import LOCAL
 from tests.web.sweep import STEPS, STUDY, TRIALS, Sweep, fill_study
@@ -174,3 +175,15 @@ def test_a_job_page_shows_its_tags_and_note(
     assert "&lt;b&gt;best&lt;/b&gt; so far" in page.text, "escaped"
     tagged = client.get(f"{table}/jobs", params={"where": "tag=baseline"})
     assert re.findall(r'data-field="status">(\w+)<', tagged.text) == ["DONE"]
+
+
+def test_a_job_page_reads_only_the_tail_of_its_output(store: JobStore, sweep: Sweep) -> None:
+    """A log of gigabytes must not be read whole to show its last lines."""
+    job = store.get(sweep.done)
+    where, everything = read_log(store, job)
+    assert everything.endswith(b"epoch 299\n")
+    _, tail = read_log(store, job, last=10)
+    assert tail == everything[-10:]
+    _, short = read_log(store, job, last=10**9)
+    assert short == everything
+    assert Path(where).stat().st_size == len(everything)
