@@ -84,6 +84,7 @@ def _routes(catalog: Catalog) -> list[BaseRoute]:
         Route(TABLE, pages.overview_page, name="overview"),
         Route(TABLE + "/news.json", pages.table_news_json, name="table_news"),
         Route(TABLE + "/jobs", pages.grid_view, name="grid"),
+        Route(TABLE + "/curves", pages.curves_view, name="curves"),
         Route(JOB, pages.job_view, name="job"),
         Route(JOB + "/news.json", pages.job_news_json, name="job_news"),
         Route(JOB + "/action", pages.action_view, methods=["POST"], name="action"),

@@ -41,11 +41,13 @@ class Tick:
 
 @dataclass(frozen=True)
 class Chart:
-    """What the chart template draws: lines, ticks, and the plot area's size."""
+    """What the chart template draws: lines, ticks, the plot area's size, and the legend
+    (a line's name and colour each, or one per group of lines)."""
 
     lines: list[Line]
     x_ticks: list[Tick]
     y_ticks: list[Tick]
+    legend: list[tuple[str, str]] | None = None  # None: each line's name and colour
     width: int = WIDTH
     height: int = HEIGHT
     left: int = MARGIN_LEFT
@@ -61,10 +63,16 @@ class Chart:
 Series = Sequence[tuple[float, float]]  # (x, y) points in x order
 
 
-def line_chart(series: Mapping[str, Series], scatter: frozenset[str] = frozenset()) -> Chart:
-    """A chart of each named series, coloured in turn, on shared axes; those named in
-    `scatter` drawn as dots rather than a line."""
-    thinned = {name: thin(points) for name, points in series.items()}
+def line_chart(
+    series: Mapping[str, Series],
+    scatter: frozenset[str] = frozenset(),
+    groups: Mapping[str, str] | None = None,
+    most: int = MAX_POINTS,
+) -> Chart:
+    """A chart of each named series on shared axes, each of at most about `most` points;
+    coloured in turn, or by group when `groups` gives each series' group (many curves of
+    a sweep, coloured by a parameter); those named in `scatter` drawn as dots."""
+    thinned = {name: thin(line, most) for name, line in series.items()}
     finite = [(x, y) for points in thinned.values() for x, y in points if math.isfinite(y)]
     if not finite:
         return Chart([Line(name, COLOURS[0], "", 0) for name in series], [], [])
@@ -79,9 +87,11 @@ def line_chart(series: Mapping[str, Series], scatter: frozenset[str] = frozenset
     def py(y: float) -> float:
         return bottom - (y - y_low) / (y_high - y_low) * (bottom - top)
 
+    order = list(dict.fromkeys((groups or {}).get(name, name) for name in thinned))
+    colour_of = {group: COLOURS[n % len(COLOURS)] for n, group in enumerate(order)}
     lines = []
-    for n, (name, points) in enumerate(thinned.items()):
-        colour = COLOURS[n % len(COLOURS)]
+    for name, points in thinned.items():
+        colour = colour_of[(groups or {}).get(name, name)]
         if name in scatter:
             dots = tuple((round(px(x), 1), round(py(y), 1)) for x, y in points if math.isfinite(y))
             lines.append(Line(name, colour, "", len(points), dots))
@@ -96,7 +106,8 @@ def line_chart(series: Mapping[str, Series], scatter: frozenset[str] = frozenset
         lines.append(Line(name, colour, " ".join(path), len(points)))
     x_ticks = [Tick(round(px(value), 1), _label(value)) for value in _ticks(x_low, x_high)]
     y_ticks = [Tick(round(py(value), 1), _label(value)) for value in _ticks(y_low, y_high)]
-    return Chart(lines, x_ticks, y_ticks)
+    legend = [(group, colour_of[group]) for group in order] if groups is not None else None
+    return Chart(lines, x_ticks, y_ticks, legend=legend)
 
 
 def thin(points: Series, limit: int = MAX_POINTS) -> Series:

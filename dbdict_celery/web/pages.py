@@ -29,6 +29,7 @@ from dbdict_celery.web.grid import PAGE_SIZES, GridQuery, grid_page
 from dbdict_celery.web.job_page import job_detail
 from dbdict_celery.web.live import job_ids, job_news, table_news
 from dbdict_celery.web.study_page import study_detail
+from dbdict_celery.web.sweep_curves import sweep_curves
 
 POLL_SECONDS = 1.5  # how often an open page asks for news
 
@@ -86,6 +87,16 @@ def grid_view(request: Request) -> Response:
         page=grid_page(store, query),
         page_sizes=PAGE_SIZES,
     )
+
+
+def curves_view(request: Request) -> Response:
+    """One key's curves of the jobs the grid's filters choose, coloured by a parameter."""
+    store = _store(request)
+    params = request.query_params
+    curves = sweep_curves(
+        store, GridQuery.parse(params), params.get("key") or None, params.get("hue") or None
+    )
+    return _render(request, "curves.html", table=store.path.table, curves=curves)
 
 
 def job_view(request: Request) -> Response:

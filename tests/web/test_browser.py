@@ -117,6 +117,15 @@ def test_from_the_overview_to_a_job_and_its_curve_live(
     _within(LIVE_DEADLINE, lambda: browser.find_element(By.ID, "status").text == "DONE")
     assert "0.5" in browser.find_element(By.ID, "live").text, "the whole page was refreshed"
 
+    browser.get(f"{dashboard}/tables/{table}/jobs")
+    browser.find_element(By.ID, "curves-link").click()
+    browser.find_element(By.ID, "hue").send_keys("lr")
+    browser.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    wait.until(lambda b: "hue=lr" in b.current_url)
+    drawn = browser.find_elements(By.CSS_SELECTOR, "figure.chart path.series")
+    assert len(drawn) == len([job for job in store.jobs() if store.curve_summaries(job.id)])
+    browser.save_screenshot(str(IMAGES / "dashboard-curves.png"))
+
 
 def _within(seconds: float, condition: object) -> None:
     """Wait for `condition` (a callable) to hold, at most `seconds`; fail saying how long."""
