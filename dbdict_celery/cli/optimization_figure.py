@@ -73,19 +73,14 @@ def _by_time(
 
 
 def _importances(axes: Axes, store: JobStore, definition: Definition) -> None:
-    import optuna
+    from dbdict_celery.search.importances import param_importances
 
-    from dbdict_celery.search.trials import told_study
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # its study is ours, in memory
-    study = told_study(store, definition)
-    complete = [t for t in study.trials if t.state is optuna.trial.TrialState.COMPLETE]
+    importances = param_importances(store, definition)
     axes.set(title="parameter importances")
-    if len(definition.space.distributions) < 2 or len(complete) < 2:
+    if importances is None:
         axes.text(0.5, 0.5, "needs 2 parameters and 2 DONE trials", ha="center", va="center")
         axes.set_axis_off()
         return
-    importances = optuna.importance.get_param_importances(study)
     names = list(reversed(importances))
     axes.barh(names, [importances[name] for name in names])
     axes.set(xlabel="importance (fANOVA)")

@@ -1,6 +1,6 @@
 """An optimize study as its page shows it: where it stands (`dbdict optimize --status`),
-its best trials, and a chart: the objective and the best so far against the trial number,
-or for two objectives every trial and the Pareto front."""
+its best trials, a chart (the objective and the best so far against the trial number, or
+for two objectives every trial and the Pareto front) and which parameters mattered."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.search.importances import param_importances
 from dbdict_celery.search.pareto import pareto_front
 from dbdict_celery.search.results import StudyStatus, study_status
 from dbdict_celery.store.job import Job
@@ -29,6 +30,7 @@ class StudyDetail:
     status: StudyStatus
     trials: list[Job]
     chart: Chart | None
+    importances: dict[str, float] | None  # to the first objective; None: nothing to weigh
 
 
 def study_detail(store: JobStore, name: str) -> StudyDetail:
@@ -42,7 +44,8 @@ def study_detail(store: JobStore, name: str) -> StudyDetail:
         chart = _progress_chart(done, goal.keys[0], goal.directions[0].name == "MINIMIZE")
     elif len(goal.keys) == 2:
         chart = _front_chart(done, pareto_front(done, goal), goal.keys)
-    return StudyDetail(name, status, trials, chart)
+    importances = param_importances(store, status.definition)
+    return StudyDetail(name, status, trials, chart, importances)
 
 
 def _progress_chart(done: list[Job], key: str, minimize: bool) -> Chart | None:

@@ -3,12 +3,15 @@ shows, and the one-line errors of a bad query, a job or a table that is not ther
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
 from starlette.testclient import TestClient
 
 from dbdict_celery.experiment.status import Status
+from dbdict_celery.search.definition import Definition
+from dbdict_celery.store.job import NewJob
 from dbdict_celery.store.logs import read_log
 from dbdict_celery.store.store import JobStore
 from tests.web.conftest import LOCAL
@@ -187,3 +190,27 @@ def test_a_job_page_reads_only_the_tail_of_its_output(store: JobStore, sweep: Sw
     _, short = read_log(store, job, last=10**9)
     assert short == everything
     assert Path(where).stat().st_size == len(everything)
+
+
+def test_a_study_page_says_which_parameters_mattered(
+    client: TestClient, store: JobStore, table: str
+) -> None:
+    """The loss depends on x alone: Optuna's importances put x far above y."""
+    definition = Definition(
+        "tests.experiments.bowl", ("x=uniform(0, 1)", "y=uniform(0, 1)"), "loss:min", 30,
+        name="two-params",
+    )  # fmt: skip
+    store.define_study("two-params", definition.record())
+    draw = random.Random(1)  # noqa: S311 (x and y drawn apart: neither stands for the other)
+    points = [(draw.random(), draw.random()) for _ in range(30)]
+    new = [NewJob(definition.experiment, {"x": x, "y": y}, study="two-params", trial=n)
+           for n, (x, y) in enumerate(points)]  # fmt: skip
+    for row in [each for batch in store.insert(new) for each in batch]:
+        job = store.book(row.id)
+        assert job is not None
+        store.finish(job, Status.DONE, {**job.params, "loss": (job.params["x"] - 0.3) ** 2})
+    page = client.get(f"{table}/studies/two-params")
+    assert page.status_code == 200, page.text
+    importances = re.findall(r"<tr><th>(\w)</th><td class=\"number\">([\d.]+)</td>", page.text)
+    assert [name for name, _ in importances] == ["x", "y"], "most important first"
+    assert float(importances[0][1]) > 0.8
