@@ -7,6 +7,7 @@ import random
 import re
 from pathlib import Path
 
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from dbdict_celery.experiment.status import Status
@@ -214,3 +215,18 @@ def test_a_study_page_says_which_parameters_mattered(
     importances = re.findall(r"<tr><th>(\w)</th><td class=\"number\">([\d.]+)</td>", page.text)
     assert [name for name, _ in importances] == ["x", "y"], "most important first"
     assert float(importances[0][1]) > 0.8
+
+
+def test_a_table_that_cannot_be_opened_hides_no_other(
+    client: TestClient, store: JobStore, sweep: Sweep, table: str
+) -> None:
+    """A table dropped by hand keeps its row in dbdict_schema: the start page says so for
+    it, and lists the others."""
+    with store.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO dbdict_schema (table_name, version) VALUES ('dropped_by_hand', 7)")
+        )
+    page = client.get("/")
+    assert page.status_code == 200, page.text
+    assert f'href="{LOCAL}{table}"' in page.text
+    assert "dropped_by_hand" in page.text
