@@ -32,6 +32,7 @@ from sqlalchemy import make_url
 from benchmarks import (
     capture_bench,
     curves_bench,
+    dashboard_bench,
     isolation_bench,
     memory_bench,
     optimize_bench,
@@ -58,6 +59,7 @@ SUITES: dict[str, Callable[[Settings], list[Result]]] = {
     "writes": write_bench.measure,
     "curves": curves_bench.measure,
     "optimize": optimize_bench.measure,
+    "dashboard": dashboard_bench.measure,
 }
 OUTPUT = Path(__file__).with_name("results.json")
 

@@ -27,7 +27,7 @@ from tests.conftest import REPO
 
 SUITES = {
     "worker", "schedule", "store", "status", "save", "stop", "memory", "capture", "isolation",
-    "writes", "curves", "optimize",
+    "writes", "curves", "optimize", "dashboard",
 }  # fmt: skip
 RECORD = REPO / "benchmarks" / "results.json"
 README = "benchmarks/README.md"
