@@ -12,6 +12,7 @@ authentication.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import jinja2
@@ -31,7 +32,7 @@ from dbdict_celery.web.actions import Actions, Forbidden, check_actions
 from dbdict_celery.web.auth import BasicAuth, Credentials
 from dbdict_celery.web.catalog import Catalog
 from dbdict_celery.web.formatting import FILTERS
-from dbdict_celery.web.metrics import metrics_app
+from dbdict_celery.web.metrics import metrics_registry, metrics_response
 
 HERE = Path(__file__).parent
 LOOPBACK_NAMES = ["127.0.0.1", "localhost"]
@@ -91,8 +92,19 @@ def _routes(catalog: Catalog) -> list[BaseRoute]:
         Route(TABLE + "/compare", pages.compare_view, name="compare"),
         Route(TABLE + "/studies/{study}", pages.study_view, name="study"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
-        Mount("/metrics", metrics_app(catalog.paths()), name="metrics"),
+        Route("/metrics", _metrics(catalog), name="metrics"),
     ]
+
+
+def _metrics(catalog: Catalog) -> Callable[[Request], Awaitable[Response]]:
+    """`/metrics` itself (no redirect to `/metrics/`): the census of the tables there when
+    the app starts."""
+    registry = metrics_registry(catalog.paths())
+
+    async def endpoint(request: Request) -> Response:
+        return await metrics_response(registry)
+
+    return endpoint
 
 
 def _forbidden(request: Request, error: Exception) -> Response:

@@ -56,15 +56,25 @@ class TableCollector(Collector):
         yield from families.values()
 
 
-def metrics_app(paths: Sequence[TablePath]) -> ASGIApp:
-    """An ASGI app serving the metrics of the tables at `paths`. The census is read in a
-    worker thread: a scrape never holds up the dashboard's pages."""
+def metrics_registry(paths: Sequence[TablePath]) -> CollectorRegistry:
+    """A registry holding the census of the tables at `paths`, read at each scrape."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(TableCollector(paths))
+    return registry
+
+
+async def metrics_response(registry: CollectorRegistry) -> Response:
+    """One scrape, its census read in a worker thread: it never holds up other requests."""
+    body = await run_in_threadpool(generate_latest, registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def metrics_app(paths: Sequence[TablePath]) -> ASGIApp:
+    """An ASGI app serving the metrics of the tables at `paths`, at any path."""
+    registry = metrics_registry(paths)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        body = await run_in_threadpool(generate_latest, registry)
-        await Response(body, media_type=CONTENT_TYPE_LATEST)(scope, receive, send)
+        await (await metrics_response(registry))(scope, receive, send)
 
     return app
 

@@ -144,7 +144,7 @@ def test_a_study_page_draws_the_best_so_far_against_trials(
 
 
 def test_prometheus_scrapes_the_tables_at_metrics(client: TestClient, store: JobStore) -> None:
-    scrape = client.get("/metrics")
+    scrape = client.get("/metrics", follow_redirects=False)
     assert scrape.status_code == 200
     assert f'table="{store.path.table}"' in scrape.text
 
