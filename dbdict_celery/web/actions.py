@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from starlette.requests import Request
-
 from dbdict_celery.errors import UsageError
-from dbdict_celery.store.store import JobStore
+
+if TYPE_CHECKING:  # `dbdict --help` loads this module, and must not load SQLAlchemy
+    from starlette.requests import Request
+
+    from dbdict_celery.store.store import JobStore
 
 ACTIONS = ("cancel", "requeue", "priority")
 
