@@ -46,12 +46,8 @@ def server(location: str, tmp_path: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}/metrics"
 
     def answers() -> bool:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-        except OSError:
-            assert process.poll() is None, process.communicate()
-            return False
-        return True
+        assert process.poll() is None, process.communicate()
+        return _body_or_none(url) is not None
 
     try:
         wait_until(answers, "the metrics server to answer", timeout=60)
