@@ -115,13 +115,38 @@ def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Tests never touch the user's own embedded database and broker. The user's DBDICT_TEST_*
     settings stay: they say where the test services are (tests/services.py reads them when a
     fixture first needs a service)."""
+    from dbdict_celery.config import broker_url
+
     home = tmp_path_factory.mktemp("dbdict-home")
     settings = [name for name in os.environ if name.startswith("DBDICT_")]
     saved = {name: os.environ.pop(name) for name in settings if not name.startswith("DBDICT_TEST_")}
     os.environ["DBDICT_HOME"] = str(home)
-    yield home
+    with app_on_broker(broker_url()):  # the app was made at import, on the user's broker
+        yield home
     del os.environ["DBDICT_HOME"]
     os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def app_on_broker(url: str) -> Iterator[None]:
+    """dbdict's app, in this process, sends to and reads from `url` within the block. Its
+    connection and producer pools are dropped on the way in and out: a pool kept would go
+    on sending to the broker before."""
+    from dbdict_celery.worker.app import app, broker_settings
+
+    saved = {name: app.conf[name] for name in broker_settings(url)}
+
+    def drop_pools() -> None:
+        app.close()  # the connection pool
+        vars(app).pop("amqp", None)  # and with it the producer pool, which close() keeps
+
+    drop_pools()
+    app.conf.update(broker_settings(url))
+    try:
+        yield
+    finally:
+        drop_pools()
+        app.conf.update(saved)
 
 
 @pytest.fixture(autouse=True)

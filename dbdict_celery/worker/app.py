@@ -51,6 +51,18 @@ def transport_options(url: str) -> dict[str, Any]:
     return {}
 
 
+def broker_settings(url: str) -> dict[str, Any]:
+    """The app's settings for the broker at `url` (an embedded one's folder is made here)."""
+    embedded = url.startswith(EMBEDDED)
+    if embedded:
+        os.makedirs(os.path.dirname(os.path.abspath(url[len(EMBEDDED) :])), exist_ok=True)
+    return {
+        "broker_url": url.removeprefix("sqla+") if embedded else url,  # the class says sqla
+        "broker_transport": EMBEDDED_TRANSPORT if embedded else None,
+        "broker_transport_options": transport_options(url),
+    }
+
+
 def is_embedded(celery: Celery) -> bool:
     """Whether `celery` uses the embedded SQLite broker."""
     return bool(celery.conf.broker_transport == EMBEDDED_TRANSPORT)
@@ -93,16 +105,10 @@ def create_app() -> Celery:
             "sqla+sqlite:///path (DBDICT_BROKER, or celery --broker)"
         )
     kind = "redis" if scheme in ("redis", "rediss", "sentinel") else scheme  # as kombu names it
-    transport = None
-    if url.startswith(EMBEDDED):
-        os.makedirs(os.path.dirname(os.path.abspath(url[len(EMBEDDED) :])), exist_ok=True)
-        transport = EMBEDDED_TRANSPORT
     tasks = ["dbdict_celery.worker.tasks", "dbdict_celery.search.detached"]
     celery = DbdictCelery("dbdict_celery", include=tasks)
     celery.conf.update(
-        broker_url=url.removeprefix("sqla+") if transport else url,  # the class says sqla
-        broker_transport=transport,
-        broker_transport_options=transport_options(url),
+        **broker_settings(url),
         broker_connection_retry_on_startup=True,
         task_serializer="json",
         result_serializer="json",

@@ -51,7 +51,8 @@ def redis_envelopes(
 ) -> Iterator[dict[str, Any]]:
     """kombu's envelope of each message waiting in the Redis queues `names` (over all their
     priority lists), then of each delivered but unacknowledged one delivered after
-    `delivered_since` (a time.time())."""
+    `delivered_since` (a time.time()), whatever its queue: a held message is a job's
+    message wherever it came from."""
     client = channel.client
     lists = dict.fromkeys(
         channel._q_for_pri(name, level) for name in names for level in channel.priority_steps

@@ -16,7 +16,8 @@ import pytest
 from celery import Celery
 from celery.signals import task_postrun
 
-from dbdict_celery.worker.app import app, transport_options
+from dbdict_celery.worker.app import app
+from tests.conftest import app_on_broker
 from tests.deployments import Deployment, broker_of
 
 
@@ -25,18 +26,8 @@ def celery_app(cluster: Deployment, monkeypatch: pytest.MonkeyPatch) -> Iterator
     """dbdict's app on the cluster's broker; its tasks see the cluster's settings."""
     for name, value in cluster.env.items():
         monkeypatch.setenv(name, value)
-    names = ("broker_url", "broker_transport", "broker_transport_options")
-    saved = {name: app.conf[name] for name in names}
-    app.close()  # drop connections to the broker the app had
-    url = broker_of(cluster)
-    app.conf.update(
-        broker_url=url, broker_transport=None, broker_transport_options=transport_options(url)
-    )
-    try:
+    with app_on_broker(broker_of(cluster)):
         yield app
-    finally:
-        app.close()
-        app.conf.update(saved)
 
 
 @pytest.fixture

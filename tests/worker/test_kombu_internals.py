@@ -88,9 +88,14 @@ def _publish(broker: Connection, queue: Queue, *bodies: dict[str, int]) -> None:
         producer.publish(body, routing_key=queue.routing_key, declare=[queue], priority=3)
 
 
-def _bodies(envelopes: Iterator[dict[str, Any]]) -> list[Any]:
-    """The bodies of kombu envelopes, decoded as reconcile decodes them."""
-    return [json.loads(base64.b64decode(envelope["body"])) for envelope in envelopes]
+def _bodies(envelopes: Iterator[dict[str, Any]], queue: str) -> list[Any]:
+    """The bodies of kombu envelopes sent to `queue`, decoded as reconcile decodes them (the
+    session's Redis may hold other tests' messages)."""
+    return [
+        json.loads(base64.b64decode(envelope["body"]))
+        for envelope in envelopes
+        if envelope["properties"]["delivery_info"]["routing_key"] == queue
+    ]
 
 
 def test_waiting_and_unacknowledged_messages_are_read_without_taking_them(
@@ -100,9 +105,12 @@ def test_waiting_and_unacknowledged_messages_are_read_without_taking_them(
     queue = Queue(name, routing_key=name, max_priority=9)
     _publish(on_redis, queue, {"n": 1}, {"n": 2})
     _publish(embedded, queue, {"n": 1})
-    assert _bodies(sqlalchemy_envelopes(embedded.default_channel, [name])) == [{"n": 1}]
+    assert _bodies(sqlalchemy_envelopes(embedded.default_channel, [name]), name) == [{"n": 1}]
     channel = on_redis.default_channel
-    assert sorted(_bodies(redis_envelopes(channel, [name], 0)), key=str) == [{"n": 1}, {"n": 2}]
+    assert sorted(_bodies(redis_envelopes(channel, [name], 0), name), key=str) == [
+        {"n": 1},
+        {"n": 2},
+    ]
 
     taken: list[Message] = []
     consumer = Consumer(channel, [queue], callbacks=[lambda body, message: taken.append(message)])
@@ -110,9 +118,9 @@ def test_waiting_and_unacknowledged_messages_are_read_without_taking_them(
     with consumer:
         on_redis.drain_events(timeout=5)
         assert len(taken) == 1
-        read = _bodies(redis_envelopes(channel, [name], 0))
+        read = _bodies(redis_envelopes(channel, [name], 0), name)
         assert sorted(read, key=str) == [{"n": 1}, {"n": 2}], "one waiting, one held"
-        assert len(_bodies(redis_envelopes(channel, [name], 2**40))) == 1, "held long ago"
+        assert len(_bodies(redis_envelopes(channel, [name], 2**40), name)) == 1, "held long ago"
         taken[0].ack()
 
 
