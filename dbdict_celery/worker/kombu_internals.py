@@ -7,7 +7,8 @@ change how long a virtual transport sleeps between two looks. dbdict needs both:
   and its hash of delivered, unacknowledged messages, or the embedded broker's
   message table (`broker_queue.py` asks the readers below);
 - the embedded broker delivers a job's message as soon as a worker may take it
-  (`EmbeddedTransport`).
+  (`EmbeddedTransport`), and gives each thread its own database session
+  (`EmbeddedChannel`).
 
 Each private name relied on is listed in PRIVATE, by the class that has it:
 tests/worker/test_kombu_internals.py checks each on live objects, and fails
@@ -19,6 +20,7 @@ once they pass on the new one.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from queue import Empty
@@ -37,7 +39,7 @@ PRIVATE: dict[str, tuple[str, ...]] = {
         "unacked_key",
         "unacked_index_key",
     ),
-    "kombu.transport.sqlalchemy.Channel": ("session", "message_cls", "queue_cls"),
+    "kombu.transport.sqlalchemy.Channel": ("session", "message_cls", "queue_cls", "_open"),
     "kombu.transport.sqlalchemy.Channel.message_cls": ("payload", "queue_id", "visible"),
     "kombu.transport.sqlalchemy.Channel.queue_cls": ("id", "name"),
 }
@@ -85,6 +87,30 @@ def sqlalchemy_envelopes(channel: Any, names: list[str]) -> Iterator[dict[str, A
         channel.session.commit()
 
 
+class EmbeddedChannel(sqlalchemy.Channel):
+    """kombu's SQLAlchemy channel with one session per thread, not one per channel.
+
+    Celery acknowledges and rejects a message from the thread that hears of its task's
+    end (the prefork pool's result thread), and a reject that requeues writes the
+    message back, while the worker's main thread polls with the channel's session. A
+    SQLAlchemy session is not made for two threads: sharing one stopped the worker with
+    "concurrent operations are not permitted" when a shutdown handed messages back.
+    """
+
+    def __init__(self, connection: Any, **kwargs: Any) -> None:
+        self._sessions = threading.local()
+        super().__init__(connection, **kwargs)
+
+    @property
+    def session(self) -> Any:
+        """This thread's session."""
+        session = getattr(self._sessions, "session", None)
+        if session is None:
+            _engine, session_maker = self._open()
+            session = self._sessions.session = session_maker()
+        return session
+
+
 class EmbeddedTransport(sqlalchemy.Transport):
     """kombu's SQLAlchemy transport, made to deliver at once: the embedded broker's.
 
@@ -103,6 +129,7 @@ class EmbeddedTransport(sqlalchemy.Transport):
       counters; it makes no query.
     """
 
+    Channel = EmbeddedChannel
     polling_interval = POLLING_INTERVAL
 
     def drain_events(  # type: ignore[override]  # the signature of kombu's virtual Transport

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import time
 from pathlib import Path
 
@@ -60,3 +63,45 @@ def test_an_empty_queue_is_polled_at_the_polling_interval(
     pauses = _pauses(tmp_path, monkeypatch, messages=0, held=0)
     assert pauses
     assert all(pause == POLLING_INTERVAL for pause in pauses[:-1])
+
+
+def test_messages_handed_back_from_another_thread_while_the_worker_polls_are_kept(
+    tmp_path: Path,
+) -> None:
+    """A prefork worker rejects (requeues) from its result thread while its main thread
+    polls: 300 such hand-backs, each message delivered again, and no error in either."""
+    handed_back: queue.Queue[Message | None] = queue.Queue()
+    errors: list[BaseException] = []
+
+    def hand_back(count: int) -> None:
+        try:
+            for _ in range(count):
+                message = handed_back.get(timeout=30)
+                assert message is not None
+                message.reject(requeue=True)
+        except BaseException as error:  # reported by the test, not lost in the thread
+            errors.append(error)
+
+    url = f"sqlite:///{tmp_path}/broker.db"
+    with Connection(url, transport=EMBEDDED_TRANSPORT) as connection:
+        channel = connection.channel()
+        producer = Producer(channel)
+        for n in range(3):
+            producer.publish({"n": n}, routing_key="jobs", declare=[QUEUE])
+        delivered: list[int] = []
+
+        def take(body: dict[str, int], message: Message) -> None:
+            delivered.append(body["n"])
+            handed_back.put(message)
+
+        rejecter = threading.Thread(target=hand_back, args=(300,))
+        rejecter.start()
+        with Consumer(channel, [QUEUE], callbacks=[take]):
+            deadline = time.monotonic() + 120
+            while rejecter.is_alive() and not errors and time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    connection.drain_events(timeout=0.05)
+        rejecter.join(timeout=30)
+    assert not errors, f"a hand-back failed: {errors[0]!r}"
+    assert len(delivered) >= 300, "every message handed back was delivered again"
+    assert set(delivered) == {0, 1, 2}
