@@ -18,7 +18,6 @@ from sqlalchemy.schema import CreateTable
 
 from dbdict_celery.store.job import Inserted, NewJob
 from dbdict_celery.store.schema import staging_table
-from dbdict_celery.store.values import encode
 
 _STAGING = staging_table(MetaData())
 
@@ -38,10 +37,9 @@ def insert_batch(connection: Connection, t: Table, batch: Sequence[NewJob]) -> l
 
 
 def _values(job: NewJob, digest: str) -> dict[str, Any]:
-    """A new job's row, as the staging table holds it (its state starts as its params)."""
+    """A new job's row as the staging table holds it, but for its params."""
     return {
         "experiment": job.experiment,
-        "params": encode(job.params),
         "param_hash": digest,
         "priority": job.priority,
         "exproot": job.exproot,
@@ -55,8 +53,12 @@ def _values(job: NewJob, digest: str) -> dict[str, Any]:
 
 
 def _values_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) -> dict[str, int]:
-    """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING (SQLite)."""
-    rows = [_values(job, digest) | {"state": encode(job.params)} for digest, job in jobs.items()]
+    """Multi-row INSERT ... ON CONFLICT DO NOTHING RETURNING (SQLite); a job's state starts
+    as its params."""
+    rows = []
+    for digest, job in jobs.items():
+        params = json.loads(job.params_json)
+        rows.append(_values(job, digest) | {"params": params, "state": params})
     statement = (
         sqlite.insert(t)
         .on_conflict_do_nothing(index_elements=["param_hash"])
@@ -77,7 +79,7 @@ def _copy_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) -> d
     with cursor.copy(f"COPY {_STAGING.name} ({', '.join(names)}) FROM STDIN") as copy:
         for digest, job in jobs.items():
             values = _values(job, digest)
-            values["params"] = json.dumps(values["params"])
+            values["params"] = job.params_json
             values["limits"] = None if job.limits is None else json.dumps(job.limits)
             copy.write_row([values[name] for name in names])
     staged = _STAGING.c

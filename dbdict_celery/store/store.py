@@ -27,7 +27,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -53,6 +53,7 @@ from dbdict_celery.experiment.provenance import Code, Environment
 from dbdict_celery.experiment.reports import Reports
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome, StopReason
+from dbdict_celery.store.batches import ready_batches
 from dbdict_celery.store.bulk_insert import insert_batch
 from dbdict_celery.store.census import Counting
 from dbdict_celery.store.groups import Groups
@@ -138,18 +139,10 @@ class JobStore(Queries, Operations, History, Metrics, Studies, Groups, Counting,
         A job whose (experiment, params) is already in the table is not inserted
         again: it comes back with `created=False` and the existing row's id.
         """
-        batch: list[NewJob] = []
-        for job in jobs:
-            batch.append(job)
-            if len(batch) >= batch_size:
-                yield self._insert_batch(batch)
-                batch = []
-        if batch:
-            yield self._insert_batch(batch)
-
-    def _insert_batch(self, batch: Sequence[NewJob]) -> list[Inserted]:
-        with self.tables.transaction() as connection:
-            return insert_batch(connection, self.table, batch)
+        for batch in ready_batches(jobs, batch_size):
+            with self.tables.transaction() as connection:
+                inserted = insert_batch(connection, self.table, batch)
+            yield inserted
 
     # -- one run of a job ------------------------------------------------------------------
 

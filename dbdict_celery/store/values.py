@@ -32,18 +32,27 @@ NON_FINITE = tuple(_FLOATS)  # the tag's spellings
 def encode(flat: Mapping[str, Any]) -> dict[str, Any]:
     """A flat state (or params) as the row keeps it; UnstorableValue for a value it cannot,
     or for a state larger than `DBDICT_MAX_STATE_MB` (default 16) as JSON."""
+    return _encoded(flat)[0]
+
+
+def encode_json(flat: Mapping[str, Any]) -> str:
+    """`encode(flat)` as JSON text, for a writer that sends text (COPY): encoded once."""
+    return _encoded(flat)[1]
+
+
+def _encoded(flat: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
     for key in flat:
         _check_text(key, key)
     encoded = {key: encode_value(value, key) for key, value in flat.items()}
-    size, limit = len(json.dumps(encoded, separators=(",", ":"))), max_state_bytes()
-    if size > limit:
+    text = json.dumps(encoded, separators=(",", ":"))
+    if len(text) > (limit := max_state_bytes()):
         largest = max(encoded, key=lambda key: len(json.dumps(encoded[key])))
         raise UnstorableValue(
-            f"cannot store a state of {size / 2**20:.1f} MB (its largest value: {largest!r}): "
-            f"the limit is {limit / 2**20:g} MB (DBDICT_MAX_STATE_MB); keep large results in "
-            "files of the working directory"
+            f"cannot store a state of {len(text) / 2**20:.1f} MB (its largest value: "
+            f"{largest!r}): the limit is {limit / 2**20:g} MB (DBDICT_MAX_STATE_MB); keep "
+            "large results in files of the working directory"
         )
-    return encoded
+    return encoded, text
 
 
 def encode_value(value: Any, key: str = "the value") -> Any:
