@@ -217,7 +217,7 @@ class JobStore(Queries, Operations, History, Metrics, Studies, Groups, Counting,
 
         booked = (worker, environment, devices)
         uncapped = true() if job_id is None else t.c.max_running.is_(None)
-        with self.tables.transaction() as connection:
+        with self.tables.one_statement_each() as connection:
             row = self._booked_with_attempt(connection, booking(uncapped), *booked)
             group = None if row or job_id is None else self.group_of(connection, job_id)
         if group is not None and job_id is not None:  # a capped group's: booked if it has room
@@ -271,7 +271,7 @@ class JobStore(Queries, Operations, History, Metrics, Studies, Groups, Counting,
             .values(**values)
             .returning(t.c.id, t.c.status, t.c.cancel_requested, t.c.prune_requested)
         )
-        with self.tables.transaction() as connection:
+        with self.tables.one_statement_each() as connection:
             row = self._changed_with_run(connection, change, job, attempt, reports)
             if row is not None:
                 return row

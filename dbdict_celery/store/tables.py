@@ -90,6 +90,23 @@ class Tables:
         except DBAPIError as error:
             raise store_error(error, self.path) from error
 
+    @contextlib.contextmanager
+    def one_statement_each(self) -> Iterator[Connection]:
+        """A connection on which each statement is a transaction of its own: for the writes
+        a run makes, each one statement on Postgres (a data-modifying CTE, `history.py`).
+        On Postgres it is in autocommit, so a write is one round trip, not three (BEGIN,
+        the statement, COMMIT); elsewhere it is one transaction, as `transaction`'s."""
+        if self.dialect != "postgresql":
+            with self.transaction() as connection:
+                yield connection
+            return
+        try:
+            with self.engine.connect() as connection:
+                connection.execution_options(isolation_level="AUTOCOMMIT")
+                yield connection
+        except DBAPIError as error:
+            raise store_error(error, self.path) from error
+
     def ago(self, seconds: float) -> ColumnElement[Any]:
         """The moment `seconds` before now, by the database's clock (never this machine's:
         workers and the machine asking may disagree on the time)."""
