@@ -18,6 +18,7 @@ from sqlalchemy.schema import CreateTable
 
 from dbdict_celery.store.job import Inserted, NewJob
 from dbdict_celery.store.schema import staging_table
+from dbdict_celery.store.values import encode, encode_json
 
 _STAGING = staging_table(MetaData())
 
@@ -57,7 +58,7 @@ def _values_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) ->
     as its params."""
     rows = []
     for digest, job in jobs.items():
-        params = json.loads(job.params_json)
+        params = encode(job.params)
         rows.append(_values(job, digest) | {"params": params, "state": params})
     statement = (
         sqlite.insert(t)
@@ -79,7 +80,7 @@ def _copy_insert(connection: Connection, t: Table, jobs: dict[str, NewJob]) -> d
     with cursor.copy(f"COPY {_STAGING.name} ({', '.join(names)}) FROM STDIN") as copy:
         for digest, job in jobs.items():
             values = _values(job, digest)
-            values["params"] = job.params_json
+            values["params"] = encode_json(job.params)
             values["limits"] = None if job.limits is None else json.dumps(job.limits)
             copy.write_row([values[name] for name in names])
     staged = _STAGING.c

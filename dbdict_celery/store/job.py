@@ -13,7 +13,7 @@ from typing import Any
 from dbdict_celery.config import TablePath
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.experiment.sync import Remote
-from dbdict_celery.store.values import decode, encode_json
+from dbdict_celery.store.values import decode
 
 DEFAULT_PRIORITY = 1.0
 RESTART_PRIORITY = 2.0
@@ -73,11 +73,6 @@ class NewJob:
         if self.study is not None:
             return param_hash("", {"study": self.study, "trial": self.trial})
         return param_hash(self.experiment, self.params)
-
-    @functools.cached_property
-    def params_json(self) -> str:
-        """The params as the row's JSON holds them (`values.encode`), checked once."""
-        return encode_json(self.params)
 
 
 @dataclass(frozen=True)

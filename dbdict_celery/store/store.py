@@ -22,6 +22,7 @@ the same transaction, only if the row took it: on Postgres in the same statement
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import socket
@@ -53,7 +54,6 @@ from dbdict_celery.experiment.provenance import Code, Environment
 from dbdict_celery.experiment.reports import Reports
 from dbdict_celery.experiment.status import Status
 from dbdict_celery.store.attempt import AttemptOutcome, StopReason
-from dbdict_celery.store.batches import ready_batches
 from dbdict_celery.store.bulk_insert import insert_batch
 from dbdict_celery.store.census import Counting
 from dbdict_celery.store.groups import Groups
@@ -139,7 +139,8 @@ class JobStore(Queries, Operations, History, Metrics, Studies, Groups, Counting,
         A job whose (experiment, params) is already in the table is not inserted
         again: it comes back with `created=False` and the existing row's id.
         """
-        for batch in ready_batches(jobs, batch_size):
+        pending = iter(jobs)
+        while batch := list(itertools.islice(pending, batch_size)):
             with self.tables.transaction() as connection:
                 inserted = insert_batch(connection, self.table, batch)
             yield inserted
