@@ -73,8 +73,8 @@ def _settings(env: dict[str, str]) -> Iterator[None]:
 
 
 def _celery(app: str) -> list[list[str]]:
-    return [[CELERY, "-A", app, "worker", "-c", "2", "--without-mingle", "--without-gossip",
-             "-l", "WARNING"]]  # fmt: skip
+    """A worker of two processes started as the README starts one: Celery's defaults."""
+    return [[CELERY, "-A", app, "worker", "-c", "2"]]
 
 
 def dbdict_round(env: dict[str, str], location: str, jobs: int) -> float:
