@@ -132,13 +132,16 @@ def app_on_broker(url: str) -> Iterator[None]:
     """dbdict's app, in this process, sends to and reads from `url` within the block. Its
     connection and producer pools are dropped on the way in and out: a pool kept would go
     on sending to the broker before."""
+    import kombu.pools
+
     from dbdict_celery.worker.app import app, broker_settings
 
     saved = {name: app.conf[name] for name in broker_settings(url)}
 
     def drop_pools() -> None:
-        app.close()  # the connection pool
-        vars(app).pop("amqp", None)  # and with it the producer pool, which close() keeps
+        kombu.pools.reset()  # closes every pooled connection and producer of this process
+        app.close()  # the app's connection pool
+        vars(app).pop("amqp", None)  # and with it its producer pool, which close() keeps
 
     drop_pools()
     app.conf.update(broker_settings(url))
