@@ -2,11 +2,14 @@
 Selenium): from the overview to a filtered grid to a job's page and its curve, and a
 change of status in the table shown by the open page within 5 seconds, unreloaded.
 
-The screenshots of docs/dashboard.md are taken here.
+The screenshots of docs/dashboard.md are taken here. They go to the test's temporary folder,
+so that a test run leaves the checkout as it was; DBDICT_TEST_SCREENSHOTS=docs/images
+refreshes the documentation's.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -29,7 +32,6 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-IMAGES = REPO / "docs" / "images"
 LIVE_DEADLINE = 5.0 + 1.5  # the promise, and a margin for a loaded machine
 
 
@@ -61,6 +63,16 @@ def dashboard(location: str, filled: tuple[JobStore, Sweep], tmp_path: Path) -> 
 
 
 @pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """Where the screenshots go: DBDICT_TEST_SCREENSHOTS (relative to the repository), else
+    the test's temporary folder."""
+    chosen = os.environ.get("DBDICT_TEST_SCREENSHOTS")
+    folder = REPO / chosen if chosen else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
 def browser() -> Iterator[WebDriver]:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
@@ -76,7 +88,7 @@ def browser() -> Iterator[WebDriver]:
 
 @pytest.mark.parametrize("location", ["sqlite"], indirect=True)
 def test_from_the_overview_to_a_job_and_its_curve_live(
-    dashboard: str, browser: WebDriver, filled: tuple[JobStore, Sweep]
+    dashboard: str, browser: WebDriver, filled: tuple[JobStore, Sweep], screenshots: Path
 ) -> None:
     store, sweep = filled
     table = store.path.table
@@ -85,8 +97,7 @@ def test_from_the_overview_to_a_job_and_its_curve_live(
     browser.find_element(By.LINK_TEXT, table).click()
     wait.until(lambda b: b.current_url.endswith(f"/tables/{table}"))
     wait.until(lambda b: b.find_element(By.CSS_SELECTOR, '[data-count="DONE"]').text == "5")
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(IMAGES / "dashboard-overview.png"))
+    browser.save_screenshot(str(screenshots / "dashboard-overview.png"))
 
     browser.find_element(By.LINK_TEXT, "all jobs").click()
     browser.find_element(By.ID, "where").send_keys("lr<0.45")
@@ -101,14 +112,14 @@ def test_from_the_overview_to_a_job_and_its_curve_live(
     store.cancel([waiting])  # the open grid shows it, unreloaded
     cell = f'[data-job="{waiting}"][data-field="status"]'
     _within(LIVE_DEADLINE, lambda: browser.find_element(By.CSS_SELECTOR, cell).text == "CANCELLED")
-    browser.save_screenshot(str(IMAGES / "dashboard-grid.png"))
+    browser.save_screenshot(str(screenshots / "dashboard-grid.png"))
 
     browser.find_element(By.LINK_TEXT, str(sweep.done)).click()
     wait.until(lambda b: b.current_url.endswith(f"/jobs/{sweep.done}"))
     path = wait.until(lambda b: b.find_element(By.CSS_SELECTOR, "#curves path.series"))
     assert (path.get_attribute("d") or "").count("L") == STEPS - 1
     assert "epoch 299" in browser.find_element(By.CSS_SELECTOR, "pre.log").text
-    browser.save_screenshot(str(IMAGES / "dashboard-job.png"))
+    browser.save_screenshot(str(screenshots / "dashboard-job.png"))
 
     browser.get(f"{dashboard}/tables/{table}/jobs/{sweep.running}")
     assert browser.find_element(By.ID, "status").text == "RUNNING"
@@ -124,7 +135,7 @@ def test_from_the_overview_to_a_job_and_its_curve_live(
     wait.until(lambda b: "hue=lr" in b.current_url)
     drawn = browser.find_elements(By.CSS_SELECTOR, "figure.chart path.series")
     assert len(drawn) == len([job for job in store.jobs() if store.curve_summaries(job.id)])
-    browser.save_screenshot(str(IMAGES / "dashboard-curves.png"))
+    browser.save_screenshot(str(screenshots / "dashboard-curves.png"))
 
 
 def _within(seconds: float, condition: object) -> None:
