@@ -82,13 +82,8 @@ class Tables:
         `read_only` ones never take SQLite's write lock (see `engine.py`), so a long
         export never holds up a worker's save.
         """
-        try:
-            with self.engine.connect() as connection:
-                connection.execution_options(**{READ_ONLY: read_only})
-                with connection.begin():
-                    yield connection
-        except DBAPIError as error:
-            raise store_error(error, self.path) from error
+        with self._connection(**{READ_ONLY: read_only}) as connection, connection.begin():
+            yield connection
 
     @contextlib.contextmanager
     def one_statement_each(self) -> Iterator[Connection]:
@@ -100,9 +95,15 @@ class Tables:
             with self.transaction() as connection:
                 yield connection
             return
+        with self._connection(isolation_level="AUTOCOMMIT") as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def _connection(self, **options: Any) -> Iterator[Connection]:
+        """A connection with these execution options; its database failures as StoreError."""
         try:
             with self.engine.connect() as connection:
-                connection.execution_options(isolation_level="AUTOCOMMIT")
+                connection.execution_options(**options)
                 yield connection
         except DBAPIError as error:
             raise store_error(error, self.path) from error

@@ -70,15 +70,13 @@ def test_messages_handed_back_from_another_thread_while_the_worker_polls_are_kep
 ) -> None:
     """A prefork worker rejects (requeues) from its result thread while its main thread
     polls: 300 such hand-backs, each message delivered again, and no error in either."""
-    handed_back: queue.Queue[Message | None] = queue.Queue()
+    handed_back: queue.Queue[Message] = queue.Queue()
     errors: list[BaseException] = []
 
     def hand_back(count: int) -> None:
         try:
             for _ in range(count):
-                message = handed_back.get(timeout=30)
-                assert message is not None
-                message.reject(requeue=True)
+                handed_back.get(timeout=30).reject(requeue=True)
         except BaseException as error:  # reported by the test, not lost in the thread
             errors.append(error)
 
